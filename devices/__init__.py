@@ -1,0 +1,1 @@
+"""The device edge: wire records, decoders, normalization, registry, gateway."""

@@ -1,0 +1,82 @@
+"""Wire records the device edge produces (DESIGN.md, "Kafka topics").
+
+The producer owns its contract: these models are the single definition of
+`vitals.normalized` and `vitals.deadletter` records. They are JSON on the wire,
+versioned with ``v``; a breaking change bumps the version and consumers
+dead-letter versions they do not know. `docs/schemas/` holds the exported
+JSON Schema (`vitalstream schemas` regenerates it).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from analytics.metrics import QualityFlag
+
+READING_BATCH_VERSION = 1
+DEAD_LETTER_VERSION = 1
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class Reading(_Record):
+    """One canonical reading: a metric in its UCUM unit at an event time."""
+
+    metric: str = Field(description="canonical metric name, e.g. heart_rate")
+    loinc: str | None = Field(default=None, description="LOINC code of the metric")
+    unit: str = Field(description="UCUM unit, e.g. /min, %, Cel, mm[Hg], ms")
+    value: float
+    ts_ms: int = Field(description="event time, epoch milliseconds UTC")
+    quality: list[QualityFlag] = Field(default_factory=list)
+
+
+class ReadingBatch(_Record):
+    """The readings of one device message, for one patient (key: pid)."""
+
+    v: Literal[1] = READING_BATCH_VERSION
+    pid: str = Field(description="patient pseudonym (HMAC-SHA256), never the patient id")
+    device: str = Field(description="device id as enrolled")
+    ward: str | None = Field(default=None, description="ward code (low cardinality tag)")
+    source: str = Field(description="payload format the device used, e.g. json, senml, ble/2a37")
+    msg_id: str = Field(description="deterministic id of the device message (for dedup)")
+    received_ms: int = Field(description="when the gateway received the message, epoch ms")
+    readings: list[Reading]
+
+
+class RejectReason(enum.StrEnum):
+    """Why an input was dead-lettered. Stable codes: dashboards count them."""
+
+    MALFORMED = "malformed_payload"
+    UNKNOWN_FORMAT = "unknown_format"
+    UNKNOWN_DEVICE = "unknown_device"
+    UNKNOWN_METRIC = "unknown_metric"
+    UNKNOWN_UNIT = "unknown_unit"
+    OUT_OF_RANGE = "out_of_range"
+    NOT_FINITE = "not_finite"
+    TS_FUTURE = "timestamp_in_future"
+    TS_TOO_OLD = "timestamp_too_old"
+    TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_VERSION = "unsupported_version"
+
+
+class DeadLetter(_Record):
+    """A rejected input, with its raw bytes so nothing is lost (key: device)."""
+
+    v: Literal[1] = DEAD_LETTER_VERSION
+    reason: RejectReason
+    detail: str = Field(description="human-readable cause; never contains vital values")
+    mqtt_topic: str
+    device: str | None = None
+    payload_b64: str = Field(description="the raw payload (whole message), base64")
+    reading_index: int | None = Field(
+        default=None, description="index of the rejected reading when the rest of the message passed"
+    )
+    ts_ms: int = Field(description="when it was rejected, epoch ms")

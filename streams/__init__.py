@@ -1,0 +1,1 @@
+"""The stream side: Faust app, agents, InfluxDB sink, notifier, settings, CLI."""

@@ -1,0 +1,60 @@
+"""The `vitalstream` command: the one place that wires everything together."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# Subcommand name -> module in streams.commands. Each has register(subparsers).
+COMMANDS: dict[str, str] = {
+    "stack": "stack",
+    "gateway": "gateway",
+    "worker": "worker",
+    "notify": "notify",
+    "simulate": "simulate",
+    "demo": "demo",
+    "decode": "decode",
+    "devices": "devices",
+    "news2": "news2",
+    "schemas": "schemas",
+    "topics": "topics",
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vitalstream", description="Remote patient monitoring stream processor."
+    )
+    parser.add_argument("--log-level", default="info", help="debug|info|warning|error")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    # Import only the module of the command asked for (plus all for --help).
+    wanted = next((a for a in argv if a in COMMANDS), None)
+    for name, module_name in COMMANDS.items():
+        if wanted is not None and name != wanted:
+            sub.add_parser(name, help="(see `vitalstream %s --help`)" % name)
+            continue
+        try:
+            module = importlib.import_module(f"streams.commands.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"streams.commands.{module_name}":
+                raise
+            continue  # command not built yet
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
