@@ -1,0 +1,21 @@
+"""Errors of the native stack."""
+
+
+class StackError(Exception):
+    """Root error of `vitalstream stack`."""
+
+    retriable = False
+
+
+class PortInUseError(StackError):
+    def __init__(self, service: str, port: int) -> None:
+        super().__init__(
+            f"port {port} for {service} is already in use by another process; "
+            f"stop it or choose another port (VITALSTREAM_STACK__*_PORT)"
+        )
+        self.service = service
+        self.port = port
+
+
+class ServiceNotReadyError(StackError):
+    retriable = True

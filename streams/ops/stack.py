@@ -1,0 +1,77 @@
+"""The native stack: Kafka, Mosquitto, InfluxDB 1.x and VictoriaMetrics.
+
+All data under one directory (settings.stack.dir), each service with a
+readiness probe that does a real protocol round trip, and a stop that
+signals exactly the processes this stack started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from streams.kafka_admin import ensure_project_topics
+from streams.ops.errors import StackError
+from streams.ops.influx import InfluxV1Service, VictoriaMetricsService
+from streams.ops.kafka import KafkaService
+from streams.ops.mosquitto import MosquittoService
+from streams.ops.service import Service
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class NativeStack:
+    def __init__(self, settings: Settings) -> None:
+        s = settings.stack
+        self.settings = settings
+        self.root: Path = s.dir
+        self.kafka = KafkaService(
+            "kafka", self.root,
+            {"broker": s.kafka_port, "controller": s.kafka_controller_port},
+            lib_dir=s.kafka_lib_dir, heap=s.kafka_heap,
+        )
+        self.mosquitto = MosquittoService("mosquitto", self.root, {"mqtt": s.mqtt_port})
+        self.influx = InfluxV1Service(
+            "influxdb", self.root, {"http": s.influx_port, "rpc": s.influx_rpc_port},
+            database=settings.influx.database,
+        )
+        self.victoria = VictoriaMetricsService("victoria-metrics", self.root, {"http": s.victoria_port})
+
+    @property
+    def services(self) -> list[Service]:
+        return [self.kafka, self.mosquitto, self.influx, self.victoria]
+
+    def up(self) -> dict[str, float]:
+        """Start every service, wait until each answers, create topics and database."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        started: list[Service] = []
+        try:
+            for service in self.services:
+                service.start()
+                started.append(service)
+            ready_s = {
+                svc.name: svc.wait_ready(self.settings.stack.start_timeout_s)
+                for svc in self.services
+            }
+        except (StackError, OSError, Exception):
+            for service in reversed(started):
+                service.process.stop()
+            raise
+        k = self.settings.kafka
+        asyncio.run(ensure_project_topics(self.kafka.bootstrap, k.partitions, k.topic_prefix,
+                                          k.replication_factor))
+        self.influx.create_database()
+        self.settings.privacy.ensure_dev_key()
+        return ready_s
+
+    def down(self) -> list[str]:
+        stopped = []
+        for service in reversed(self.services):
+            if service.process.stop():
+                stopped.append(service.name)
+        return stopped
+
+    def status(self) -> list[tuple[str, str, str]]:
+        return [(svc.name, *svc.status()) for svc in self.services]

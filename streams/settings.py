@@ -1,0 +1,129 @@
+"""The settings root: one pydantic-settings tree, built once in the entry point.
+
+Environment variables use the prefix ``VITALSTREAM_`` and ``__`` for nesting,
+e.g. ``VITALSTREAM_KAFKA__BOOTSTRAP=127.0.0.1:9092`` or
+``VITALSTREAM_INFLUX__API=v2``. Lower layers take plain arguments; nothing
+else in the code base reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseModel):
+    bootstrap: str = "127.0.0.1:9092"
+    # One partition count for every topic, so they are co-partitioned by pid.
+    partitions: int = Field(default=4, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    topic_prefix: str = Field(default="", description="prepended to every topic name")
+
+
+class MqttSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: SecretStr | None = None
+    # MQTT 5 shared subscription group: gateways in one group split the load.
+    shared_group: str = "vitalstream-gateways"
+    client_id: str = "vitalstream-gateway-1"
+    session_expiry_s: int = Field(default=24 * 3600, ge=0)
+    # Messages received but not yet acknowledged by Kafka; beyond it the
+    # gateway stops reading (backpressure) instead of buffering without limit.
+    max_inflight: int = Field(default=2000, ge=1)
+
+
+class InfluxSettings(BaseModel):
+    api: Literal["v1", "v2"] = "v1"
+    url: str = "http://127.0.0.1:8086"
+    database: str = Field(default="vitalstream", description="v1: database name")
+    bucket: str = Field(default="vitalstream", description="v2: bucket")
+    org: str = Field(default="vitalstream", description="v2: organization")
+    token: SecretStr | None = Field(default=None, description="v2: API token")
+    username: str | None = Field(default=None, description="v1: user")
+    password: SecretStr | None = Field(default=None, description="v1: password")
+    batch_max_points: int = Field(default=5000, ge=1)
+    flush_interval_ms: int = Field(default=500, ge=10)
+    timeout_ms: int = Field(default=10_000, ge=100)
+
+
+class StackSettings(BaseModel):
+    """The native service stack (`vitalstream stack`), for machines without Docker."""
+
+    dir: Path = Path(".stack")
+    kafka_lib_dir: Path = Path("docker/kafka/lib")
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    mqtt_port: int = 1883
+    influx_port: int = 8086
+    influx_rpc_port: int = 8088
+    victoria_port: int = 8428
+    start_timeout_s: float = 90.0
+
+
+class PrivacySettings(BaseModel):
+    # HMAC-SHA256 key for patient pseudonyms. Set it in production from a
+    # secret store; for a development stack `vitalstream stack up` writes a
+    # random key to key_file once and every component reads it from there.
+    pseudonym_key: SecretStr | None = None
+    key_file: Path = Path(".stack/secrets/pseudonym.key")
+
+    def load_key(self) -> bytes:
+        if self.pseudonym_key is not None:
+            return self.pseudonym_key.get_secret_value().encode()
+        if self.key_file.exists():
+            return self.key_file.read_bytes().strip()
+        raise RuntimeError(
+            "no pseudonym key: set VITALSTREAM_PRIVACY__PSEUDONYM_KEY or create "
+            f"{self.key_file} (`vitalstream stack up` makes one for development)"
+        )
+
+    def ensure_dev_key(self) -> None:
+        if self.pseudonym_key is None and not self.key_file.exists():
+            self.key_file.parent.mkdir(parents=True, exist_ok=True)
+            self.key_file.write_text(secrets.token_hex(32))
+            self.key_file.chmod(0o600)
+
+
+class GatewaySettings(BaseModel):
+    registry_file: Path = Path(".stack/registry.json")
+    topic_root: str = "devices"
+    max_payload_bytes: int = 65536
+    max_future_ms: int = 5 * 60_000
+    max_age_ms: int = 7 * 24 * 3600_000
+    stats_interval_s: float = 30.0
+
+
+class WorkerSettings(BaseModel):
+    app_id: str = "vitalstream"
+    store: str = Field(default="rocksdb://", description="Faust table store: rocksdb:// or memory://")
+    data_dir: Path = Path(".stack/worker")
+    # Readings per Faust batch; Faust's per-event cost is high, numpy is not.
+    batch_max: int = Field(default=500, ge=1)
+    batch_timeout_s: float = Field(default=0.2, gt=0)
+    broker_session_timeout_s: float = 10.0
+    allowed_lateness_ms: int = 10_000
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VITALSTREAM_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    mqtt: MqttSettings = MqttSettings()
+    influx: InfluxSettings = InfluxSettings()
+    stack: StackSettings = StackSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    gateway: GatewaySettings = GatewaySettings()
+    worker: WorkerSettings = WorkerSettings()
+
+    def redacted(self) -> dict[str, Any]:
+        """A dump safe for logs: secrets show as '**********'."""
+        return self.model_dump(mode="json")  # SecretStr serializes masked
