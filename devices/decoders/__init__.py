@@ -1,0 +1,19 @@
+"""Payload decoders, one per format of the topic `devices/{device_id}/vitals/{format}`.
+
+Use `devices.decoding.decode_payload`, which adds normalization, validation
+and the never-raise contract; `DECODERS` is the registry it dispatches on.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Final
+
+from devices.decoders.base import Decoder, Observation, Rejection
+from devices.decoders.native import JsonDecoder
+
+DECODERS: Final[MappingProxyType[str, Decoder]] = MappingProxyType(
+    {d.fmt: d for d in (JsonDecoder(),)}
+)
+
+__all__ = ["DECODERS", "Decoder", "JsonDecoder", "Observation", "Rejection"]

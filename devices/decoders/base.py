@@ -1,0 +1,47 @@
+"""What every payload decoder produces, before normalization and validation.
+
+A decoder turns the bytes of one device message into `Observation`s (what
+the device said, in its own words and units) and `Rejection`s for parts it
+could not read. It raises `devices.errors.DecodeError` when the message as a
+whole is unusable. `devices.decoding` then normalizes and validates the
+observations the same way for every format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+from analytics.metrics import QualityFlag
+from devices.records import RejectReason
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a message (reading_index None) or one reading of it was refused."""
+
+    reason: RejectReason
+    detail: str  # human readable; never contains a vital value or a patient id
+    reading_index: int | None = None  # None: the whole message was rejected
+
+
+class Observation(NamedTuple):
+    """One value as the device sent it. `index` is the reading's position in
+    the message (see docs/payloads.md for what it counts in each format)."""
+
+    index: int
+    metric: str | int  # name, LOINC, MDC code or reference id
+    value: object  # a number; bool or ACVPU letter for manual observations
+    unit: str | None  # None: the metric's canonical unit
+    ts_ms: int
+    quality: tuple[QualityFlag, ...] = ()
+
+
+class Decoder(Protocol):
+    """A payload format. Implementations are stateless and thread-safe."""
+
+    fmt: str
+
+    def decode(
+        self, payload: bytes, received_ms: int
+    ) -> tuple[list[Observation], list[Rejection]]: ...
