@@ -65,6 +65,7 @@ class RejectReason(enum.StrEnum):
     TS_TOO_OLD = "timestamp_too_old"
     TOO_LARGE = "payload_too_large"
     UNSUPPORTED_VERSION = "unsupported_version"
+    INTERNAL = "internal_error"  # a bug of ours; the raw payload is kept for replay
 
 
 class DeadLetter(_Record):

@@ -97,7 +97,11 @@ class GatewaySettings(BaseModel):
     max_payload_bytes: int = 65536
     max_future_ms: int = 5 * 60_000
     max_age_ms: int = 7 * 24 * 3600_000
+    # Per-metric plausibility overrides, e.g. {"heart_rate": [20, 250]};
+    # metrics not named keep the defaults of analytics.metrics.
+    ranges: dict[str, tuple[float, float]] = Field(default_factory=dict)
     stats_interval_s: float = 30.0
+    registry_reload_s: float = 5.0
 
 
 class WorkerSettings(BaseModel):

@@ -1,0 +1,109 @@
+"""From one MQTT message to the records the gateway produces. No I/O.
+
+The gateway and `vitalstream decode` decide alike because both call this.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+
+from devices.decoding import DecodeResult, ValidationLimits, decode_payload
+from devices.records import DeadLetter, ReadingBatch, RejectReason
+from devices.registry import DeviceRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTopic:
+    device: str
+    kind: str  # "vitals" or "status"
+    fmt: str | None  # payload format for vitals, e.g. "json", "ble/2a37"
+
+
+def parse_topic(topic: str, root: str = "devices") -> ParsedTopic | None:
+    """`{root}/{device}/vitals/{format}` or `{root}/{device}/status`."""
+    parts = topic.split("/")
+    if len(parts) < 3 or parts[0] != root or not parts[1]:
+        return None
+    if parts[2] == "vitals" and len(parts) >= 4:
+        return ParsedTopic(parts[1], "vitals", "/".join(parts[3:]))
+    if parts[2] == "status" and len(parts) == 3:
+        return ParsedTopic(parts[1], "status", None)
+    return None
+
+
+def message_id(topic: str, payload: bytes) -> str:
+    """Deterministic id of a device message: a redelivery has the same id."""
+    return hashlib.sha256(topic.encode() + b"\0" + payload).hexdigest()[:24]
+
+
+@dataclass(slots=True)
+class IngestResult:
+    batch: ReadingBatch | None = None
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    device: str | None = None
+
+
+class Ingestor:
+    def __init__(self, registry: DeviceRegistry, limits: ValidationLimits,
+                 topic_root: str = "devices") -> None:
+        self.registry = registry
+        self.limits = limits
+        self.topic_root = topic_root
+        self.rejected_by_reason: Counter[str] = Counter()
+        self.accepted_readings = 0
+        self.messages = 0
+
+    def _dead(self, reason: RejectReason, detail: str, topic: str, device: str | None,
+              payload: bytes, received_ms: int, index: int | None = None) -> DeadLetter:
+        self.rejected_by_reason[reason.value] += 1
+        return DeadLetter(
+            reason=reason, detail=detail, mqtt_topic=topic, device=device,
+            payload_b64=base64.b64encode(payload).decode(), reading_index=index,
+            ts_ms=received_ms,
+        )
+
+    def ingest(self, topic: str, payload: bytes, received_ms: int) -> IngestResult:
+        self.messages += 1
+        parsed = parse_topic(topic, self.topic_root)
+        device = parsed.device if parsed else None
+        if len(payload) > self.limits.max_payload_bytes:
+            return IngestResult(dead_letters=[self._dead(
+                RejectReason.TOO_LARGE, f"{len(payload)} bytes > {self.limits.max_payload_bytes}",
+                topic, device, payload, received_ms)], device=device)
+        if parsed is None or parsed.kind != "vitals":
+            return IngestResult(dead_letters=[self._dead(
+                RejectReason.UNKNOWN_FORMAT, "topic is not {root}/{device}/vitals/{format}",
+                topic, device, payload, received_ms)], device=device)
+        enrollment = self.registry.lookup(parsed.device)
+        if enrollment is None:
+            return IngestResult(dead_letters=[self._dead(
+                RejectReason.UNKNOWN_DEVICE, "device is not enrolled",
+                topic, device, payload, received_ms)], device=device)
+        decoded: DecodeResult = decode_payload(
+            parsed.fmt or "", payload, device_id=parsed.device, received_ms=received_ms,
+            limits=self.limits,
+        )
+        dead = [
+            self._dead(r.reason, r.detail, topic, device, payload, received_ms, r.reading_index)
+            for r in decoded.rejections
+        ]
+        batch = None
+        if decoded.readings:
+            self.accepted_readings += len(decoded.readings)
+            batch = ReadingBatch.model_construct(
+                v=1, pid=enrollment.pid, device=parsed.device, ward=enrollment.ward,
+                source=parsed.fmt, msg_id=message_id(topic, payload),
+                received_ms=received_ms, readings=decoded.readings,
+            )
+        return IngestResult(batch=batch, dead_letters=dead, device=device)
+
+    def internal_error(self, topic: str, payload: bytes, received_ms: int) -> IngestResult:
+        """Dead-letter a message whose processing raised: kept for replay after a fix."""
+        parsed = parse_topic(topic, self.topic_root)
+        device = parsed.device if parsed else None
+        return IngestResult(dead_letters=[self._dead(
+            RejectReason.INTERNAL, "gateway failed to process the message",
+            topic, device, payload, received_ms)], device=device)

@@ -1,0 +1,42 @@
+"""Keep a DeviceRegistry current: the compacted topic and the file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+
+from devices.registry import DeviceRegistry
+
+log = logging.getLogger(__name__)
+
+
+async def follow_registry_topic(registry: DeviceRegistry, bootstrap: str, topic: str) -> None:
+    """Read the compacted topic from the start, then follow it (no consumer group)."""
+    while True:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, group_id=None,
+            auto_offset_reset="earliest", enable_auto_commit=False,
+        )
+        try:
+            await consumer.start()
+            async for msg in consumer:
+                try:
+                    registry.apply_record(msg.value, msg.key)
+                except (ValueError, KeyError, TypeError):
+                    log.error("registry record unreadable offset=%d", msg.offset)
+        except KafkaError as exc:
+            log.warning("registry topic unavailable, retrying error=%s", type(exc).__name__)
+            await asyncio.sleep(2)
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+
+async def poll_registry_file(registry: DeviceRegistry, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        await asyncio.to_thread(registry.reload_if_changed)

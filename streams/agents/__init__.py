@@ -1,0 +1,1 @@
+"""Faust agents. The logic they run lives in plain classes (testable without Faust)."""

@@ -1,0 +1,1 @@
+"""Sinks: where the stream's results leave Kafka (InfluxDB)."""

@@ -1,0 +1,22 @@
+"""Errors of the sinks. `retriable` says whether the same write can succeed later."""
+
+from __future__ import annotations
+
+
+class SinkError(Exception):
+    retriable = True
+
+
+class BackpressureError(SinkError):
+    """The database asked us to slow down (HTTP 429/503), with its Retry-After."""
+
+    def __init__(self, status: int, retry_after_s: float | None) -> None:
+        super().__init__(f"database busy (HTTP {status}), retry after {retry_after_s} s")
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+class WriteRejectedError(SinkError):
+    """The database refused the data itself (HTTP 400): retrying cannot help."""
+
+    retriable = False

@@ -1,0 +1,49 @@
+"""InfluxDB line protocol, written by hand: it is the hot path of the sink.
+
+https://docs.influxdata.com/influxdb/v1/write_protocols/line_protocol_reference/
+Timestamps are integer epoch milliseconds (the write uses precision=ms).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
+_TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\="})
+
+
+def _tag(value: str) -> str:
+    return value.translate(_TAG_ESCAPES)
+
+
+def _field(value: float | int | bool | str) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else None  # InfluxDB has no NaN/inf
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def line(measurement: str, tags: Mapping[str, str | None],
+         fields: Mapping[str, float | int | bool | str | None], ts_ms: int) -> str | None:
+    """One point; tags sorted (InfluxDB's recommendation); None values left out.
+
+    Returns None when no field is left (a point needs at least one field).
+    """
+    tag_part = "".join(
+        f",{k}={_tag(v)}" for k, v in sorted(tags.items()) if v is not None and v != ""
+    )
+    rendered = []
+    for key, value in fields.items():
+        if value is None:
+            continue
+        text = _field(value)
+        if text is not None:
+            rendered.append(f"{_tag(key)}={text}")
+    if not rendered:
+        return None
+    return f"{measurement.translate(_MEASUREMENT_ESCAPES)}{tag_part} {','.join(rendered)} {ts_ms}"
