@@ -10,10 +10,35 @@ from types import MappingProxyType
 from typing import Final
 
 from devices.decoders.base import Decoder, Observation, Rejection
+from devices.decoders.ble import (
+    HeartRateMeasurementDecoder,
+    PlxContinuousMeasurementDecoder,
+    TemperatureMeasurementDecoder,
+)
 from devices.decoders.native import JsonDecoder
+from devices.decoders.senml import SenmlDecoder
 
 DECODERS: Final[MappingProxyType[str, Decoder]] = MappingProxyType(
-    {d.fmt: d for d in (JsonDecoder(),)}
+    {
+        d.fmt: d
+        for d in (
+            JsonDecoder(),
+            SenmlDecoder(),
+            HeartRateMeasurementDecoder(),
+            TemperatureMeasurementDecoder(),
+            PlxContinuousMeasurementDecoder(),
+        )
+    }
 )
 
-__all__ = ["DECODERS", "Decoder", "JsonDecoder", "Observation", "Rejection"]
+__all__ = [
+    "DECODERS",
+    "Decoder",
+    "HeartRateMeasurementDecoder",
+    "JsonDecoder",
+    "Observation",
+    "PlxContinuousMeasurementDecoder",
+    "Rejection",
+    "SenmlDecoder",
+    "TemperatureMeasurementDecoder",
+]

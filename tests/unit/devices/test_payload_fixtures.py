@@ -11,7 +11,7 @@ import pytest
 
 from analytics.metrics import METRICS
 from devices.decoders import DECODERS
-from devices.decoding import decode_payload
+from devices.decoding import FORMATS, decode_payload
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "payloads"
 DEFAULT_RECEIVED_MS = 1_700_000_000_000
@@ -28,7 +28,8 @@ def payload_bytes(case: dict[str, Any]) -> bytes:
 
 def test_fixtures_exist() -> None:
     formats = {json.loads(p.read_text())["format"] for p in CASES}
-    assert formats >= set(DECODERS)
+    assert set(FORMATS) == set(DECODERS)
+    assert formats == set(FORMATS)
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: str(p.relative_to(FIXTURES)))
