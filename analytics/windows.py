@@ -1,0 +1,372 @@
+"""Event-time windows per patient: tumbling and hopping, with a watermark.
+
+Window arithmetic is pure integer milliseconds (as quix-streams'
+`get_window_ranges`): a window is [start_ms, end_ms), starts are multiples of
+`step_ms`, and `size_ms` is a multiple of `step_ms` (tumbling: equal).
+
+Watermark (per patient, across all metrics): the latest event time seen
+minus `allowed_lateness_ms`. A window closes once the watermark reaches its
+end, exactly once (per spec, every window ending at or before `closed_end_ms`
+is closed; that mark only moves forward). A reading whose window already
+closed is late: it is counted and its index returned, never silently
+dropped; it still lands in any hopping window of it that is open.
+
+A batch passed to `add` is one arrival: it is placed first, then the
+watermark moves, so a device message spanning more than the allowed
+lateness does not make its own first readings late.
+
+Idle patients: `advance(now_ms)` lets the watermark follow the wall clock
+once nothing has arrived for `idle_timeout_ms`: event time is extrapolated
+as `max_ts_ms + (now_ms - last_arrival_ms) - idle_timeout_ms`. Elapsed wall
+time, not the wall clock itself, so a device clock running minutes behind
+does not make all its readings late.
+
+Only continuous metrics belong here. Manual observations (ACVPU, oxygen,
+scale 2) go straight to `news2.News2State`: a nurse's entry is often minutes
+old and would be late by window standards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from analytics.errors import ConfigError, InputError, StateError
+from analytics.features import (
+    DEFAULT_FEATURE_CONFIG,
+    MetricFeatureConfig,
+    WindowFeatures,
+    compute_features_batch,
+)
+from analytics.hrv import HRV_FEATURES, hrv_batch
+from analytics.metrics import METRICS
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    name: str
+    size_ms: int
+    step_ms: int
+
+    def __post_init__(self) -> None:
+        if self.size_ms <= 0 or self.step_ms <= 0 or self.size_ms % self.step_ms:
+            raise ConfigError("window size_ms must be a positive multiple of step_ms")
+
+    @property
+    def tumbling(self) -> bool:
+        return self.size_ms == self.step_ms
+
+    def ranges(self, ts_ms: int) -> list[tuple[int, int]]:
+        return window_ranges(ts_ms, self.size_ms, self.step_ms)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "size_ms": self.size_ms, "step_ms": self.step_ms}
+
+
+def window_ranges(ts_ms: int, size_ms: int, step_ms: int) -> list[tuple[int, int]]:
+    """Every [start, end) window containing `ts_ms`, oldest first."""
+    last_start = ts_ms - ts_ms % step_ms  # floor, also for negative times
+    first_start = last_start - (size_ms // step_ms - 1) * step_ms
+    return [(s, s + size_ms) for s in range(first_start, last_start + 1, step_ms)]
+
+
+TUMBLING_1M = WindowSpec("1m", 60_000, 60_000)
+HOPPING_5M = WindowSpec("5m", 300_000, 60_000)
+DEFAULT_SPECS: tuple[WindowSpec, ...] = (TUMBLING_1M, HOPPING_5M)
+DEFAULT_ALLOWED_LATENESS_MS = 30_000  # room for a second device (BP cuff) lagging
+DEFAULT_IDLE_TIMEOUT_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class WindowResult:
+    """What one `add` or `advance` produced."""
+
+    closed: list[WindowFeatures]
+    late_index: np.ndarray  # indices into the added batch that missed a closed window
+    dropped_index: np.ndarray  # subset of late_index that landed in no window at all
+    flagged_count: int  # readings excluded for quality flags or non-finite values
+    watermark_ms: int | None
+
+    @property
+    def late_count(self) -> int:
+        return len(self.late_index)
+
+
+_EMPTY_INDEX = np.zeros(0, dtype=np.int64)
+
+
+@dataclass(slots=True)
+class _Buffer:
+    ts_ms: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    flagged: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def extend(self, ts: np.ndarray, values: np.ndarray, flagged: np.ndarray) -> None:
+        in_order = len(self.ts_ms) == 0 or len(ts) == 0 or ts[0] >= self.ts_ms[-1]
+        self.ts_ms = np.concatenate((self.ts_ms, ts))
+        self.values = np.concatenate((self.values, values))
+        self.flagged = np.concatenate((self.flagged, flagged))
+        if not (in_order and np.all(ts[1:] >= ts[:-1])):
+            order = np.argsort(self.ts_ms, kind="stable")
+            self.ts_ms, self.values, self.flagged = (
+                self.ts_ms[order], self.values[order], self.flagged[order])
+
+    def keep_from(self, ts_ms: int) -> None:
+        i = int(np.searchsorted(self.ts_ms, ts_ms, side="left"))
+        if i:
+            self.ts_ms, self.values, self.flagged = (
+                self.ts_ms[i:], self.values[i:], self.flagged[i:])
+
+
+class PatientWindows:
+    """Open windows and their buffered readings for one patient (all metrics)."""
+
+    VERSION = 1
+
+    def __init__(
+        self,
+        specs: Sequence[WindowSpec] = DEFAULT_SPECS,
+        *,
+        allowed_lateness_ms: int = DEFAULT_ALLOWED_LATENESS_MS,
+        idle_timeout_ms: int = DEFAULT_IDLE_TIMEOUT_MS,
+        feature_config: Mapping[str, MetricFeatureConfig] | None = None,
+    ) -> None:
+        if not specs or len({s.name for s in specs}) != len(specs):
+            raise ConfigError("window specs need unique names")
+        if allowed_lateness_ms < 0 or idle_timeout_ms < 0:
+            raise ConfigError("lateness and idle timeout must be >= 0")
+        self.specs = tuple(specs)
+        self.allowed_lateness_ms = int(allowed_lateness_ms)
+        self.idle_timeout_ms = int(idle_timeout_ms)
+        self.feature_config = dict(feature_config or DEFAULT_FEATURE_CONFIG)
+        self.max_ts_ms: int | None = None
+        self.last_arrival_ms: int | None = None
+        self.watermark_ms: int | None = None
+        self.closed_end_ms: dict[str, int | None] = {s.name: None for s in self.specs}
+        self.buffers: dict[str, _Buffer] = {}
+        self.late_total = 0
+        self.flagged_total = 0
+
+    # -- input ------------------------------------------------------------
+    def add(
+        self,
+        metrics: str | Sequence[str] | np.ndarray,
+        values: np.ndarray | Sequence[float],
+        ts_ms: np.ndarray | Sequence[int],
+        quality: np.ndarray | Sequence[int] | None = None,
+        *,
+        now_ms: int,
+    ) -> WindowResult:
+        """Add one arrival of readings and close what the watermark passed.
+
+        `metrics` is one canonical name or one per reading; `quality` is a
+        per-reading flag mask (bool, or int bit mask; non-zero = flagged).
+        `now_ms` is the arrival (wall clock) time, used only for idle close.
+        """
+        values = np.asarray(values, dtype=np.float64)
+        ts = np.asarray(ts_ms, dtype=np.int64)
+        n = len(values)
+        names = np.full(n, metrics, dtype=object) if isinstance(metrics, str) else np.asarray(
+            metrics, dtype=object)
+        flagged = np.zeros(n, dtype=bool) if quality is None else np.asarray(quality) != 0
+        if len(ts) != n or len(names) != n or len(flagged) != n:
+            raise InputError("metrics, values, ts_ms and quality must have the same length")
+        unknown = set(np.unique(names).tolist()) - METRICS.keys() if n else set()
+        if unknown:
+            raise InputError(f"unknown metric(s): {sorted(unknown)}")
+        bad = ~np.isfinite(values)
+        flagged_count = int(np.count_nonzero(flagged | bad))
+        self.flagged_total += flagged_count
+        self.last_arrival_ms = now_ms if self.last_arrival_ms is None else max(
+            self.last_arrival_ms, now_ms)
+
+        late = np.zeros(n, dtype=bool)
+        dropped = np.ones(n, dtype=bool)
+        for spec in self.specs:
+            closed = self.closed_end_ms[spec.name]
+            if closed is None:
+                dropped[:] = False
+                continue
+            last_start = ts - ts % spec.step_ms
+            first_end = last_start + spec.step_ms  # the oldest window holding ts ends here
+            late |= first_end <= closed
+            dropped &= last_start + spec.size_ms <= closed
+        self.late_total += int(np.count_nonzero(late))
+
+        keep = ~dropped & ~bad
+        if np.any(keep):
+            for metric in np.unique(names[keep]).tolist():
+                sel = keep & (names == metric)
+                self.buffers.setdefault(metric, _Buffer()).extend(
+                    ts[sel], values[sel], flagged[sel])
+            batch_max = int(ts[keep].max())
+            self.max_ts_ms = batch_max if self.max_ts_ms is None else max(
+                self.max_ts_ms, batch_max)
+        if self.max_ts_ms is not None:
+            self._raise_watermark(self.max_ts_ms - self.allowed_lateness_ms)
+        return WindowResult(self._close(), np.flatnonzero(late), np.flatnonzero(dropped),
+                            flagged_count, self.watermark_ms)
+
+    def advance(self, now_ms: int) -> WindowResult:
+        """Close windows of a quiet patient by the wall clock (see module doc)."""
+        if self.max_ts_ms is not None and self.last_arrival_ms is not None:
+            idle_ms = now_ms - self.last_arrival_ms
+            if idle_ms >= self.idle_timeout_ms:
+                self._raise_watermark(self.max_ts_ms + idle_ms - self.idle_timeout_ms)
+        return WindowResult(self._close(), _EMPTY_INDEX, _EMPTY_INDEX, 0, self.watermark_ms)
+
+    def _raise_watermark(self, candidate_ms: int) -> None:
+        if self.watermark_ms is None or candidate_ms > self.watermark_ms:
+            self.watermark_ms = candidate_ms
+
+    # -- closing ----------------------------------------------------------
+    def _close(self) -> list[WindowFeatures]:
+        if self.watermark_ms is None:
+            return []
+        # Per (metric, spec): the ends of windows to close that hold data.
+        plan: list[tuple[str, WindowSpec, np.ndarray]] = []
+        for spec in self.specs:
+            old = self.closed_end_ms[spec.name]
+            new = self.watermark_ms - self.watermark_ms % spec.step_ms
+            if old is not None and new <= old:
+                continue
+            for metric, buf in sorted(self.buffers.items()):  # deterministic order
+                if len(buf.ts_ms) == 0:
+                    continue
+                last_start = buf.ts_ms - buf.ts_ms % spec.step_ms
+                per = spec.size_ms // spec.step_ms
+                ends = np.unique(
+                    (last_start[:, None] - np.arange(per)[None, :] * spec.step_ms)
+                    + spec.size_ms)
+                ends = ends[(ends <= new) if old is None else (ends > old) & (ends <= new)]
+                if len(ends):
+                    plan.append((metric, spec, ends))
+            self.closed_end_ms[spec.name] = new if old is None else max(old, new)
+        closed = self._features(plan)
+        self._prune()
+        return closed
+
+    def _features(self, plan: list[tuple[str, WindowSpec, np.ndarray]]) -> list[WindowFeatures]:
+        if not plan:
+            return []
+        # One CSR layout for every window of every metric: one features call.
+        idx_parts, win_meta, lens, flagged_counts = [], [], [], []
+        starts_all, ends_all, rate, below, above = [], [], [], [], []
+        for metric, spec, ends in plan:
+            buf = self.buffers[metric]
+            starts = ends - spec.size_ms
+            a = np.searchsorted(buf.ts_ms, starts, side="left")
+            b = np.searchsorted(buf.ts_ms, ends, side="left")
+            seg_len = b - a
+            idx = np.repeat(a - np.cumsum(seg_len) + seg_len, seg_len) + np.arange(seg_len.sum())
+            flags = buf.flagged[idx]
+            win = np.repeat(np.arange(len(ends)), seg_len)
+            clean_len = np.bincount(win[~flags], minlength=len(ends))
+            idx_parts.append((metric, idx[~flags]))
+            lens.append(clean_len)
+            flagged_counts.append(seg_len - clean_len)
+            starts_all.append(starts)
+            ends_all.append(ends)
+            cfg = self.feature_config.get(metric, MetricFeatureConfig())
+            rate.append(np.full(len(ends), cfg.rate_hz))
+            below.append(np.full(len(ends), np.nan if cfg.below is None else cfg.below))
+            above.append(np.full(len(ends), np.nan if cfg.above is None else cfg.above))
+            win_meta.extend((metric, spec.name) for _ in range(len(ends)))
+        values = np.concatenate([self.buffers[m].values[i] for m, i in idx_parts])
+        ts = np.concatenate([self.buffers[m].ts_ms[i] for m, i in idx_parts])
+        counts = np.concatenate(lens)
+        offsets = np.concatenate(([0], np.cumsum(counts)))
+        start_ms, end_ms = np.concatenate(starts_all), np.concatenate(ends_all)
+        batch = compute_features_batch(
+            values, ts, offsets, start_ms, end_ms, rate_hz=np.concatenate(rate),
+            below=np.concatenate(below), above=np.concatenate(above))
+        rr_rows = [i for i, (m, _) in enumerate(win_meta) if m == "rr_interval"]
+        hrv_rows: dict[int, dict[str, float]] = {}
+        if rr_rows:
+            sub = np.asarray(rr_rows)
+            parts = [(offsets[i], offsets[i + 1]) for i in rr_rows]
+            rr_idx = np.concatenate([np.arange(a, b) for a, b in parts])
+            h = hrv_batch(values[rr_idx], ts[rr_idx],
+                          np.concatenate(([0], np.cumsum(counts[sub]))), start_ms[sub],
+                          end_ms[sub])
+            hrv_rows = {row: h.row(j) for j, row in enumerate(rr_rows)}
+        flagged = np.concatenate(flagged_counts)
+        out = []
+        for i, (metric, name) in enumerate(win_meta):
+            feats = batch.row(i)
+            if i in hrv_rows:
+                feats.update(hrv_rows[i])
+            out.append(WindowFeatures(metric, name, int(start_ms[i]), int(end_ms[i]),
+                                      int(flagged[i]), feats))
+        return out
+
+    def _prune(self) -> None:
+        # Oldest start among still-open windows, over all specs.
+        keep_from = None
+        for spec in self.specs:
+            closed = self.closed_end_ms[spec.name]
+            if closed is None:
+                return
+            first_open_start = closed + spec.step_ms - spec.size_ms
+            keep_from = first_open_start if keep_from is None else min(keep_from, first_open_start)
+        assert keep_from is not None
+        for buf in self.buffers.values():
+            buf.keep_from(keep_from)
+
+    # -- state ------------------------------------------------------------
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "v": self.VERSION,
+            "specs": [s.to_dict() for s in self.specs],
+            "allowed_lateness_ms": self.allowed_lateness_ms,
+            "idle_timeout_ms": self.idle_timeout_ms,
+            "max_ts_ms": self.max_ts_ms,
+            "last_arrival_ms": self.last_arrival_ms,
+            "watermark_ms": self.watermark_ms,
+            "closed_end_ms": dict(self.closed_end_ms),
+            "late_total": self.late_total,
+            "flagged_total": self.flagged_total,
+            "buffers": {
+                m: {"ts_ms": b.ts_ms.tolist(), "values": b.values.tolist(),
+                    "flagged": b.flagged.astype(int).tolist()}
+                for m, b in sorted(self.buffers.items()) if len(b.ts_ms)
+            },
+        }
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: Mapping[str, object],
+        feature_config: Mapping[str, MetricFeatureConfig] | None = None,
+    ) -> PatientWindows:
+        if data.get("v") != cls.VERSION:
+            raise StateError("unsupported PatientWindows dict")
+        try:
+            specs = [WindowSpec(str(s["name"]), int(s["size_ms"]), int(s["step_ms"]))
+                     for s in data["specs"]]  # type: ignore[attr-defined]
+            pw = cls(specs, allowed_lateness_ms=int(data["allowed_lateness_ms"]),  # type: ignore[arg-type]
+                     idle_timeout_ms=int(data["idle_timeout_ms"]),  # type: ignore[arg-type]
+                     feature_config=feature_config)
+            pw.max_ts_ms = data["max_ts_ms"]  # type: ignore[assignment]
+            pw.last_arrival_ms = data["last_arrival_ms"]  # type: ignore[assignment]
+            pw.watermark_ms = data["watermark_ms"]  # type: ignore[assignment]
+            pw.closed_end_ms = dict(data["closed_end_ms"])  # type: ignore[call-overload]
+            pw.late_total = int(data["late_total"])  # type: ignore[call-overload]
+            pw.flagged_total = int(data["flagged_total"])  # type: ignore[call-overload]
+            for m, b in data["buffers"].items():  # type: ignore[attr-defined]
+                pw.buffers[m] = _Buffer(np.asarray(b["ts_ms"], dtype=np.int64),
+                                        np.asarray(b["values"], dtype=np.float64),
+                                        np.asarray(b["flagged"], dtype=bool))
+        except (KeyError, TypeError, ValueError, ConfigError) as exc:
+            raise StateError(f"bad PatientWindows dict: {exc}") from exc
+        if set(pw.closed_end_ms) != {s.name for s in specs}:
+            raise StateError("closed_end_ms does not match the window specs")
+        return pw
+
+
+__all__ = [
+    "DEFAULT_SPECS", "HOPPING_5M", "HRV_FEATURES", "TUMBLING_1M", "PatientWindows",
+    "WindowResult", "WindowSpec", "window_ranges",
+]
