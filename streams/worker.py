@@ -54,5 +54,9 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
         log.info("sink stats written=%d rejected=%d retries=%d",
                  influx.points_written, influx.points_rejected, influx.retries)
 
+    @app.on_before_shutdown.connect
+    async def close_sink(sender: faust.App, **_kwargs: object) -> None:
+        await influx.close()
+
     app.vitalstream_sink = influx  # type: ignore[attr-defined]
     return app

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
 import sys
 
 from streams.ops.errors import StackError
@@ -12,7 +14,9 @@ from streams.settings import Settings
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("stack", help="start/stop/inspect the native services")
-    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("action", choices=["up", "down", "status", "run"],
+                        help="run: up, then COMMAND, then down (even when COMMAND fails)")
+    parser.add_argument("cmd", nargs=argparse.REMAINDER, help="with run: the command")
     parser.set_defaults(func=run)
 
 
@@ -28,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:18s} ready in {seconds:5.1f} s")
         print(f"data under {stack.root.resolve()}")
         return 0
+    if args.action == "run":
+        return run_with_stack(stack, args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd)
     if args.action == "down":
         stopped = stack.down()
         print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
@@ -36,3 +42,25 @@ def run(args: argparse.Namespace) -> int:
     for name, state, ports in rows:
         print(f"{name:18s} {state:40s} {ports}")
     return 0 if all(state.startswith("ready") for _, state, _ in rows) else 3
+
+
+def run_with_stack(stack: NativeStack, cmd: list[str]) -> int:
+    """Start the stack, run cmd, always stop the stack; exit with cmd's code."""
+    if not cmd:
+        print("stack run: no command given (vitalstream stack run -- CMD ...)", file=sys.stderr)
+        return 2
+    # A SIGTERM (CI timeout, kill) must still stop the services: turn it into an exception.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        stack.up()
+    except StackError as exc:
+        print(f"stack up failed: {exc}", file=sys.stderr)
+        stack.down()
+        return 1
+    try:
+        return subprocess.call(cmd)  # noqa: S603 - the user's own command
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        stopped = stack.down()
+        print("stack stopped: " + ", ".join(stopped), file=sys.stderr)
