@@ -1,0 +1,99 @@
+"""Wire records the stream side produces: features, scores, alert events, acks.
+
+JSON on the wire, versioned with ``v``, defined once here (the producer owns
+its contract) and exported as JSON Schema into docs/schemas/. Keys: the
+patient pseudonym (`pid`), so every topic is co-partitioned.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FEATURES_VERSION = 1
+SCORES_VERSION = 1
+ALERT_EVENT_VERSION = 1
+ACK_VERSION = 1
+
+AlertKind = Literal["raised", "escalated", "acknowledged", "resolved", "suppressed"]
+Severity = Literal["low", "low_medium", "medium", "high"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class WindowFeatures(_Record):
+    """Features of one closed window of one metric of one patient."""
+
+    v: Literal[1] = FEATURES_VERSION
+    pid: str
+    metric: str
+    window: str = Field(description="window kind and length, e.g. tumbling_1m, hopping_5m")
+    start_ms: int
+    end_ms: int
+    count: int
+    coverage: float | None = Field(default=None, description="received / expected, 0..1+")
+    mean: float | None = None
+    median: float | None = None
+    min: float | None = None
+    max: float | None = None
+    std: float | None = None
+    p5: float | None = None
+    p95: float | None = None
+    slope_per_h: float | None = None
+    below_s: float | None = Field(default=None, description="seconds below the low threshold")
+    above_s: float | None = Field(default=None, description="seconds above the high threshold")
+    hrv: dict[str, float] | None = Field(default=None, description="sdnn_ms, rmssd_ms, pnn50, lf_hf")
+    late_readings: int = 0
+
+
+class Scores(_Record):
+    """NEWS2 (possibly partial) and anomaly scores for a patient at a time."""
+
+    v: Literal[1] = SCORES_VERSION
+    pid: str
+    ts_ms: int
+    news2_total: int | None = None
+    news2_band: str | None = None
+    news2_partial: bool = True
+    news2_missing: list[str] = Field(default_factory=list)
+    news2_parameters: dict[str, int] = Field(default_factory=dict)
+    news2_single_red: bool = False
+    anomaly: dict[str, float] = Field(default_factory=dict, description="metric -> score")
+    anomaly_combined: float | None = None
+
+
+class AlertEvent(_Record):
+    """One transition of an alert. `event_id` is stable: a replay has the same id."""
+
+    v: Literal[1] = ALERT_EVENT_VERSION
+    event_id: str
+    alert_id: str = Field(description="stable id of the alert across its lifecycle")
+    kind: AlertKind
+    pid: str
+    rule: str
+    severity: Severity
+    level: int = Field(default=0, description="escalation tier, 0 = first responders")
+    ts_ms: int
+    ward: str | None = None
+    metric: str | None = None
+    value: float | None = None
+    news2_total: int | None = None
+    reason: str | None = Field(default=None, description="e.g. suppression cause")
+    by: str | None = Field(default=None, description="staff id for acknowledgements")
+
+
+class AlertAck(_Record):
+    """An acknowledgement from care staff (topic alerts.acks, key pid)."""
+
+    v: Literal[1] = ACK_VERSION
+    alert_id: str
+    pid: str
+    by: str = Field(description="staff member id (not a patient identity)")
+    ts_ms: int
+    source: Literal["mqtt", "http", "cli"] = "http"
