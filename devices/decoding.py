@@ -81,7 +81,8 @@ def decode_payload(
             "decoder bug device=%s format=%s error=%s at=%s",
             device_id, _show(fmt), type(exc).__name__, where,
         )
-        return _whole(RejectReason.MALFORMED, f"payload could not be decoded ({type(exc).__name__})")
+        # INTERNAL, not MALFORMED: the bytes may be fine; dead-lettered for replay after a fix.
+        return _whole(RejectReason.INTERNAL, f"decoder failed ({type(exc).__name__}); kept for replay")
     if len(rejections) > 1:
         rejections.sort(key=_by_index)
     return DecodeResult(readings, rejections)

@@ -38,6 +38,7 @@ _MALFORMED: Final = RejectReason.MALFORMED
 _NUMBER: Final = (int, float)
 # SenML unit -> the spelling devices.normalize knows.
 _UNIT_MAP: Final[dict[str, str]] = {"%": "/"}
+_MAX_ABS_TIME_S: Final = 1e13  # about 300,000 years; keeps ms arithmetic finite
 _BASE_KEYS: Final = frozenset(("bn", "bt", "bu", "bv", "bs", "bver"))
 
 
@@ -62,7 +63,10 @@ class SenmlDecoder:
         pack = load_json(payload)
         if type(pack) is not list or not pack:
             raise DecodeError(_MALFORMED, "a SenML pack is a non-empty JSON array of records")
-        base_name, base_time, base_unit, base_value = "", 0.0, None, 0.0
+        base_name: str = ""
+        base_time: float = 0
+        base_unit: str | None = None
+        base_value: float = 0
         observations: list[Observation] = []
         rejections: list[Rejection] = []
         for index, record in enumerate(pack):
@@ -115,7 +119,7 @@ class SenmlDecoder:
                 rejections.append(Rejection(_MALFORMED, "SenML record has no name", index))
                 continue
             if "v" in record:
-                value: object = base_value + record["v"]
+                value: object = _add(base_value, record["v"])
             elif "vb" in record:
                 value = record["vb"]
             elif "vs" in record:
@@ -130,9 +134,13 @@ class SenmlDecoder:
                     Rejection(_MALFORMED, "SenML record has no value (a sum alone is not a reading)", index)
                 )
                 continue
-            seconds = base_time + record.get("t", 0)
+            seconds = _add(base_time, record.get("t", 0))
             if not math.isfinite(seconds):
                 rejections.append(Rejection(_MALFORMED, "SenML time is not finite", index))
+                continue
+            if abs(seconds) > _MAX_ABS_TIME_S:
+                reason = RejectReason.TS_FUTURE if seconds > 0 else RejectReason.TS_TOO_OLD
+                rejections.append(Rejection(reason, "SenML time is beyond any calendar", index))
                 continue
             if seconds < RELATIVE_TIME_BELOW_S:
                 ts_ms = received_ms + round(seconds * 1000)
@@ -143,6 +151,15 @@ class SenmlDecoder:
                 unit = _UNIT_MAP.get(unit, unit)
             observations.append(Observation(index, metric_from_name(name), value, unit, ts_ms))
         return observations, rejections
+
+
+def _add(base: float, value: object) -> float:
+    """base + value, where JSON integers beyond float range become infinity."""
+    try:
+        total = base + value  # type: ignore[operator]
+        return total if type(total) is float or -(2**53) <= total <= 2**53 else float(total)
+    except OverflowError:
+        return math.inf
 
 
 def _record_error(record: dict[str, object]) -> str | None:

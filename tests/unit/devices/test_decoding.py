@@ -42,7 +42,28 @@ def test_unknown_format() -> None:
 def test_wrong_argument_types_do_not_raise(payload: object) -> None:
     result = decode("json", payload)  # type: ignore[arg-type]
     assert result.readings == []
-    assert result.rejections[0].reason is RejectReason.MALFORMED
+    assert result.rejections[0].reason is RejectReason.INTERNAL
+
+
+def test_a_decoder_bug_is_an_internal_rejection_not_an_exception(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from devices.decoders import native
+
+    def broken(payload: bytes) -> object:
+        raise KeyError("heart_rate=72 for patient 4711")
+
+    monkeypatch.setattr(native, "load_json", broken)
+    result = decode("json", native_payload := native_bytes())
+    assert native_payload
+    assert result.readings == []
+    assert [(r.reason, r.reading_index) for r in result.rejections] == [(RejectReason.INTERNAL, None)]
+    assert "error=KeyError" in caplog.text and "test_decoding.py:" in caplog.text  # where it broke
+    assert "4711" not in caplog.text and "72" not in result.rejections[0].detail
+
+
+def native_bytes() -> bytes:
+    return native({"metric": "heart_rate", "value": 72})
 
 
 def test_accepts_bytearray_and_memoryview() -> None:
