@@ -1,0 +1,130 @@
+"""Alert rules as data, and the signals they are evaluated against.
+
+A rule names a signal (see `collect_signals`), a trigger and a clear level
+(hysteresis), timing and severity. `analytics.alerts.AlertMachine` runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
+
+from analytics.errors import ConfigError
+
+SEVERITIES: tuple[str, ...] = ("low", "low_medium", "medium", "high")  # = News2Band values
+NEWS2_SEVERITY = "news2"
+
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    name: str
+    signal: str
+    trigger: float
+    clear: float | None = None  # default: same as trigger (no hysteresis)
+    direction: str = "above"  # "above": met at value >= trigger; "below": value <= trigger
+    min_duration_ms: int = 0
+    clear_duration_ms: int = 0
+    realert_interval_ms: int = 0
+    severity: str = "medium"  # one of SEVERITIES, or "news2"
+    escalate_after_ms: int | None = None
+    suppress_on: tuple[str, ...] = ("contact_lost", "artifact")
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("above", "below"):
+            raise ConfigError(f"rule {self.name!r}: direction must be 'above' or 'below'")
+        clear = self.trigger if self.clear is None else self.clear
+        if (self.direction == "above" and clear > self.trigger) or (
+            self.direction == "below" and clear < self.trigger
+        ):
+            raise ConfigError(f"rule {self.name!r}: clear must be on the safe side of trigger")
+        if self.severity not in (*SEVERITIES, NEWS2_SEVERITY):
+            raise ConfigError(f"rule {self.name!r}: unknown severity {self.severity!r}")
+        if min(self.min_duration_ms, self.clear_duration_ms, self.realert_interval_ms) < 0 or (
+            self.escalate_after_ms is not None and self.escalate_after_ms <= 0
+        ):
+            raise ConfigError(f"rule {self.name!r}: durations must be >= 0")
+
+    @property
+    def clear_level(self) -> float:
+        return self.trigger if self.clear is None else self.clear
+
+    def met(self, value: float) -> bool:
+        return value >= self.trigger if self.direction == "above" else value <= self.trigger
+
+    def cleared(self, value: float) -> bool:
+        c = self.clear_level
+        if self.clear is None:
+            return not self.met(value)
+        return value < c if self.direction == "above" else value > c
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> AlertRule:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown alert rule keys: {sorted(unknown)}")
+        kwargs = dict(data)
+        if "suppress_on" in kwargs:
+            kwargs["suppress_on"] = tuple(kwargs["suppress_on"])  # type: ignore[arg-type]
+        try:
+            return cls(**kwargs)  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise ConfigError(f"bad alert rule: {exc}") from exc
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["suppress_on"] = list(self.suppress_on)
+        return d
+
+
+
+def collect_signals(
+    windows: Iterable[object] = (),
+    scores: Iterable[object] = (),
+    news2: object | None = None,
+    *,
+    window: str = "1m",
+) -> dict[str, float]:
+    """Name the numbers rules can refer to.
+
+    "<metric>.<feature>" from `WindowFeatures` of `window` (e.g.
+    "spo2.median", "heart_rate.time_above_ms"); "anomaly.<metric>.score",
+    ".z" and ".trend" from `AnomalyScore`; "news2.total" and
+    "news2.any_single_3" (1.0 or 0.0) from `News2Result`.
+    """
+    out: dict[str, float] = {}
+    for w in windows:
+        if getattr(w, "window", None) != window:
+            continue
+        for name, value in getattr(w, "features", {}).items():
+            out[f"{w.metric}.{name}"] = float(value)  # type: ignore[attr-defined]
+    for s in scores:
+        m = s.metric  # type: ignore[attr-defined]
+        out[f"anomaly.{m}.score"] = float(s.score)  # type: ignore[attr-defined]
+        out[f"anomaly.{m}.z"] = float(s.robust_z)  # type: ignore[attr-defined]
+        out[f"anomaly.{m}.trend"] = float(s.trend)  # type: ignore[attr-defined]
+    if news2 is not None:
+        out["news2.total"] = float(news2.total)  # type: ignore[attr-defined]
+        out["news2.any_single_3"] = float(news2.any_single_3)  # type: ignore[attr-defined]
+    return out
+
+
+DEFAULT_RULES: tuple[dict[str, object], ...] = (
+    # NEWS2 chart 3 triggers (RCP 2017): 5 = urgent, 7 = emergency response.
+    {"name": "news2_medium", "signal": "news2.total", "trigger": 5, "clear": 4,
+     "min_duration_ms": 0, "severity": "news2", "escalate_after_ms": 15 * 60_000,
+     "realert_interval_ms": 30 * 60_000},
+    {"name": "news2_single_parameter", "signal": "news2.any_single_3", "trigger": 1,
+     "clear": 0.5, "severity": "low_medium", "escalate_after_ms": 60 * 60_000,
+     "realert_interval_ms": 60 * 60_000},
+    {"name": "spo2_low", "signal": "spo2.median", "trigger": 90, "clear": 92,
+     "direction": "below", "min_duration_ms": 60_000, "severity": "high",
+     "escalate_after_ms": 5 * 60_000, "realert_interval_ms": 10 * 60_000},
+    {"name": "heart_rate_high", "signal": "heart_rate.median", "trigger": 131, "clear": 120,
+     "min_duration_ms": 60_000, "severity": "medium", "escalate_after_ms": 10 * 60_000,
+     "realert_interval_ms": 10 * 60_000},
+    {"name": "heart_rate_trend", "signal": "anomaly.heart_rate.score", "trigger": 1.0,
+     "clear": 0.5, "min_duration_ms": 0, "severity": "low_medium",
+     "realert_interval_ms": 60 * 60_000},
+)
