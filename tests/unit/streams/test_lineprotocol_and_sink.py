@@ -1,0 +1,75 @@
+import math
+
+import pytest
+
+from streams.sinks.errors import BackpressureError, SinkError, WriteRejectedError
+from streams.sinks.influx import InfluxSink, InfluxTarget, InfluxWriter
+from streams.sinks.lineprotocol import line
+from streams.sinks.points import reading_lines
+
+
+def test_line_escapes_tags_and_sorts_them():
+    text = line("vitals", {"ward": "A 1,b=c", "metric": "heart_rate"}, {"value": 72.0}, 1000)
+    assert text == r"vitals,metric=heart_rate,ward=A\ 1\,b\=c value=72.0 1000"
+
+
+def test_non_finite_fields_are_left_out_and_empty_points_dropped():
+    assert line("m", {}, {"a": math.nan, "b": 1}, 5) == "m b=1i 5"
+    assert line("m", {}, {"a": math.inf}, 5) is None
+
+
+def test_string_fields_are_quoted_and_escaped():
+    assert line("m", {}, {"s": 'say "hi"\\'}, 1) == 'm s="say \\"hi\\"\\\\" 1'
+
+
+def test_reading_points_are_deterministic_so_a_replay_overwrites():
+    batch = {"pid": "p", "device": "d", "ward": None, "readings": [
+        {"metric": "spo2", "value": 97, "ts_ms": 10, "quality": ["low_perfusion"]}]}
+    assert list(reading_lines(batch)) == list(reading_lines(batch))
+    assert list(reading_lines(batch)) == ['vitals,device=d,metric=spo2,pid=p '
+                                          'value=97.0,quality="low_perfusion" 10']
+
+
+class ScriptedWriter(InfluxWriter):
+    """A stand-in for the HTTP call, scripted per attempt (the real server is
+    exercised in tests/integration)."""
+
+    def __init__(self, outcomes, max_points=5000):
+        super().__init__(InfluxTarget(api="v1", url="http://unused", batch_max_points=max_points))
+        self.outcomes = list(outcomes)
+        self.bodies: list[bytes] = []
+
+    async def post(self, body: bytes) -> None:
+        self.bodies.append(body)
+        outcome = self.outcomes.pop(0) if self.outcomes else None
+        if callable(outcome):
+            outcome(body)
+        elif outcome is not None:
+            raise outcome
+
+
+async def test_sink_waits_through_outages_and_backpressure_and_loses_nothing():
+    writer = ScriptedWriter([SinkError("down"), BackpressureError(503, 0.01), None])
+    sink = InfluxSink(writer, backoff_initial_s=0.001)
+    assert await sink.write(["m v=1 1", "m v=2 2"]) == []
+    assert sink.points_written == 2 and sink.retries == 2
+    assert writer.bodies[-1] == b"m v=1 1\nm v=2 2"
+
+
+async def test_invalid_points_are_isolated_and_the_rest_written():
+    def reject_bad(body: bytes) -> None:
+        if b"bad" in body:
+            raise WriteRejectedError("HTTP 400")
+
+    writer = ScriptedWriter([reject_bad] * 20)
+    sink = InfluxSink(writer, backoff_initial_s=0.001)
+    rejected = await sink.write(["m v=1 1", "bad 2", "m v=3 3", "m v=4 4"])
+    assert rejected == ["bad 2"]
+    assert sink.points_written == 3
+
+
+@pytest.mark.parametrize("size", [1, 2, 3])
+async def test_large_writes_are_chunked_by_batch_size(size):
+    writer = ScriptedWriter([], max_points=size)
+    await InfluxSink(writer).write([f"m v={i} {i}" for i in range(5)])
+    assert len(writer.bodies) == -(-5 // size)

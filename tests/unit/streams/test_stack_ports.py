@@ -1,0 +1,33 @@
+import socket
+
+import pytest
+
+from streams.ops.errors import PortInUseError
+from streams.ops.process import ManagedProcess, require_free_port
+
+
+def test_a_taken_port_is_reported_with_its_number_and_service():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(PortInUseError, match=f"port {port} for kafka"):
+            require_free_port("kafka", port)
+
+
+def test_stop_signals_only_the_process_it_started(tmp_path):
+    proc = ManagedProcess("sleeper", tmp_path / "run", tmp_path / "logs")
+    pid = proc.start(["sleep", "30"])
+    assert proc.pid() == pid
+    assert proc.stop(timeout_s=5) is True
+    assert proc.pid() is None
+    assert proc.stop() is False  # safe to call twice
+
+
+def test_a_stale_pid_file_is_not_trusted(tmp_path):
+    proc = ManagedProcess("ghost", tmp_path / "run", tmp_path / "logs")
+    proc.run_dir.mkdir(parents=True)
+    # pid 1 exists but was not started by us: start time differs.
+    proc.pid_file.write_text('{"pid": 1, "start_ticks": -5, "argv": []}')
+    assert proc.pid() is None
+    assert proc.stop() is False
