@@ -73,11 +73,15 @@ class AlertEvent(_Record):
 
     v: Literal[1] = ALERT_EVENT_VERSION
     event_id: str
-    alert_id: str = Field(description="stable id of the alert across its lifecycle")
+    alert_id: str | None = Field(
+        default=None,
+        description="stable id of the alert across its lifecycle; None for a suppression "
+        "that withheld a pending condition (no alert existed yet)",
+    )
     kind: AlertKind
     pid: str
     rule: str
-    severity: Severity
+    severity: Severity | None = None
     level: int = Field(default=0, description="escalation tier, 0 = first responders")
     ts_ms: int
     ward: str | None = None
