@@ -79,10 +79,15 @@ def decode_payload(
         where = f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else "?"
         logger.error(
             "decoder bug device=%s format=%s error=%s at=%s",
-            device_id, _show(fmt), type(exc).__name__, where,
+            device_id,
+            _show(fmt),
+            type(exc).__name__,
+            where,
         )
         # INTERNAL, not MALFORMED: the bytes may be fine; dead-lettered for replay after a fix.
-        return _whole(RejectReason.INTERNAL, f"decoder failed ({type(exc).__name__}); kept for replay")
+        return _whole(
+            RejectReason.INTERNAL, f"decoder failed ({type(exc).__name__}); kept for replay"
+        )
     if len(rejections) > 1:
         rejections.sort(key=_by_index)
     return DecodeResult(readings, rejections)

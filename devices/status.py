@@ -62,7 +62,9 @@ def parse_status(
         return _rejected(RejectReason.INTERNAL, f"status parser failed ({type(exc).__name__})")
 
 
-def _parse(payload: bytes, device_id: str, received_ms: int, limits: ValidationLimits) -> DeviceStatus:
+def _parse(
+    payload: bytes, device_id: str, received_ms: int, limits: ValidationLimits
+) -> DeviceStatus:
     plain = _PLAIN.get(payload.strip().lower())
     if plain is not None:
         return DeviceStatus(device_id, received_ms, plain)

@@ -26,10 +26,10 @@ class Rejection:
 
 
 class Observation(NamedTuple):
-    """One value as the device sent it. `index` is the reading's position in
-    the message (see docs/payloads.md for what it counts in each format)."""
+    """One value as the device sent it. `reading_index` is the reading's position in
+    the message (docs/payloads.md says what it counts in each format)."""
 
-    index: int
+    reading_index: int
     metric: str | int  # name, LOINC, MDC code or reference id
     value: object  # a number; bool or ACVPU letter for manual observations
     unit: str | None  # None: the metric's canonical unit

@@ -57,9 +57,7 @@ class HeartRateMeasurementDecoder:
 
     fmt = "ble/2a37"
 
-    def decode(
-        self, payload: bytes, received_ms: int
-    ) -> tuple[list[Observation], list[Rejection]]:
+    def decode(self, payload: bytes, received_ms: int) -> tuple[list[Observation], list[Rejection]]:
         size = len(payload)
         if size < 2:
             raise _short(self.fmt, 2, size)
@@ -93,7 +91,9 @@ class HeartRateMeasurementDecoder:
         for index in range(len(rr_ms), 0, -1):
             value = rr_ms[index - 1]
             rr_obs.append(
-                Observation(index, "rr_interval", value, "ms", received_ms - round(later_ms), quality)
+                Observation(
+                    index, "rr_interval", value, "ms", received_ms - round(later_ms), quality
+                )
             )
             later_ms += value
         observations.extend(reversed(rr_obs))
@@ -110,9 +110,7 @@ class TemperatureMeasurementDecoder:
 
     fmt = "ble/2a1c"
 
-    def decode(
-        self, payload: bytes, received_ms: int
-    ) -> tuple[list[Observation], list[Rejection]]:
+    def decode(self, payload: bytes, received_ms: int) -> tuple[list[Observation], list[Rejection]]:
         size = len(payload)
         if size < 5:
             raise _short(self.fmt, 5, size)
@@ -187,7 +185,9 @@ def plx_quality(measurement_status: int, device_sensor_status: int) -> tuple[Qua
     if not (measurement_status or device_sensor_status):
         return ()
     found = {f for bit, f in PLX_MEASUREMENT_STATUS.items() if measurement_status >> bit & 1}
-    found.update(f for bit, f in PLX_DEVICE_SENSOR_STATUS.items() if device_sensor_status >> bit & 1)
+    found.update(
+        f for bit, f in PLX_DEVICE_SENSOR_STATUS.items() if device_sensor_status >> bit & 1
+    )
     return tuple(f for f in _FLAG_ORDER if f in found)
 
 
@@ -202,9 +202,7 @@ class PlxContinuousMeasurementDecoder:
 
     fmt = "ble/2a5f"
 
-    def decode(
-        self, payload: bytes, received_ms: int
-    ) -> tuple[list[Observation], list[Rejection]]:
+    def decode(self, payload: bytes, received_ms: int) -> tuple[list[Observation], list[Rejection]]:
         size = len(payload)
         if size < 5:
             raise _short(self.fmt, 5, size)

@@ -53,9 +53,7 @@ def load_json(payload: bytes) -> object:
 class JsonDecoder:
     fmt = "json"
 
-    def decode(
-        self, payload: bytes, received_ms: int
-    ) -> tuple[list[Observation], list[Rejection]]:
+    def decode(self, payload: bytes, received_ms: int) -> tuple[list[Observation], list[Rejection]]:
         doc = load_json(payload)
         if type(doc) is not dict:
             raise DecodeError(_MALFORMED, "top level must be a JSON object")
@@ -64,7 +62,8 @@ class JsonDecoder:
             if version is None:
                 raise DecodeError(_MALFORMED, 'missing "v" (format version, must be 1)')
             raise DecodeError(
-                RejectReason.UNSUPPORTED_VERSION, "unsupported format version (this gateway reads v 1)"
+                RejectReason.UNSUPPORTED_VERSION,
+                "unsupported format version (this gateway reads v 1)",
             )
         default_ts = received_ms
         if "ts" in doc:

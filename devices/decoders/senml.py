@@ -57,9 +57,7 @@ def metric_from_name(name: str) -> str:
 class SenmlDecoder:
     fmt = "senml"
 
-    def decode(
-        self, payload: bytes, received_ms: int
-    ) -> tuple[list[Observation], list[Rejection]]:
+    def decode(self, payload: bytes, received_ms: int) -> tuple[list[Observation], list[Rejection]]:
         pack = load_json(payload)
         if type(pack) is not list or not pack:
             raise DecodeError(_MALFORMED, "a SenML pack is a non-empty JSON array of records")
@@ -131,7 +129,11 @@ class SenmlDecoder:
                 continue
             else:
                 rejections.append(
-                    Rejection(_MALFORMED, "SenML record has no value (a sum alone is not a reading)", index)
+                    Rejection(
+                        _MALFORMED,
+                        "SenML record has no value (a sum alone is not a reading)",
+                        index,
+                    )
                 )
                 continue
             seconds = _add(base_time, record.get("t", 0))

@@ -23,15 +23,23 @@ def run_decode(
     return code, json.loads(out), err
 
 
-@pytest.mark.parametrize("text", [b"16 48 40 03\n", b"16484003", b"0x16,0x48,0x40,0x03", b"16:48:40:03"])
+@pytest.mark.parametrize(
+    "text", [b"16 48 40 03\n", b"16484003", b"0x16,0x48,0x40,0x03", b"16:48:40:03"]
+)
 def test_hex_heart_rate_measurement(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], text: bytes
 ) -> None:
     code, doc, err = run_decode(monkeypatch, capsys, text, "--format", "ble/2a37", "--hex")
     assert code == 0
     assert doc["readings"] == [
-        {"metric": "heart_rate", "loinc": "8867-4", "unit": "/min", "value": 72.0,
-         "ts_ms": NOW_MS, "quality": []},
+        {
+            "metric": "heart_rate",
+            "loinc": "8867-4",
+            "unit": "/min",
+            "value": 72.0,
+            "ts_ms": NOW_MS,
+            "quality": [],
+        },
         {"metric": "rr_interval", "unit": "ms", "value": 812.5, "ts_ms": NOW_MS, "quality": []},
     ]
     assert doc["rejections"] == []
@@ -39,7 +47,9 @@ def test_hex_heart_rate_measurement(
     assert "2 accepted, 0 rejected" in err
 
 
-def test_raw_binary_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_raw_binary_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, doc, _ = run_decode(monkeypatch, capsys, bytes.fromhex("006C0100FF"), "-f", "ble/2a1c")
     assert code == 0
     assert [(r["metric"], r["value"], r["unit"]) for r in doc["readings"]] == [  # type: ignore[union-attr, index]
@@ -50,27 +60,47 @@ def test_raw_binary_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
 def test_rejections_exit_1_with_reason_and_index(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    payload = json.dumps({"v": 1, "ts": NOW_MS, "readings": [
-        {"metric": "heart_rate", "value": 72}, {"metric": "spo2", "value": 130},
-    ]}).encode()
-    code, doc, err = run_decode(monkeypatch, capsys, payload, "--format", "json", "--device", "wr-1")
+    payload = json.dumps(
+        {
+            "v": 1,
+            "ts": NOW_MS,
+            "readings": [
+                {"metric": "heart_rate", "value": 72},
+                {"metric": "spo2", "value": 130},
+            ],
+        }
+    ).encode()
+    code, doc, err = run_decode(
+        monkeypatch, capsys, payload, "--format", "json", "--device", "wr-1"
+    )
     assert code == 1
     assert doc["device"] == "wr-1"
     assert len(doc["readings"]) == 1  # type: ignore[arg-type]
-    assert doc["rejections"] == [{
-        "reason": "out_of_range", "reading_index": 1,
-        "detail": "spo2 outside plausible range [40, 100]",
-    }]
+    assert doc["rejections"] == [
+        {
+            "reason": "out_of_range",
+            "reading_index": 1,
+            "detail": "spo2 outside plausible range [40, 100]",
+        }
+    ]
     assert "1 accepted, 1 rejected" in err
 
 
 def test_payload_option_and_status(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, doc, _ = run_decode(monkeypatch, capsys, b"", "-f", "status", "--payload", '{"online": false}')
+    code, doc, _ = run_decode(
+        monkeypatch, capsys, b"", "-f", "status", "--payload", '{"online": false}'
+    )
     assert code == 0
-    assert doc["status"] == {"device": "cli-device", "ts_ms": NOW_MS, "online": False,
-                             "battery_pct": None, "on_body": None, "firmware": None}
+    assert doc["status"] == {
+        "device": "cli-device",
+        "ts_ms": NOW_MS,
+        "online": False,
+        "battery_pct": None,
+        "on_body": None,
+        "firmware": None,
+    }
 
 
 def test_bad_hex_is_a_usage_error(
@@ -97,6 +127,8 @@ def test_command_runs_without_the_stream_stack() -> None:
         "{'faust', 'mode', 'aiokafka', 'paho', 'influxdb_client', 'pydantic_settings'});"
         "print(heavy, code, file=sys.stderr)"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
     assert done.stderr.strip().endswith("[] 0"), done.stderr
     assert json.loads(done.stdout)["readings"][0]["metric"] == "spo2"

@@ -25,7 +25,9 @@ def test_payload_too_large_is_rejected_before_parsing() -> None:
     result = decode("json", payload, limits=ValidationLimits(max_payload_bytes=len(payload) - 1))
     assert result.readings == []
     assert result.rejections == [
-        Rejection(RejectReason.TOO_LARGE, f"payload is {len(payload)} bytes, limit is {len(payload) - 1}")
+        Rejection(
+            RejectReason.TOO_LARGE, f"payload is {len(payload)} bytes, limit is {len(payload) - 1}"
+        )
     ]
     assert decode("json", payload, limits=ValidationLimits(max_payload_bytes=len(payload))).ok
 
@@ -57,7 +59,9 @@ def test_a_decoder_bug_is_an_internal_rejection_not_an_exception(
     result = decode("json", native_payload := native_bytes())
     assert native_payload
     assert result.readings == []
-    assert [(r.reason, r.reading_index) for r in result.rejections] == [(RejectReason.INTERNAL, None)]
+    assert [(r.reason, r.reading_index) for r in result.rejections] == [
+        (RejectReason.INTERNAL, None)
+    ]
     assert "error=KeyError" in caplog.text and "test_decoding.py:" in caplog.text  # where it broke
     assert "4711" not in caplog.text and "72" not in result.rejections[0].detail
 

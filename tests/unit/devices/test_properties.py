@@ -67,16 +67,33 @@ def test_arbitrary_format_names_never_raise(fmt: str, payload: bytes) -> None:
 
 # JSON-shaped input reaches deeper than random bytes do.
 METRIC_IDS = st.sampled_from(
-    [*METRICS, "8867-4", "2708-6", 147842, "150456", "MDC_TEMP_BODY", "HR", "glucose", "", 0, True, None]
+    [
+        *METRICS,
+        "8867-4",
+        "2708-6",
+        147842,
+        "150456",
+        "MDC_TEMP_BODY",
+        "HR",
+        "glucose",
+        "",
+        0,
+        True,
+        None,
+    ]
 )
-UNITS = st.sampled_from([None, "", "/min", "bpm", "%", "/", "Cel", "degF", "K", "kPa", "mmHg", "s", "ms", "?", 5])
+UNITS = st.sampled_from(
+    [None, "", "/min", "bpm", "%", "/", "Cel", "degF", "K", "kPa", "mmHg", "s", "ms", "?", 5]
+)
 PLAUSIBLE = st.one_of(st.floats(min_value=0, max_value=200), st.integers(0, 200))
 NUMBERS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.integers(min_value=-(10**400), max_value=10**400),
     PLAUSIBLE,
 )
-VALUES = st.one_of(PLAUSIBLE, NUMBERS, st.booleans(), st.sampled_from(["A", "c", "V", "x", "72"]), st.none())
+VALUES = st.one_of(
+    PLAUSIBLE, NUMBERS, st.booleans(), st.sampled_from(["A", "c", "V", "x", "72"]), st.none()
+)
 TIMES = st.one_of(
     st.integers(min_value=NOW_MS - 10 * 86_400_000, max_value=NOW_MS + 3_600_000),
     st.integers(min_value=-(2**70), max_value=2**70),
@@ -96,7 +113,9 @@ READING = st.fixed_dictionaries(
 
 @PROPERTY
 @given(
-    readings=st.lists(st.one_of(READING, st.integers(), st.text(max_size=3)), min_size=1, max_size=8),
+    readings=st.lists(
+        st.one_of(READING, st.integers(), st.text(max_size=3)), min_size=1, max_size=8
+    ),
     ts=st.one_of(RECENT, TIMES),
 )
 def test_native_json_accounts_for_every_reading(readings: list[object], ts: object) -> None:
@@ -157,7 +176,9 @@ def test_sfloat_round_trip(mantissa: int, exponent: int) -> None:
         assert value == SFLOAT_SPECIAL[raw]
     else:
         assert value == mantissa * 10.0**exponent or math.isclose(
-            value, mantissa * 10.0**exponent, rel_tol=1e-12  # type: ignore[arg-type]
+            value,
+            mantissa * 10.0**exponent,
+            rel_tol=1e-12,  # type: ignore[arg-type]
         )
 
 

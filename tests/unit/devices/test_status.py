@@ -20,8 +20,14 @@ def parse(payload: bytes):  # type: ignore[no-untyped-def]
 
 def test_full_status() -> None:
     payload = json.dumps(
-        {"online": True, "battery_pct": 81, "on_body": False, "firmware": "2.4.1",
-         "ts": NOW_MS - 2000, "rssi": -60}
+        {
+            "online": True,
+            "battery_pct": 81,
+            "on_body": False,
+            "firmware": "2.4.1",
+            "ts": NOW_MS - 2000,
+            "rssi": -60,
+        }
     ).encode()
     result = parse(payload)
     assert result.rejections == []
@@ -62,10 +68,21 @@ def test_bad_status_is_rejected(payload: bytes, reason: RejectReason) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(payload=st.one_of(st.binary(max_size=64), st.dictionaries(
-    st.sampled_from(["online", "battery_pct", "on_body", "firmware", "ts"]),
-    st.one_of(st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.floats(), st.text(max_size=5)),
-).map(lambda d: json.dumps(d).encode())))
+@given(
+    payload=st.one_of(
+        st.binary(max_size=64),
+        st.dictionaries(
+            st.sampled_from(["online", "battery_pct", "on_body", "firmware", "ts"]),
+            st.one_of(
+                st.none(),
+                st.booleans(),
+                st.integers(-(10**30), 10**30),
+                st.floats(),
+                st.text(max_size=5),
+            ),
+        ).map(lambda d: json.dumps(d).encode()),
+    )
+)
 def test_status_never_raises(payload: bytes) -> None:
     result = parse(payload)
     assert (result.status is None) == bool(result.rejections)
