@@ -82,13 +82,8 @@ def test_unknown_device_is_dead_lettered_with_its_raw_payload(registry):
 def test_good_readings_pass_with_pseudonym_while_bad_one_is_dead_lettered(registry):
     reg, _ = registry
     now_ms = int(time.time() * 1000)
-    payload = json.dumps(
-        {
-            "v": 1,
-            "ts": now_ms,
-            "readings": [{"metric": "heart_rate", "value": 70}, {"metric": "spo2", "value": 300}],
-        }
-    ).encode()
+    payload = json.dumps({"v": 1, "ts": now_ms, "readings": [
+        {"metric": "heart_rate", "value": 70}, {"metric": "spo2", "value": 300}]}).encode()
     result = Ingestor(reg, ValidationLimits()).ingest("devices/d1/vitals/json", payload, now_ms)
     assert [r.metric for r in result.batch.readings] == ["heart_rate"]
     assert result.batch.pid == Pseudonymizer(KEY).pseudonym("MRN-1")
@@ -100,6 +95,5 @@ def test_good_readings_pass_with_pseudonym_while_bad_one_is_dead_lettered(regist
 def test_oversized_payload_is_rejected_before_decoding(registry):
     reg, _ = registry
     result = Ingestor(reg, ValidationLimits(max_payload_bytes=10)).ingest(
-        "devices/d1/vitals/json", b"x" * 11, 1
-    )
+        "devices/d1/vitals/json", b"x" * 11, 1)
     assert result.dead_letters[0].reason == RejectReason.TOO_LARGE
