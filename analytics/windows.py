@@ -34,14 +34,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analytics.errors import ConfigError, InputError, StateError
-from analytics.features import (
-    DEFAULT_FEATURE_CONFIG,
-    MetricFeatureConfig,
-    WindowFeatures,
-    compute_features_batch,
-)
-from analytics.hrv import HRV_FEATURES, hrv_batch
+from analytics.features import DEFAULT_FEATURE_CONFIG, MetricFeatureConfig, WindowFeatures
+from analytics.hrv import HRV_FEATURES
 from analytics.metrics import METRICS
+from analytics.window_close import ClosePlan, features_for_plans
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +136,7 @@ class PatientWindows:
         self.specs = tuple(specs)
         self.allowed_lateness_ms = int(allowed_lateness_ms)
         self.idle_timeout_ms = int(idle_timeout_ms)
-        self.feature_config = dict(feature_config or DEFAULT_FEATURE_CONFIG)
+        self.feature_config = feature_config or DEFAULT_FEATURE_CONFIG  # shared, not copied
         self.max_ts_ms: int | None = None
         self.last_arrival_ms: int | None = None
         self.watermark_ms: int | None = None
@@ -164,18 +160,27 @@ class PatientWindows:
         `metrics` is one canonical name or one per reading; `quality` is a
         per-reading flag mask (bool, or int bit mask; non-zero = flagged).
         `now_ms` is the arrival (wall clock) time, used only for idle close.
+        For many patients at once, `add_batch` is much faster.
         """
+        return add_batch([(self, metrics, values, ts_ms, quality)], now_ms=now_ms)[0]
+
+    def advance(self, now_ms: int) -> WindowResult:
+        """Close windows of a quiet patient by the wall clock (see module doc)."""
+        return advance_batch([self], now_ms)[0]
+
+    def _ingest(self, metrics, values, ts_ms, quality, now_ms: int
+                ) -> tuple[np.ndarray, np.ndarray, int]:
         values = np.asarray(values, dtype=np.float64)
         ts = np.asarray(ts_ms, dtype=np.int64)
         n = len(values)
-        names = np.full(n, metrics, dtype=object) if isinstance(metrics, str) else np.asarray(
-            metrics, dtype=object)
+        single = isinstance(metrics, str)
+        names = None if single else np.asarray(metrics, dtype=object)
         flagged = np.zeros(n, dtype=bool) if quality is None else np.asarray(quality) != 0
-        if len(ts) != n or len(names) != n or len(flagged) != n:
+        if len(ts) != n or (names is not None and len(names) != n) or len(flagged) != n:
             raise InputError("metrics, values, ts_ms and quality must have the same length")
-        unknown = set(np.unique(names).tolist()) - METRICS.keys() if n else set()
-        if unknown:
-            raise InputError(f"unknown metric(s): {sorted(unknown)}")
+        present = {metrics} if single else set(names.tolist())  # type: ignore[union-attr]
+        if n and not present <= METRICS.keys():
+            raise InputError(f"unknown metric(s): {sorted(present - METRICS.keys())}")
         bad = ~np.isfinite(values)
         flagged_count = int(np.count_nonzero(flagged | bad))
         self.flagged_total += flagged_count
@@ -183,22 +188,20 @@ class PatientWindows:
             self.last_arrival_ms, now_ms)
 
         late = np.zeros(n, dtype=bool)
-        dropped = np.ones(n, dtype=bool)
-        for spec in self.specs:
-            closed = self.closed_end_ms[spec.name]
-            if closed is None:
-                dropped[:] = False
-                continue
-            last_start = ts - ts % spec.step_ms
-            first_end = last_start + spec.step_ms  # the oldest window holding ts ends here
-            late |= first_end <= closed
-            dropped &= last_start + spec.size_ms <= closed
-        self.late_total += int(np.count_nonzero(late))
+        dropped = np.zeros(n, dtype=bool)
+        if self.closed_end_ms[self.specs[0].name] is not None:
+            dropped[:] = True
+            for spec in self.specs:
+                closed = self.closed_end_ms[spec.name]
+                last_start = ts - ts % spec.step_ms
+                late |= last_start + spec.step_ms <= closed  # its oldest window has closed
+                dropped &= last_start + spec.size_ms <= closed  # and so has its newest
+            self.late_total += int(np.count_nonzero(late))
 
-        keep = ~dropped & ~bad
-        if np.any(keep):
-            for metric in np.unique(names[keep]).tolist():
-                sel = keep & (names == metric)
+        keep = ~(dropped | bad)
+        if n and keep.any():
+            for metric in sorted(present):
+                sel = keep if single else keep & (names == metric)
                 self.buffers.setdefault(metric, _Buffer()).extend(
                     ts[sel], values[sel], flagged[sel])
             batch_max = int(ts[keep].max())
@@ -206,101 +209,81 @@ class PatientWindows:
                 self.max_ts_ms, batch_max)
         if self.max_ts_ms is not None:
             self._raise_watermark(self.max_ts_ms - self.allowed_lateness_ms)
-        return WindowResult(self._close(), np.flatnonzero(late), np.flatnonzero(dropped),
-                            flagged_count, self.watermark_ms)
+        return np.flatnonzero(late), np.flatnonzero(dropped), flagged_count
 
-    def advance(self, now_ms: int) -> WindowResult:
-        """Close windows of a quiet patient by the wall clock (see module doc)."""
+    def _clock(self, now_ms: int) -> None:
         if self.max_ts_ms is not None and self.last_arrival_ms is not None:
             idle_ms = now_ms - self.last_arrival_ms
             if idle_ms >= self.idle_timeout_ms:
                 self._raise_watermark(self.max_ts_ms + idle_ms - self.idle_timeout_ms)
-        return WindowResult(self._close(), _EMPTY_INDEX, _EMPTY_INDEX, 0, self.watermark_ms)
 
     def _raise_watermark(self, candidate_ms: int) -> None:
         if self.watermark_ms is None or candidate_ms > self.watermark_ms:
             self.watermark_ms = candidate_ms
 
     # -- closing ----------------------------------------------------------
-    def _close(self) -> list[WindowFeatures]:
+    def _plan(self) -> ClosePlan | None:
+        """Move the closed marks to the watermark; gather the readings of the
+        windows that just closed (only windows holding data are emitted)."""
         if self.watermark_ms is None:
-            return []
-        # Per (metric, spec): the ends of windows to close that hold data.
-        plan: list[tuple[str, WindowSpec, np.ndarray]] = []
+            return None
+        buffers = [(m, b) for m, b in sorted(self.buffers.items()) if len(b.ts_ms)]
+        lo_ts = min((int(b.ts_ms[0]) for _, b in buffers), default=None)
+        hi_ts = max((int(b.ts_ms[-1]) for _, b in buffers), default=None)
+        closing: list[tuple[WindowSpec, np.ndarray]] = []
         for spec in self.specs:
             old = self.closed_end_ms[spec.name]
             new = self.watermark_ms - self.watermark_ms % spec.step_ms
             if old is not None and new <= old:
                 continue
-            for metric, buf in sorted(self.buffers.items()):  # deterministic order
-                if len(buf.ts_ms) == 0:
-                    continue
-                last_start = buf.ts_ms - buf.ts_ms % spec.step_ms
+            self.closed_end_ms[spec.name] = new
+            if lo_ts is None or hi_ts is None:
+                continue
+            # Candidate ends: on the step grid, after the old mark, up to the new
+            # one, and near enough to the buffered data to hold some of it.
+            first = lo_ts - lo_ts % spec.step_ms + spec.step_ms
+            if old is not None:
+                first = max(first, old + spec.step_ms)
+            last = min(new, hi_ts - hi_ts % spec.step_ms + spec.size_ms)
+            if last < first:
+                continue
+            if (last - first) // spec.step_ms <= 4096:
+                ends = np.arange(first, last + 1, spec.step_ms, dtype=np.int64)
+            else:  # sparse data over a long gap: only the windows of actual readings
+                all_ts = np.concatenate([b.ts_ms for _, b in buffers])
                 per = spec.size_ms // spec.step_ms
-                ends = np.unique(
-                    (last_start[:, None] - np.arange(per)[None, :] * spec.step_ms)
-                    + spec.size_ms)
-                ends = ends[(ends <= new) if old is None else (ends > old) & (ends <= new)]
-                if len(ends):
-                    plan.append((metric, spec, ends))
-            self.closed_end_ms[spec.name] = new if old is None else max(old, new)
-        closed = self._features(plan)
+                ends = np.unique((all_ts - all_ts % spec.step_ms)[:, None] + spec.size_ms
+                                 - np.arange(per)[None, :] * spec.step_ms)
+                ends = ends[(ends >= first) & (ends <= last)]
+            closing.append((spec, ends))
+        plan = self._gather(buffers, closing) if closing else None
         self._prune()
-        return closed
+        return plan
 
-    def _features(self, plan: list[tuple[str, WindowSpec, np.ndarray]]) -> list[WindowFeatures]:
-        if not plan:
-            return []
-        # One CSR layout for every window of every metric: one features call.
-        idx_parts, win_meta, lens, flagged_counts = [], [], [], []
-        starts_all, ends_all, rate, below, above = [], [], [], [], []
-        for metric, spec, ends in plan:
-            buf = self.buffers[metric]
-            starts = ends - spec.size_ms
+    def _gather(self, buffers, closing) -> ClosePlan | None:
+        metrics: list[str] = []
+        windows: list[str] = []
+        parts: list[tuple[np.ndarray, ...]] = []
+        for metric, buf in buffers:
+            starts = np.concatenate([e - spec.size_ms for spec, e in closing])
+            ends = np.concatenate([e for _, e in closing])
             a = np.searchsorted(buf.ts_ms, starts, side="left")
             b = np.searchsorted(buf.ts_ms, ends, side="left")
-            seg_len = b - a
-            idx = np.repeat(a - np.cumsum(seg_len) + seg_len, seg_len) + np.arange(seg_len.sum())
-            flags = buf.flagged[idx]
-            win = np.repeat(np.arange(len(ends)), seg_len)
-            clean_len = np.bincount(win[~flags], minlength=len(ends))
-            idx_parts.append((metric, idx[~flags]))
-            lens.append(clean_len)
-            flagged_counts.append(seg_len - clean_len)
-            starts_all.append(starts)
-            ends_all.append(ends)
-            cfg = self.feature_config.get(metric, MetricFeatureConfig())
-            rate.append(np.full(len(ends), cfg.rate_hz))
-            below.append(np.full(len(ends), np.nan if cfg.below is None else cfg.below))
-            above.append(np.full(len(ends), np.nan if cfg.above is None else cfg.above))
-            win_meta.extend((metric, spec.name) for _ in range(len(ends)))
-        values = np.concatenate([self.buffers[m].values[i] for m, i in idx_parts])
-        ts = np.concatenate([self.buffers[m].ts_ms[i] for m, i in idx_parts])
-        counts = np.concatenate(lens)
-        offsets = np.concatenate(([0], np.cumsum(counts)))
-        start_ms, end_ms = np.concatenate(starts_all), np.concatenate(ends_all)
-        batch = compute_features_batch(
-            values, ts, offsets, start_ms, end_ms, rate_hz=np.concatenate(rate),
-            below=np.concatenate(below), above=np.concatenate(above))
-        rr_rows = [i for i, (m, _) in enumerate(win_meta) if m == "rr_interval"]
-        hrv_rows: dict[int, dict[str, float]] = {}
-        if rr_rows:
-            sub = np.asarray(rr_rows)
-            parts = [(offsets[i], offsets[i + 1]) for i in rr_rows]
-            rr_idx = np.concatenate([np.arange(a, b) for a, b in parts])
-            h = hrv_batch(values[rr_idx], ts[rr_idx],
-                          np.concatenate(([0], np.cumsum(counts[sub]))), start_ms[sub],
-                          end_ms[sub])
-            hrv_rows = {row: h.row(j) for j, row in enumerate(rr_rows)}
-        flagged = np.concatenate(flagged_counts)
-        out = []
-        for i, (metric, name) in enumerate(win_meta):
-            feats = batch.row(i)
-            if i in hrv_rows:
-                feats.update(hrv_rows[i])
-            out.append(WindowFeatures(metric, name, int(start_ms[i]), int(end_ms[i]),
-                                      int(flagged[i]), feats))
-        return out
+            has = b > a
+            if not has.any():
+                continue
+            a, b, starts, ends = a[has], b[has], starts[has], ends[has]
+            names = np.concatenate([np.full(len(e), spec.name, dtype=object)
+                                    for spec, e in closing])[has]
+            lens = b - a
+            idx = np.repeat(a - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+            metrics.extend([metric] * len(a))
+            windows.extend(names.tolist())
+            parts.append((starts, ends, lens, buf.ts_ms[idx], buf.values[idx], buf.flagged[idx]))
+        if not parts:
+            return None
+        cols = [np.concatenate(c) for c in zip(*parts)]
+        return ClosePlan(metrics, windows, *cols)
 
     def _prune(self) -> None:
         # Oldest start among still-open windows, over all specs.
@@ -366,7 +349,46 @@ class PatientWindows:
         return pw
 
 
+Arrival = tuple[
+    "PatientWindows", "str | Sequence[str] | np.ndarray", "np.ndarray | Sequence[float]",
+    "np.ndarray | Sequence[int]", "np.ndarray | Sequence[int] | None",
+]
+
+
+def add_batch(arrivals: Sequence[Arrival], *, now_ms: int) -> list[WindowResult]:
+    """`PatientWindows.add` for many patients: features in one vectorized pass.
+
+    Each arrival is (state, metrics, values, ts_ms, quality) for one patient;
+    results come back in the same order. A patient must appear at most once
+    per call (merge its readings first).
+    """
+    if len({id(a[0]) for a in arrivals}) != len(arrivals):
+        raise InputError("a patient appears twice in one add_batch call")
+    ingested = [pw._ingest(m, v, t, q, now_ms) for pw, m, v, t, q in arrivals]
+    plans = [a[0]._plan() for a in arrivals]
+    closed = features_for_plans(plans, _merged_config(arrivals))
+    return [WindowResult(c, late, dropped, nflag, a[0].watermark_ms)
+            for a, c, (late, dropped, nflag) in zip(arrivals, closed, ingested)]
+
+
+def advance_batch(states: Sequence[PatientWindows], now_ms: int) -> list[WindowResult]:
+    """`PatientWindows.advance` for many patients (a periodic clock tick)."""
+    for pw in states:
+        pw._clock(now_ms)
+    plans = [pw._plan() for pw in states]
+    closed = features_for_plans(plans, _merged_config([(pw,) for pw in states]))
+    return [WindowResult(c, _EMPTY_INDEX, _EMPTY_INDEX, 0, pw.watermark_ms)
+            for pw, c in zip(states, closed)]
+
+
+def _merged_config(arrivals) -> dict[str, MetricFeatureConfig]:
+    configs = list({id(a[0].feature_config): a[0].feature_config for a in arrivals}.values())
+    if any(c != configs[0] for c in configs[1:]):
+        raise InputError("patients in one batch must share a feature configuration")
+    return dict(configs[0]) if configs else DEFAULT_FEATURE_CONFIG
+
+
 __all__ = [
-    "DEFAULT_SPECS", "HOPPING_5M", "HRV_FEATURES", "TUMBLING_1M", "PatientWindows",
+    "DEFAULT_SPECS", "add_batch", "advance_batch", "HOPPING_5M", "HRV_FEATURES", "TUMBLING_1M", "PatientWindows",
     "WindowResult", "WindowSpec", "window_ranges",
 ]

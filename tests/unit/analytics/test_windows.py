@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.errors import ConfigError, InputError, StateError
-from analytics.windows import PatientWindows, WindowSpec, window_ranges
+from analytics.windows import (
+    PatientWindows,
+    WindowSpec,
+    add_batch,
+    advance_batch,
+    window_ranges,
+)
 
 T0_MS = 1_700_000_000_000
 SPECS = (WindowSpec("10s", 10_000, 10_000), WindowSpec("30s", 30_000, 10_000))
@@ -193,3 +199,33 @@ def test_bad_input_rejected() -> None:
         pw.add("pulse", [1.0], [T0_MS], now_ms=0)
     with pytest.raises(StateError):
         PatientWindows.from_dict({"v": 99})
+
+
+def test_add_batch_equals_one_add_per_patient() -> None:
+    rng = np.random.default_rng(21)
+    singles = [PatientWindows(SPECS, allowed_lateness_ms=2_000) for _ in range(6)]
+    batched = [PatientWindows(SPECS, allowed_lateness_ms=2_000) for _ in range(6)]
+    for k in range(8):
+        arrivals = []
+        for p in range(6):
+            n = int(rng.integers(0, 20))
+            ts = T0_MS + k * 10_000 + rng.integers(-15_000, 10_000, n)
+            metrics = rng.choice(["heart_rate", "spo2", "rr_interval"], n).tolist()
+            values = rng.normal(80, 10, n)
+            flags = rng.random(n) < 0.1
+            arrivals.append((metrics, values, ts, flags))
+        expected = [pw.add(*a, now_ms=k) for pw, a in zip(singles, arrivals)]
+        got = add_batch([(pw, *a) for pw, a in zip(batched, arrivals)], now_ms=k)
+        if k == 7:
+            expected = [pw.advance(10**15) for pw in singles]
+            got = advance_batch(batched, 10**15)
+        for e, g in zip(expected, got):
+            assert [w.to_dict() for w in e.closed] == [w.to_dict() for w in g.closed]
+            assert e.late_index.tolist() == g.late_index.tolist()
+    assert [pw.to_dict() for pw in singles] == [pw.to_dict() for pw in batched]
+
+
+def test_same_patient_twice_in_one_batch_is_rejected() -> None:
+    pw = PatientWindows()
+    with pytest.raises(InputError):
+        add_batch([(pw, "spo2", [97.0], [T0_MS], None)] * 2, now_ms=0)
