@@ -112,7 +112,14 @@ class WorkerSettings(BaseModel):
     batch_max: int = Field(default=500, ge=1)
     batch_timeout_s: float = Field(default=0.2, gt=0)
     broker_session_timeout_s: float = 10.0
-    allowed_lateness_ms: int = 10_000
+    allowed_lateness_ms: int = 30_000
+    idle_timeout_ms: int = 60_000
+    # State is written to the table and offsets acknowledged together, this often.
+    checkpoint_interval_s: float = Field(default=2.0, gt=0)
+    tick_interval_s: float = Field(default=1.0, gt=0)
+    stats_interval_s: float = 30.0
+    rules_file: Path | None = Field(default=None, description="JSON {\"rules\": [...]}; "
+                                    "default: analytics.alert_rules.DEFAULT_RULES")
 
 
 class Settings(BaseSettings):

@@ -1,17 +1,43 @@
-"""Wiring of the worker: app, topics, agents, sink. Used by `vitalstream worker`."""
+"""Wiring of the worker: Faust app, topics, table, agents, sink.
+
+Per patient, `vitals.normalized` -> windows -> `vitals.features`,
+`vitals.scores`, `alerts`, and every reading, feature, score and alert event
+to InfluxDB. `alerts.acks` updates the same patient state.
+
+Delivery (DESIGN.md, "Delivery and failure"):
+- Events are taken with `noack_take` and acknowledged only at a checkpoint:
+  after the batch's points are in InfluxDB and the touched patients' state
+  was written to the table (changelog). Faust flushes the producer before it
+  commits, so output records and changelog entries are in Kafka before the
+  offset moves. A crash replays from the last checkpoint; the state in the
+  changelog matches it (a message seen twice is skipped by its msg_id).
+- concurrency=1 (faust-streaming #606: offsets committed past in-flight
+  messages with more).
+- Window closing is driven by the analytics watermark and a timer, not by
+  Faust's windowed tables (their on_window_close skips keys in 0.15.3).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import time
+from collections import Counter
+from typing import Any
 
 import faust
 
+from analytics.alerts import DEFAULT_RULES, AlertMachine
+from analytics.windows import DEFAULT_SPECS
 from streams import topics
 from streams.agents.records import parse_reading_batches
 from streams.app import create_app
+from streams.pipeline.processor import Outputs, PatientProcessor, ProcessorConfig
+from streams.pipeline.state import PatientState, decode_state, encode_state
 from streams.settings import Settings
 from streams.sinks.influx import InfluxSink, InfluxTarget, make_writer
-from streams.sinks.points import reading_lines
+from streams.sinks.points import alert_line, feature_line, reading_lines, score_line
 
 log = logging.getLogger(__name__)
 
@@ -26,37 +52,207 @@ def influx_target(settings: Settings) -> InfluxTarget:
     )
 
 
-def build_worker_app(settings: Settings, *, store: str | None = None,
-                     sink: InfluxSink | None = None) -> faust.App:
-    app = create_app(settings, store=store)
-    prefix = settings.kafka.topic_prefix
-    normalized = app.topic(topics.topic_name(topics.VITALS_NORMALIZED, prefix))
-    deadletter = app.topic(topics.topic_name(topics.VITALS_DEADLETTER, prefix))
-    influx = sink or InfluxSink(make_writer(influx_target(settings)))
-    w = settings.worker
+def load_rules(settings: Settings) -> list[dict[str, Any]]:
+    path = settings.worker.rules_file
+    if path is None:
+        return [dict(r) for r in DEFAULT_RULES]
+    return json.loads(path.read_text())["rules"]
 
-    # concurrency=1: faust-streaming #606 commits offsets past in-flight
-    # messages with more. take() acks a batch only after this body finished
-    # with it, so an offset is committed only once its points are written.
-    @app.agent(normalized, concurrency=1)
-    async def store_readings(stream: faust.Stream) -> None:
-        async for values in stream.take(w.batch_max, within=w.batch_timeout_s):
-            parsed = parse_reading_batches(values, normalized.get_topic_name())
+
+class WorkerRuntime:
+    """The worker's in-memory side: a cache of patient states over the table."""
+
+    def __init__(self, processor: PatientProcessor, table: Any, sink: InfluxSink,
+                 outputs: dict[str, faust.TopicT], deadletter: faust.TopicT,
+                 checkpoint_interval_s: float) -> None:
+        self.processor = processor
+        self.table = table
+        self.sink = sink
+        self.outputs = outputs
+        self.deadletter = deadletter
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self.cache: dict[str, PatientState] = {}
+        self.dirty: set[str] = set()
+        self.pending: list[tuple[faust.StreamT, faust.EventT]] = []
+        self.lock = asyncio.Lock()
+        self.last_checkpoint = time.monotonic()
+        self.counters: Counter[str] = Counter()
+
+    # -- state --------------------------------------------------------------
+    def state(self, pid: str) -> PatientState:
+        cached = self.cache.get(pid)
+        if cached is not None:
+            return cached
+        raw = self.table.get(pid.encode())
+        state = self.processor.new_state(pid)
+        if raw is not None:
+            try:
+                state = decode_state(raw)
+            except (ValueError, KeyError, TypeError) as exc:
+                # A state we cannot read must not stop the stream: start over, say so.
+                log.error("patient state unreadable, starting fresh pid=%s error=%s",
+                          pid, type(exc).__name__)
+                self.counters["state_reset"] += 1
+        self.cache[pid] = state
+        return state
+
+    def forget(self) -> None:
+        """After a rebalance: the table (restored from the changelog) is the truth."""
+        self.cache.clear()
+        self.dirty.clear()
+        self.pending.clear()
+
+    # -- processing -----------------------------------------------------------
+    async def on_readings(self, stream: faust.StreamT, events: list[faust.EventT]) -> None:
+        async with self.lock:
+            parsed = parse_reading_batches([e.value for e in events], "vitals.normalized")
+            now_ms = int(time.time() * 1000)
+            out = Outputs()
+            lines: list[str] = []
+            for batch in parsed.batches:
+                lines.extend(reading_lines(batch))
+                state = self.state(batch["pid"])
+                out.extend(self.processor.process_batch(state, batch, now_ms))
+                self.dirty.add(batch["pid"])
+            self.counters["readings"] += sum(len(b["readings"]) for b in parsed.batches)
+            self.counters["late_readings"] += out.late_readings
+            self.counters["duplicate_messages"] += out.duplicate_messages
             for dead in parsed.dead_letters:
-                await deadletter.send(key=None, value=dead.to_bytes())
-            lines = [p for batch in parsed.batches for p in reading_lines(batch)]
-            rejected = await influx.write(lines)
+                await self.deadletter.send(key=None, value=dead.to_bytes())
+            self.counters["deadletters"] += len(parsed.dead_letters)
+            await self._emit(out, lines)
+            self.pending.extend((stream, e) for e in events)
+            if time.monotonic() - self.last_checkpoint >= self.checkpoint_interval_s:
+                await self._checkpoint()
+
+    async def on_acks(self, stream: faust.StreamT, events: list[faust.EventT]) -> None:
+        async with self.lock:
+            out = Outputs()
+            for event in events:
+                try:
+                    ack = json.loads(event.value)
+                    pid, alert_id = str(ack["pid"]), str(ack["alert_id"])
+                    by, ts_ms = str(ack.get("by", "")), int(ack["ts_ms"])
+                except (ValueError, KeyError, TypeError):
+                    self.counters["bad_acks"] += 1
+                    log.error("unreadable acknowledgement skipped offset=%d",
+                              event.message.offset)
+                    continue
+                out.extend(self.processor.ack(self.state(pid), alert_id, by, ts_ms))
+                self.dirty.add(pid)
+            await self._emit(out, [])
+            self.pending.extend((stream, e) for e in events)
+            await self._checkpoint()  # acks are rare and matter: persist at once
+
+    async def on_tick(self) -> None:
+        async with self.lock:
+            now_ms = int(time.time() * 1000)
+            out = Outputs()
+            for pid, state in self.cache.items():
+                produced = self.processor.tick(state, now_ms)
+                if produced.features or produced.alerts or produced.scores:
+                    self.dirty.add(pid)
+                out.extend(produced)
+            await self._emit(out, [])
+            if self.pending or self.dirty:
+                await self._checkpoint()
+
+    async def _emit(self, out: Outputs, reading_lines_: list[str]) -> None:
+        lines = list(reading_lines_)
+        for rec in out.features:
+            await self.outputs["features"].send(key=rec.pid.encode(), value=rec.to_bytes())
+            if (p := feature_line(rec)) is not None:
+                lines.append(p)
+        for rec in out.scores:
+            await self.outputs["scores"].send(key=rec.pid.encode(), value=rec.to_bytes())
+            if (p := score_line(rec)) is not None:
+                lines.append(p)
+        for rec in out.alerts:
+            await self.outputs["alerts"].send(key=rec.pid.encode(), value=rec.to_bytes())
+            if (p := alert_line(rec)) is not None:
+                lines.append(p)
+        self.counters["features"] += len(out.features)
+        self.counters["scores"] += len(out.scores)
+        self.counters["alert_events"] += len(out.alerts)
+        if lines:
+            rejected = await self.sink.write(lines)  # returns only once InfluxDB has them
             if rejected:
                 log.error("influx rejected points count=%d", len(rejected))
 
-    @app.timer(interval=30.0)
-    async def sink_stats() -> None:
-        log.info("sink stats written=%d rejected=%d retries=%d",
-                 influx.points_written, influx.points_rejected, influx.retries)
+    async def _checkpoint(self) -> None:
+        """Write touched patients' state, then let Faust commit their offsets."""
+        for pid in self.dirty:
+            self.table[pid.encode()] = encode_state(self.cache[pid])
+        self.dirty.clear()
+        for stream, event in self.pending:
+            await stream.ack(event)
+        self.pending.clear()
+        self.last_checkpoint = time.monotonic()
+
+    def stats_line(self) -> str:
+        c = self.counters
+        return ("worker stats patients=%d readings=%d features=%d scores=%d alert_events=%d "
+                "late=%d duplicates=%d deadletters=%d points=%d influx_retries=%d" % (
+                    len(self.cache), c["readings"], c["features"], c["scores"],
+                    c["alert_events"], c["late_readings"], c["duplicate_messages"],
+                    c["deadletters"], self.sink.points_written, self.sink.retries))
+
+
+def build_worker_app(settings: Settings, *, store: str | None = None,
+                     sink: InfluxSink | None = None) -> faust.App:
+    app = create_app(settings, store=store)
+    prefix, w = settings.kafka.topic_prefix, settings.worker
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(topics.topic_name(name, prefix), partitions=settings.kafka.partitions)
+
+    normalized, acks = topic(topics.VITALS_NORMALIZED), topic(topics.ALERTS_ACKS)
+    table = app.Table(
+        "patient-state", default=None, partitions=settings.kafka.partitions,
+        key_type=bytes, value_type=bytes,
+        # Partition by the key's hash (Kafka's default partitioner, as the
+        # gateway's producer uses): the changelog partition of a pid is the
+        # partition of its readings, and timers may write outside an event.
+        use_partitioner=True,
+    )
+    processor = PatientProcessor(
+        ProcessorConfig(specs=DEFAULT_SPECS, allowed_lateness_ms=w.allowed_lateness_ms,
+                        idle_timeout_ms=w.idle_timeout_ms),
+        AlertMachine(load_rules(settings)),
+    )
+    runtime = WorkerRuntime(
+        processor, table, sink or InfluxSink(make_writer(influx_target(settings))),
+        {"features": topic(topics.VITALS_FEATURES), "scores": topic(topics.VITALS_SCORES),
+         "alerts": topic(topics.ALERTS)},
+        topic(topics.VITALS_DEADLETTER), w.checkpoint_interval_s,
+    )
+
+    @app.agent(normalized, concurrency=1)
+    async def process_readings(stream: faust.StreamT) -> None:
+        async for events in stream.noack_take(w.batch_max, within=w.batch_timeout_s):
+            await runtime.on_readings(stream, events)
+
+    @app.agent(acks, concurrency=1)
+    async def apply_acks(stream: faust.StreamT) -> None:
+        async for events in stream.noack_take(100, within=0.1):
+            await runtime.on_acks(stream, events)
+
+    @app.timer(interval=w.tick_interval_s)
+    async def tick() -> None:
+        await runtime.on_tick()
+
+    @app.timer(interval=w.stats_interval_s)
+    async def stats() -> None:
+        log.info(runtime.stats_line())
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: faust.App, revoked: Any, **_kw: Any) -> None:
+        async with runtime.lock:
+            runtime.forget()
 
     @app.on_before_shutdown.connect
-    async def close_sink(sender: faust.App, **_kwargs: object) -> None:
-        await influx.close()
+    async def close_sink(sender: faust.App, **_kwargs: Any) -> None:
+        await runtime.sink.close()
 
-    app.vitalstream_sink = influx  # type: ignore[attr-defined]
+    app.vitalstream_runtime = runtime  # type: ignore[attr-defined]
     return app

@@ -27,3 +27,46 @@ def reading_lines(batch: Mapping[str, Any]) -> Iterable[str]:
         )
         if point is not None:
             yield point
+
+
+_FEATURE_FIELDS = ("count", "coverage", "mean", "median", "min", "max", "std", "p5", "p95",
+                   "slope_per_h", "below_s", "above_s", "late_readings")
+
+
+def feature_line(rec: Any) -> str | None:
+    """`vital_features`: one point per (pid, metric, window) at the window's end."""
+    fields: dict[str, Any] = {k: getattr(rec, k) for k in _FEATURE_FIELDS}
+    fields["count"] = int(rec.count)
+    fields["late_readings"] = int(rec.late_readings)
+    if rec.hrv:
+        fields.update({f"hrv_{k}": float(v) for k, v in rec.hrv.items()})
+    return line("vital_features", {"pid": rec.pid, "metric": rec.metric, "window": rec.window},
+                fields, rec.end_ms)
+
+
+def score_line(rec: Any) -> str | None:
+    """`scores`: NEWS2 and anomaly scores of a patient at a time."""
+    fields: dict[str, Any] = {
+        "news2_total": rec.news2_total,
+        "news2_band": rec.news2_band,
+        "news2_partial": rec.news2_partial,
+        "news2_single_red": rec.news2_single_red,
+        "news2_missing": ",".join(rec.news2_missing) if rec.news2_missing else None,
+        "anomaly_combined": rec.anomaly_combined,
+    }
+    fields.update({f"news2_{k}": int(v) for k, v in rec.news2_parameters.items()})
+    fields.update({f"anomaly_{k}": float(v) for k, v in rec.anomaly.items()})
+    return line("scores", {"pid": rec.pid}, fields, rec.ts_ms)
+
+
+def alert_line(rec: Any) -> str | None:
+    """`alerts`: one point per lifecycle event."""
+    return line(
+        "alerts",
+        {"pid": rec.pid, "rule": rec.rule, "severity": rec.severity, "kind": rec.kind,
+         "ward": rec.ward},
+        {"event_id": rec.event_id, "alert_id": rec.alert_id, "level": int(rec.level),
+         "value": rec.value, "news2_total": rec.news2_total, "reason": rec.reason,
+         "by": rec.by},
+        rec.ts_ms,
+    )

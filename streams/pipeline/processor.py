@@ -1,0 +1,236 @@
+"""What happens to one patient's readings: windows -> features -> NEWS2 and
+anomaly scores -> alert rules. Pure computation on `PatientState`; the caller
+owns I/O (Kafka, InfluxDB, Faust tables) and time (`now_ms` is passed in).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from analytics.alert_rules import SEVERITIES, collect_signals
+from analytics.alerts import AlertEvent as RuleEvent
+from analytics.alerts import AlertKind, AlertMachine
+from analytics.anomaly import AnomalyScore
+from analytics.features import WindowFeatures as ClosedWindow
+from analytics.metrics import METRICS
+from analytics.news2 import PARAMETERS as NEWS2_PARAMETERS
+from analytics.news2 import SCALE2_METRIC, News2Result
+from analytics.windows import DEFAULT_SPECS, WindowSpec
+from streams.pipeline.state import PatientState
+from streams.records import AlertEvent, Scores, WindowFeatures
+
+log = logging.getLogger(__name__)
+
+MANUAL_METRICS = frozenset(m for m, spec in METRICS.items() if spec.manual)
+NEWS2_FROM_WINDOWS = frozenset(NEWS2_PARAMETERS) - MANUAL_METRICS
+SCORE_WINDOW = "1m"  # NEWS2, anomaly and rules use the 1-minute tumbling window
+
+
+@dataclass
+class Outputs:
+    """Everything one call produced, in order."""
+
+    features: list[WindowFeatures] = field(default_factory=list)
+    scores: list[Scores] = field(default_factory=list)
+    alerts: list[AlertEvent] = field(default_factory=list)
+    late_readings: int = 0
+    duplicate_messages: int = 0
+
+    def extend(self, other: Outputs) -> None:
+        self.features += other.features
+        self.scores += other.scores
+        self.alerts += other.alerts
+        self.late_readings += other.late_readings
+        self.duplicate_messages += other.duplicate_messages
+
+
+@dataclass(frozen=True)
+class ProcessorConfig:
+    specs: Sequence[WindowSpec] = DEFAULT_SPECS
+    allowed_lateness_ms: int = 30_000
+    idle_timeout_ms: int = 60_000
+    rules: Sequence[Mapping[str, Any]] | None = None  # None: analytics DEFAULT_RULES
+
+
+def _finite(value: float | int | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class PatientProcessor:
+    """Stateless service over `PatientState`s: one instance per worker."""
+
+    def __init__(self, config: ProcessorConfig, machine: AlertMachine) -> None:
+        self.config = config
+        self.machine = machine
+
+    def new_state(self, pid: str) -> PatientState:
+        return PatientState.new(pid, self.config.specs, self.config.allowed_lateness_ms,
+                                self.config.idle_timeout_ms)
+
+    # -- inputs -------------------------------------------------------------
+    def process_batch(self, state: PatientState, batch: Mapping[str, Any], now_ms: int) -> Outputs:
+        """One `vitals.normalized` record (already version-checked)."""
+        out = Outputs()
+        msg_id = batch.get("msg_id")
+        if msg_id is not None:
+            if msg_id in state.recent_msg_ids:
+                out.duplicate_messages = 1  # an MQTT redelivery: already counted
+                return out
+            state.recent_msg_ids.append(msg_id)
+        if batch.get("ward"):
+            state.ward = batch["ward"]
+        readings = batch["readings"]
+        manual = [r for r in readings if r["metric"] in MANUAL_METRICS]
+        continuous = [r for r in readings if r["metric"] not in MANUAL_METRICS]
+        for r in manual:
+            state.news2.update(r["metric"], float(r["value"]), int(r["ts_ms"]))
+        if continuous:
+            result = state.windows.add(
+                [r["metric"] for r in continuous],
+                np.fromiter((r["value"] for r in continuous), dtype=np.float64, count=len(continuous)),
+                np.fromiter((r["ts_ms"] for r in continuous), dtype=np.int64, count=len(continuous)),
+                [1 if r.get("quality") else 0 for r in continuous],
+                now_ms=now_ms,
+            )
+            out.late_readings = result.late_count
+            quality = {q for r in continuous for q in r.get("quality") or ()}
+            out.extend(self._on_closed(state, result.closed, quality))
+        if manual and any(r["metric"] in NEWS2_PARAMETERS or r["metric"] == SCALE2_METRIC
+                          for r in manual):
+            # A nurse's entry (e.g. new confusion) must re-score at once, not at the next window.
+            ts_ms = max(int(r["ts_ms"]) for r in manual)
+            out.extend(self._score_and_alert(state, ts_ms, [], [], quality=set()))
+        return out
+
+    def tick(self, state: PatientState, now_ms: int) -> Outputs:
+        """Clock-driven work for a quiet patient: idle window close, escalations."""
+        result = state.windows.advance(now_ms)
+        out = self._on_closed(state, result.closed, set())
+        self._load_alerts(state)
+        events = self.machine.tick(now_ms)  # holds only this patient (see _load_alerts)
+        self._save_alerts(state)
+        out.alerts += self._alert_records(state, events)
+        return out
+
+    def ack(self, state: PatientState, alert_id: str, by: str, ts_ms: int) -> Outputs:
+        """Apply a care-staff acknowledgement (from `alerts.acks`)."""
+        self._load_alerts(state)
+        events: list[RuleEvent] = []
+        for rule, active_id in self.machine.active(state.pid).items():
+            if active_id == alert_id:
+                events += self.machine.ack(state.pid, rule, ts_ms, alert_id=alert_id, by=by)
+        self._save_alerts(state)
+        return Outputs(alerts=self._alert_records(state, events))
+
+    # -- the chain ------------------------------------------------------------
+    def _on_closed(self, state: PatientState, closed: list[ClosedWindow],
+                   quality: set[str]) -> Outputs:
+        out = Outputs()
+        if not closed:
+            return out
+        out.features = [self._feature_record(state.pid, w) for w in closed]
+        scoring = [w for w in closed if w.window == SCORE_WINDOW]
+        if not scoring:
+            return out
+        anomalies = [s for w in scoring if (s := state.anomaly.observe_window(w)) is not None]
+        for w in scoring:
+            median = _finite(w.features.get("median"))
+            if w.metric in NEWS2_FROM_WINDOWS and median is not None:
+                state.news2.update(w.metric, median, w.end_ms)
+        # Windows that held only flagged readings: the sensor was off or moving.
+        if any(w.count == 0 and w.flagged_count > 0 for w in scoring):
+            quality = quality | {"artifact"}
+        ts_ms = max(w.end_ms for w in scoring)
+        out.extend(self._score_and_alert(state, ts_ms, scoring, anomalies, quality))
+        return out
+
+    def _score_and_alert(self, state: PatientState, ts_ms: int, windows: list[ClosedWindow],
+                         anomalies: list[AnomalyScore], quality: set[str]) -> Outputs:
+        news2 = state.news2.score(ts_ms)
+        state.last_news2_total = None if news2.total is None else int(news2.total)
+        scores = self._scores_record(state.pid, ts_ms, news2, anomalies)
+        signals = collect_signals(windows, anomalies, news2 if news2.parameters else None,
+                                  window=SCORE_WINDOW)
+        self._load_alerts(state)
+        events = self.machine.observe(state.pid, ts_ms, signals, quality=quality,
+                                      news2_band=news2.band.value if news2.parameters else None)
+        self._save_alerts(state)
+        return Outputs(scores=[scores], alerts=self._alert_records(state, events))
+
+    # -- alert state lives in PatientState, the machine is shared --------------
+    def _load_alerts(self, state: PatientState) -> None:
+        if state.alerts:
+            self.machine.load_patient(state.pid, state.alerts)
+        else:
+            self.machine.states.pop(state.pid, None)
+
+    def _save_alerts(self, state: PatientState) -> None:
+        if state.pid in self.machine.states:
+            state.alerts = self.machine.patient_to_dict(state.pid)
+            del self.machine.states[state.pid]  # the machine never holds a stale copy
+
+    # -- records ----------------------------------------------------------------
+    @staticmethod
+    def _feature_record(pid: str, w: ClosedWindow) -> WindowFeatures:
+        f = w.features
+        hrv = {k: v for k in ("sdnn_ms", "rmssd_ms", "pnn50", "lf_hf")
+               if (v := _finite(f.get(k))) is not None} or None
+        return WindowFeatures.model_construct(
+            v=1, pid=pid, metric=w.metric, window=w.window, start_ms=w.start_ms,
+            end_ms=w.end_ms, count=int(f.get("count", 0)), coverage=_finite(f.get("coverage")),
+            mean=_finite(f.get("mean")), median=_finite(f.get("median")),
+            min=_finite(f.get("min")), max=_finite(f.get("max")), std=_finite(f.get("std")),
+            p5=_finite(f.get("p5")), p95=_finite(f.get("p95")),
+            slope_per_h=_finite(f.get("slope_per_h")),
+            below_s=None if (b := _finite(f.get("time_below_ms"))) is None else b / 1000,
+            above_s=None if (a := _finite(f.get("time_above_ms"))) is None else a / 1000,
+            hrv=hrv, late_readings=0,
+        )
+
+    @staticmethod
+    def _scores_record(pid: str, ts_ms: int, news2: News2Result,
+                       anomalies: Iterable[AnomalyScore]) -> Scores:
+        anomaly = {a.metric: round(a.score, 4) for a in anomalies if math.isfinite(a.score)}
+        scored = bool(news2.parameters)
+        return Scores.model_construct(
+            v=1, pid=pid, ts_ms=ts_ms,
+            news2_total=int(news2.total) if scored else None,
+            news2_band=news2.band.value if scored else None,
+            news2_partial=bool(news2.partial), news2_missing=list(news2.missing),
+            news2_parameters={p.metric: int(p.points) for p in news2.parameters},
+            news2_single_red=bool(news2.any_single_3),
+            anomaly=anomaly, anomaly_combined=max(anomaly.values()) if anomaly else None,
+        )
+
+    def _alert_records(self, state: PatientState, events: list[RuleEvent]) -> list[AlertEvent]:
+        records = []
+        for e in events:
+            rule = self.machine.rules.get(e.rule)
+            metric = rule.signal.split(".")[0] if rule and not rule.signal.startswith(
+                ("news2", "anomaly")) else None
+            level = 0
+            if e.alert_id is not None:
+                if e.kind == AlertKind.RAISED:
+                    state.alert_levels[e.alert_id] = 0
+                elif e.kind == AlertKind.ESCALATED:
+                    state.alert_levels[e.alert_id] = state.alert_levels.get(e.alert_id, 0) + 1
+                level = state.alert_levels.get(e.alert_id, 0)
+                if e.kind == AlertKind.RESOLVED:
+                    state.alert_levels.pop(e.alert_id, None)
+            records.append(AlertEvent.model_construct(
+                v=1, event_id=e.event_id, alert_id=e.alert_id, kind=e.kind.value, pid=e.pid,
+                rule=e.rule, severity=e.severity if e.severity in SEVERITIES else None,
+                level=level, ts_ms=e.ts_ms, ward=state.ward, metric=metric,
+                value=_finite(e.value), news2_total=state.last_news2_total,
+                reason=e.reason or None, by=e.by,
+            ))
+        return records
