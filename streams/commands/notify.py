@@ -1,0 +1,94 @@
+"""`vitalstream notify`: alerts -> care staff (MQTT, webhook, e-mail); acks back.
+
+See docs/notify.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from streams import topics
+from streams.kafka_admin import ensure_topics
+from streams.notify.service import NotifyConfig, NotifyService
+from streams.notify.settings import NotifySettings
+from streams.settings import Settings
+from streams.sinks.influx import InfluxTarget
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("notify", help="run the alert notifier (pages, escalation, acks)")
+    parser.add_argument("--http-port", type=int, help="ack endpoint port (default from settings)")
+    parser.add_argument("--check-routes", action="store_true",
+                        help="validate the routes file and exit")
+    parser.set_defaults(func=run)
+
+
+def notify_settings(settings: Settings) -> NotifySettings:
+    # Until the root Settings has `notify`, read it on its own from the same env.
+    found = getattr(settings, "notify", None)
+    if isinstance(found, NotifySettings):
+        return found
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    class _Env(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix="VITALSTREAM_", env_nested_delimiter="__",
+                                          extra="ignore")
+        notify: NotifySettings = NotifySettings()
+
+    return _Env().notify
+
+
+def build_config(settings: Settings, http_port: int | None = None) -> NotifyConfig:
+    n = notify_settings(settings)
+    if http_port is not None:
+        n = n.model_copy(update={"http_port": http_port})
+    k, m, i = settings.kafka, settings.mqtt, settings.influx
+    return NotifyConfig(
+        notify=n,
+        pseudonym_key=settings.privacy.load_key(),
+        registry_file=n.registry_file or settings.gateway.registry_file,
+        kafka_bootstrap=k.bootstrap,
+        alerts_topic=topics.topic_name(topics.ALERTS, k.topic_prefix),
+        acks_topic=topics.topic_name(topics.ALERTS_ACKS, k.topic_prefix),
+        registry_topic=topics.topic_name(topics.DEVICES_REGISTRY, k.topic_prefix),
+        deadletter_topic=topics.topic_name(n.deadletter_topic, k.topic_prefix),
+        mqtt_host=m.host, mqtt_port=m.port, mqtt_username=m.username,
+        mqtt_password=m.password.get_secret_value() if m.password else None,
+        influx=InfluxTarget(
+            api=i.api, url=i.url, database=i.database, bucket=i.bucket, org=i.org,
+            token=i.token.get_secret_value() if i.token else None, username=i.username,
+            password=i.password.get_secret_value() if i.password else None,
+            timeout_ms=i.timeout_ms, batch_max_points=i.batch_max_points,
+        ),
+    )
+
+
+async def serve(settings: Settings, config: NotifyConfig) -> None:
+    # The dead-letter topic of undeliverable pages is the notifier's own.
+    await ensure_topics(settings.kafka.bootstrap,
+                        [(config.deadletter_topic, settings.kafka.partitions, {})],
+                        settings.kafka.replication_factor)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with NotifyService(config):
+        await stop.wait()
+        log.info("notify stopping")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    config = build_config(settings, args.http_port)
+    if args.check_routes:
+        routing = config.notify.load_routing()
+        print(f"routes ok: targets={len(routing.targets)} routes={len(routing.routes)} "
+              f"tiers={len(routing.rota)}")
+        return 0
+    asyncio.run(serve(settings, config))
+    return 0

@@ -1,0 +1,1 @@
+"""Delivery channels: MQTT, webhook, e-mail. Each raises DeliveryError on failure."""

@@ -1,0 +1,77 @@
+"""E-mail channel: stdlib smtplib, in a worker thread (no extra dependency).
+
+One SMTP session per message: pages are rare and a long-lived connection
+would be dropped by most relays anyway. 4xx replies and network errors are
+retried; 5xx (permanent) replies are not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from streams.notify.errors import DeliveryError
+from streams.notify.message import Notification
+from streams.notify.routing import Target
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    host: str
+    port: int
+    from_addr: str
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    timeout_s: float = 10.0
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+
+    def build(self, target: Target, notification: Notification,
+              idempotency_key: str) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = self.config.from_addr
+        msg["To"] = target.address
+        msg["Subject"] = notification.subject()
+        # Stable per page: mail clients thread and de-duplicate on it.
+        msg["Message-ID"] = f"<{_safe(idempotency_key)}@vitalstream>"
+        msg["X-Vitalstream-Alert-Id"] = notification.event.alert_id
+        msg.set_content(notification.text())
+        return msg
+
+    async def send(self, target: Target, notification: Notification,
+                   idempotency_key: str) -> None:
+        msg = self.build(target, notification, idempotency_key)
+        await asyncio.to_thread(self._send_blocking, msg)
+
+    def _send_blocking(self, msg: EmailMessage) -> None:
+        c = self.config
+        try:
+            with smtplib.SMTP(c.host, c.port, timeout=c.timeout_s) as smtp:
+                if c.starttls:
+                    smtp.starttls()
+                if c.username:
+                    smtp.login(c.username, c.password or "")
+                smtp.send_message(msg)
+        except smtplib.SMTPResponseException as exc:
+            raise DeliveryError(f"SMTP {exc.smtp_code}", retriable=exc.smtp_code < 500) from exc
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            raise DeliveryError(f"SMTP recipients refused {codes}",
+                                retriable=all(code < 500 for code in codes)) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"SMTP unreachable: {type(exc).__name__}") from exc
+
+    async def close(self) -> None:
+        pass
+
+
+def _safe(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-._" else "-" for ch in text)

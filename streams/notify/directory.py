@@ -1,0 +1,122 @@
+"""Re-identification for care staff: pseudonym -> ward, bed, display name.
+
+This is the one place in the system that does it (DESIGN.md, "Privacy").
+Two sources, merged like devices.registry.DeviceRegistry does:
+- the hospital's registry export (same JSON file as the gateway's:
+  ``{"devices": [{"device", "patient_id", "ward", "bed", "display_name"?}]}``);
+  patient ids are pseudonymized on load and not kept;
+- `devices.registry` topic records (device, pid, ward, bed; no names),
+  newer than any file export, so they win for ward and bed.
+
+The display name comes only from the file. Nothing here is ever logged
+except counts and device ids.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from devices.pseudonym import Pseudonymizer
+from devices.registry import REGISTRY_RECORD_VERSION
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    ward: str | None
+    bed: str | None
+    display_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    device: str
+    pid: str
+    ward: str | None
+    bed: str | None
+    display_name: str | None = None
+
+
+class PatientDirectory:
+    """Thread-safe; has the DeviceRegistry's `apply_record`/`reload_if_changed`
+    so devices.registry_follower can keep it current."""
+
+    def __init__(self, pseudonymizer: Pseudonymizer, file: Path | None = None) -> None:
+        self._pseudonymizer = pseudonymizer
+        self._file = file
+        self._file_mtime_ns: int | None = None
+        self._from_file: dict[str, _Entry] = {}  # pid -> entry
+        self._from_topic: dict[str, _Entry | None] = {}  # device -> entry (None: unenrolled)
+        self._lock = threading.Lock()
+        self.reload_if_changed()
+
+    def lookup(self, pid: str) -> Location | None:
+        with self._lock:
+            filed = self._from_file.get(pid)
+            # Latest topic enrollment of this pid, if any (a device moved beds).
+            topic = next((e for e in reversed(self._from_topic.values())
+                          if e is not None and e.pid == pid), None)
+        if topic is not None:
+            return Location(topic.ward, topic.bed, filed.display_name if filed else None)
+        if filed is not None:
+            return Location(filed.ward, filed.bed, filed.display_name)
+        return None
+
+    def __len__(self) -> int:
+        with self._lock:
+            pids = set(self._from_file) | {e.pid for e in self._from_topic.values() if e}
+        return len(pids)
+
+    def reload_if_changed(self) -> bool:
+        if self._file is None:
+            return False
+        try:
+            mtime_ns = self._file.stat().st_mtime_ns
+        except FileNotFoundError:
+            return False
+        if mtime_ns == self._file_mtime_ns:
+            return False
+        try:
+            entries = json.loads(self._file.read_text())["devices"]
+            parsed: dict[str, _Entry] = {}
+            for e in entries:
+                pid = self._pseudonymizer.pseudonym(str(e["patient_id"]))
+                parsed[pid] = _Entry(str(e["device"]), pid, _opt(e.get("ward")),
+                                     _opt(e.get("bed")), _opt(e.get("display_name")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("directory file unreadable, keeping previous file=%s error=%s",
+                      self._file, type(exc).__name__)
+            return False
+        with self._lock:
+            self._from_file = parsed
+            self._file_mtime_ns = mtime_ns
+        log.info("directory file loaded patients=%d", len(parsed))
+        return True
+
+    def apply_record(self, value: bytes | None, key: bytes | None) -> None:
+        """One `devices.registry` record (None value: tombstone for the key's device)."""
+        if value is None:
+            if key is not None:
+                with self._lock:
+                    self._from_topic[key.decode()] = None
+            return
+        rec = json.loads(value)
+        if rec.get("v") != REGISTRY_RECORD_VERSION:
+            log.warning("registry record with unknown version skipped v=%s", rec.get("v"))
+            return
+        device = str(rec["device"])
+        entry = (_Entry(device, str(rec["pid"]), _opt(rec.get("ward")), _opt(rec.get("bed")))
+                 if rec.get("pid") else None)
+        with self._lock:
+            # Re-insert so dict order is arrival order (lookup takes the latest).
+            self._from_topic.pop(device, None)
+            self._from_topic[device] = entry
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None or value == "" else str(value)

@@ -1,0 +1,33 @@
+"""Errors of the notifier. `retriable` says whether the same attempt can succeed later."""
+
+from __future__ import annotations
+
+
+class NotifyError(Exception):
+    retriable = False
+
+
+class DeliveryError(NotifyError):
+    """A channel could not deliver. Retriable unless the target refused for good."""
+
+    def __init__(self, message: str, retriable: bool = True,
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retriable = retriable
+        self.retry_after_s = retry_after_s
+
+
+class UnknownAlertError(NotifyError):
+    """An acknowledgement for an alert id this notifier has never seen."""
+
+    def __init__(self, alert_id: str) -> None:
+        super().__init__(f"unknown alert id {alert_id!r}")
+        self.alert_id = alert_id
+
+
+class InvalidAckError(NotifyError):
+    """An acknowledgement that is not well-formed (bad JSON, missing fields)."""
+
+
+class RoutingConfigError(NotifyError):
+    """The routes file is unreadable or inconsistent (unknown target, duplicate tier)."""

@@ -1,0 +1,218 @@
+"""Wires the notifier together from plain arguments: Kafka consumer and
+producer, MQTT link, channels, store, directory, audit, ack endpoints.
+
+`async with NotifyService(config) as svc:` starts everything and returns
+when the consumer owns its partitions and the HTTP endpoint listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from paho.mqtt.properties import Properties
+
+from devices.pseudonym import Pseudonymizer
+from devices.registry_follower import follow_registry_topic, poll_registry_file
+from streams.notify.acks import AckService, http_app, mqtt_result
+from streams.notify.audit import Audit
+from streams.notify.channels.base import Channel
+from streams.notify.channels.email import EmailChannel, SmtpConfig
+from streams.notify.channels.mqtt import MqttChannel
+from streams.notify.channels.webhook import WebhookChannel
+from streams.notify.consumer import AlertConsumer
+from streams.notify.delivery import Deliverer, RetryPolicy
+from streams.notify.directory import PatientDirectory
+from streams.notify.errors import InvalidAckError, UnknownAlertError
+from streams.notify.mqtt_link import MqttLink
+from streams.notify.notifier import Notifier
+from streams.notify.routing import Router
+from streams.notify.settings import NotifySettings
+from streams.notify.store import NotifyStore
+from streams.sinks.influx import InfluxSink, InfluxTarget, make_writer
+
+log = logging.getLogger(__name__)
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class NotifyConfig:
+    """Everything the service needs, as plain values (built by the command)."""
+
+    notify: NotifySettings
+    pseudonym_key: bytes
+    registry_file: Path | None
+    kafka_bootstrap: str
+    alerts_topic: str
+    acks_topic: str
+    registry_topic: str
+    deadletter_topic: str
+    mqtt_host: str
+    mqtt_port: int
+    influx: InfluxTarget
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    now_ms: Callable[[], int] = field(default=wall_ms)
+
+
+class NotifyService:
+    def __init__(self, config: NotifyConfig) -> None:
+        self.config = config
+        n = config.notify
+        self.router = Router(n.load_routing(), n.mqtt_alert_topic, n.webhook.url)
+        self.store = NotifyStore(n.data_dir / "notify.sqlite")
+        self.directory = PatientDirectory(Pseudonymizer(config.pseudonym_key),
+                                          config.registry_file)
+        self.sink = InfluxSink(make_writer(config.influx))
+        self.audit = Audit(self.sink, n.audit_flush_ms)
+        self.link = MqttLink(
+            config.mqtt_host, config.mqtt_port, n.mqtt_client_id,
+            username=config.mqtt_username, password=config.mqtt_password,
+            subscriptions=[n.mqtt_ack_topic], on_message=self._on_mqtt_message,
+        )
+        self.producer = AIOKafkaProducer(bootstrap_servers=config.kafka_bootstrap,
+                                         enable_idempotence=True, acks="all", linger_ms=0)
+        secret = n.webhook.secret.get_secret_value().encode() if n.webhook.secret else None
+        s = n.smtp
+        self.channels: dict[str, Channel] = {
+            "mqtt": MqttChannel(self.link, n.delivery.mqtt_puback_timeout_s),
+            "webhook": WebhookChannel(secret, n.webhook.timeout_s),
+            "email": EmailChannel(SmtpConfig(
+                s.host, s.port, s.from_addr, s.username,
+                s.password.get_secret_value() if s.password else None, s.starttls, s.timeout_s)),
+        }
+        d = n.delivery
+        self.deliverer = Deliverer(
+            self.channels, self.store, self.audit.record, self._deadletter,
+            RetryPolicy(d.max_attempts, d.backoff_initial_ms, d.backoff_max_ms), config.now_ms,
+        )
+        self.notifier = Notifier(
+            self.router, self.directory, self.store, self.deliverer, self.audit.record,
+            lambda topic, payload: self.link.publish_nowait(topic, payload, qos=1, retain=True),
+            config.now_ms, patient_topic=n.mqtt_patient_topic, guard_enabled=n.guard_enabled,
+            guard_max_age_ms=n.guard_max_age_ms,
+        )
+        self.acks = AckService(self.notifier, self._produce_ack, self.audit.record,
+                               config.now_ms)
+        self.consumer = AlertConsumer(
+            self.notifier, config.kafka_bootstrap, config.alerts_topic, n.group_id,
+            self._deadletter, auto_offset_reset=n.auto_offset_reset,
+            start_from_ms=n.start_from_ms, max_inflight=n.max_inflight_events,
+            guard_tick_ms=n.guard_tick_ms,
+        )
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._mqtt_tasks: set[asyncio.Task[None]] = set()
+        self.http_port: int | None = None
+        self._stopped = False
+
+    # ---- Kafka producers ------------------------------------------------------
+    async def _deadletter(self, key: bytes | None, value: bytes) -> None:
+        await (await self.producer.send(self.config.deadletter_topic, value, key=key))
+
+    async def _produce_ack(self, key: bytes, value: bytes) -> None:
+        await (await self.producer.send(self.config.acks_topic, value, key=key))
+
+    # ---- MQTT acks --------------------------------------------------------------
+    def _on_mqtt_message(self, topic: str, payload: bytes, props: Properties | None) -> None:
+        task = asyncio.get_running_loop().create_task(self._mqtt_ack(payload, props))
+        self._mqtt_tasks.add(task)
+        task.add_done_callback(self._mqtt_tasks.discard)
+
+    async def _mqtt_ack(self, payload: bytes, props: Properties | None) -> None:
+        alert_id = None
+        try:
+            ack = await self.acks.ack(payload, "mqtt")
+            alert_id, result = ack.alert_id, mqtt_result(ack.alert_id, "accepted")
+        except (InvalidAckError, UnknownAlertError) as exc:
+            alert_id = getattr(exc, "alert_id", None)
+            log.warning("mqtt ack refused error=%s", type(exc).__name__)
+            result = mqtt_result(alert_id, "refused", str(exc))
+        response_topic = getattr(props, "ResponseTopic", None) if props else None
+        out = None
+        correlation = getattr(props, "CorrelationData", None) if props else None
+        if correlation is not None:
+            from paho.mqtt.packettypes import PacketTypes
+
+            out = Properties(PacketTypes.PUBLISH)
+            out.CorrelationData = correlation
+        self.link.publish_nowait(response_topic or self.config.notify.mqtt_ack_result_topic,
+                                 result, qos=1, properties=out)
+
+    # ---- health ---------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        ok = self.link.connected.is_set() and self.consumer.assigned.is_set()
+        return {"status": "ok" if ok else "degraded", "mqtt": self.link.connected.is_set(),
+                "kafka_assigned": self.consumer.assigned.is_set(),
+                "inflight": self.consumer.inflight, "armed": len(self.notifier.guard),
+                "deliveries": dict(self.deliverer.counts)}
+
+    # ---- lifecycle --------------------------------------------------------------
+    async def start(self) -> None:
+        n, c = self.config.notify, self.config
+        await self.producer.start()
+        await self.audit.start()
+        await self.link.start()
+        self._tasks.append(asyncio.create_task(
+            follow_registry_topic(self.directory, c.kafka_bootstrap, c.registry_topic)))  # type: ignore[arg-type]
+        self._tasks.append(asyncio.create_task(
+            poll_registry_file(self.directory, n.registry_reload_s)))  # type: ignore[arg-type]
+        self._runner = web.AppRunner(http_app(self.acks, self.health), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, n.http_host, n.http_port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.http_port = sockets[0].getsockname()[1] if sockets else n.http_port
+        await self.consumer.start()
+        self._tasks.append(asyncio.create_task(self.consumer.run()))
+        await asyncio.wait_for(self.consumer.assigned.wait(), timeout=60)
+        log.info("notify running group=%s http_port=%s targets=%d tiers=%d",
+                 n.group_id, self.http_port, len(self.router.config.targets),
+                 len(self.router.config.rota))
+
+    async def stop(self) -> None:
+        """Finish in-flight events (bounded), flush the audit, disconnect. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.consumer.stop()
+        if self._mqtt_tasks:
+            await asyncio.wait(self._mqtt_tasks, timeout=5)
+        await self.audit.stop()
+        await self.sink.close()
+        for channel in self.channels.values():
+            await channel.close()
+        await self.link.stop()
+        await self.producer.stop()
+        self.store.close()
+        log.info("notify stopped deliveries=%s", dict(self.deliverer.counts))
+
+    async def __aenter__(self) -> NotifyService:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
