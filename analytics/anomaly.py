@@ -22,6 +22,7 @@ readings are counted in the baseline's `excluded_count`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
@@ -48,7 +49,7 @@ class AnomalyConfig:
 
     @property
     def ewma_limit(self) -> float:
-        return self.ewma_l * float(np.sqrt(self.ewma_lambda / (2.0 - self.ewma_lambda)))
+        return self.ewma_l * math.sqrt(self.ewma_lambda / (2.0 - self.ewma_lambda))
 
 
 # -- array functions: the same math for one patient or a whole batch ---------
@@ -57,9 +58,11 @@ def robust_z(value: np.ndarray, median: np.ndarray, mad: np.ndarray,
     return (value - median) / (1.4826 * np.maximum(mad, mad_floor))
 
 
-def cusum_step(pos: np.ndarray, neg: np.ndarray, z: np.ndarray, k: float
-               ) -> tuple[np.ndarray, np.ndarray]:
-    return np.maximum(0.0, pos + z - k), np.maximum(0.0, neg - z - k)
+def cusum_step(pos: np.ndarray, neg: np.ndarray, z: np.ndarray, k: float,
+               cap: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """One CUSUM step; `cap` (2h in the scorer) bounds the recovery time."""
+    return (np.minimum(np.maximum(0.0, pos + z - k), cap),
+            np.minimum(np.maximum(0.0, neg - z - k), cap))
 
 
 def ewma_step(prev: np.ndarray, z: np.ndarray, lam: float) -> np.ndarray:
@@ -107,29 +110,29 @@ class MetricAnomalyState:
 
     def observe(self, value: float, window_mad: float, ts_ms: int, config: AnomalyConfig,
                 *, flagged_count: int = 0) -> AnomalyScore | None:
-        if not np.isfinite(value):
+        if not math.isfinite(value):
             self.baseline.excluded_count += int(flagged_count)
             return None
         if self.baseline.last_ts_ms is not None and ts_ms <= self.baseline.last_ts_ms:
             return None  # a replayed window: scoring it again would double-count CUSUM
         b = self.baseline
-        z = float(robust_z(np.float64(value), b.median, b.mad, b.mad_floor))
-        pos, neg = cusum_step(np.float64(self.cusum_pos), np.float64(self.cusum_neg), z,
-                              config.cusum_k)
-        ewma = float(ewma_step(np.float64(self.ewma_z), z, config.ewma_lambda))
-        # Capped at 2h so a long episode clears within ~10 normal windows once it ends.
-        cap = 2.0 * config.cusum_h
-        self.cusum_pos, self.cusum_neg = min(float(pos), cap), min(float(neg), cap)
-        self.ewma_z = ewma
-        score = float(combined_score(np.float64(z), np.float64(self.cusum_pos),
-                                     np.float64(self.cusum_neg), np.float64(ewma), config))
-        up = self.cusum_pos > config.cusum_h or ewma > config.ewma_limit
-        down = self.cusum_neg > config.cusum_h or ewma < -config.ewma_limit
+        # Scalar twins of robust_z / cusum_step / ewma_step / combined_score
+        # (plain floats are cheaper per window; a test keeps them equal).
+        z = (value - b.median) / (1.4826 * max(b.mad, b.mad_floor))
+        cap = 2.0 * config.cusum_h  # so an episode clears within ~10 normal windows
+        self.cusum_pos = min(max(0.0, self.cusum_pos + z - config.cusum_k), cap)
+        self.cusum_neg = min(max(0.0, self.cusum_neg - z - config.cusum_k), cap)
+        ewma = self.ewma_z = (1.0 - config.ewma_lambda) * self.ewma_z + config.ewma_lambda * z
+        limit = config.ewma_limit
+        score = max(abs(z) / config.z_limit, max(self.cusum_pos, self.cusum_neg) / config.cusum_h,
+                    abs(ewma) / limit)
+        up = self.cusum_pos > config.cusum_h or ewma > limit
+        down = self.cusum_neg > config.cusum_h or ewma < -limit
         trend = 1 if up and not down else -1 if down and not up else 0
         median_before, sigma_before = b.median, b.sigma
         updated = False
         if abs(z) < config.gate_z and not (up or down):
-            updated = b.update(value, window_mad if np.isfinite(window_mad) else 0.0, ts_ms,
+            updated = b.update(value, window_mad if math.isfinite(window_mad) else 0.0, ts_ms,
                                config.baseline, flagged_count=flagged_count)
         else:
             b.excluded_count += int(flagged_count)

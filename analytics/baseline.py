@@ -24,6 +24,7 @@ patients at once; `BaselineState` wraps them for one patient and metric.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -146,16 +147,20 @@ class BaselineState:
     ) -> bool:
         """Learn from one window. Returns False when it held nothing usable."""
         self.excluded_count += int(flagged_count)
-        if not (np.isfinite(window_median) and np.isfinite(window_mad)):
+        if not (math.isfinite(window_median) and math.isfinite(window_mad)):
             return False
         if self.last_ts_ms is not None and ts_ms <= self.last_ts_ms:
             return False  # a replayed or out-of-order window must not count twice
         dt = 0 if self.last_ts_ms is None else ts_ms - self.last_ts_ms
-        alpha = ew_alpha(dt, self.n_updates, config)
-        med, mad = update_arrays(np.float64(self.median), np.float64(self.mad), alpha,
-                                 np.float64(window_median), np.float64(window_mad),
-                                 self.mad_floor)
-        self.median, self.mad = float(med), float(mad)
+        # Scalar twin of ew_alpha/update_arrays (plain floats: a numpy call per
+        # window per patient costs more than the arithmetic; a test keeps them equal).
+        alpha = 1.0 - 2.0 ** (-max(dt, 0) / config.half_life_ms)
+        if self.n_updates < config.warmup_windows:
+            alpha = max(alpha, 1.0 / (self.n_updates + 1.0 + config.seed_weight))
+        shift = abs(window_median - self.median)
+        mad_obs = math.hypot(window_mad, shift)
+        self.median += alpha * (window_median - self.median)
+        self.mad = max(self.mad + alpha * (mad_obs - self.mad), self.mad_floor)
         self.n_updates += 1
         self.last_ts_ms = int(ts_ms)
         return True

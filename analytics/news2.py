@@ -24,6 +24,7 @@ carried forward up to a configurable maximum age.
 
 from __future__ import annotations
 
+import bisect
 import enum
 import math
 from collections.abc import Mapping
@@ -64,7 +65,7 @@ class _Band:
         return math.floor(round(value * 10**self.decimals, 6) + 0.5)
 
     def score(self, value: float) -> int:
-        return self.scores[int(np.searchsorted(self.bounds, self.units(value), side="left"))]
+        return self.scores[bisect.bisect_left(self.bounds, self.units(value))]
 
     def score_array(self, values: np.ndarray) -> np.ndarray:
         k = 10**self.decimals

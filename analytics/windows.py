@@ -264,21 +264,20 @@ class PatientWindows:
         metrics: list[str] = []
         windows: list[str] = []
         parts: list[tuple[np.ndarray, ...]] = []
+        all_starts = np.concatenate([e - spec.size_ms for spec, e in closing])
+        all_ends = np.concatenate([e for _, e in closing])
+        all_names = [spec.name for spec, e in closing for _ in range(len(e))]
         for metric, buf in buffers:
-            starts = np.concatenate([e - spec.size_ms for spec, e in closing])
-            ends = np.concatenate([e for _, e in closing])
-            a = np.searchsorted(buf.ts_ms, starts, side="left")
-            b = np.searchsorted(buf.ts_ms, ends, side="left")
+            a = np.searchsorted(buf.ts_ms, all_starts, side="left")
+            b = np.searchsorted(buf.ts_ms, all_ends, side="left")
             has = b > a
             if not has.any():
                 continue
-            a, b, starts, ends = a[has], b[has], starts[has], ends[has]
-            names = np.concatenate([np.full(len(e), spec.name, dtype=object)
-                                    for spec, e in closing])[has]
+            a, b, starts, ends = a[has], b[has], all_starts[has], all_ends[has]
             lens = b - a
             idx = np.repeat(a - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
             metrics.extend([metric] * len(a))
-            windows.extend(names.tolist())
+            windows.extend(n for n, h in zip(all_names, has.tolist()) if h)
             parts.append((starts, ends, lens, buf.ts_ms[idx], buf.values[idx], buf.flagged[idx]))
         if not parts:
             return None

@@ -7,7 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from analytics.anomaly import AnomalyConfig, AnomalyScorer
+from analytics.anomaly import (
+    AnomalyConfig,
+    AnomalyScorer,
+    combined_score,
+    cusum_step,
+    ewma_step,
+    robust_z,
+)
 from analytics.baseline import (
     POPULATION_SEEDS,
     BaselineConfig,
@@ -144,3 +151,29 @@ def test_other_window_specs_are_ignored() -> None:
     closed = pw.add("heart_rate", np.full(400, 70.0), ts, now_ms=0).closed
     scores = [scorer.observe_window(w) for w in closed]
     assert sum(s is not None for s in scores) == sum(w.window == "1m" for w in closed)
+
+
+def test_scalar_scorer_matches_array_functions() -> None:
+    """The per-window scalar path and the batch array functions agree."""
+    cfg = AnomalyConfig()
+    rng = np.random.default_rng(6)
+    values = np.concatenate([75 + rng.normal(0, 2, 40), 75 + np.arange(40) * 0.8])
+    scorer = AnomalyScorer(cfg)
+    seed = POPULATION_SEEDS["heart_rate"]
+    med, mad, n = np.array([seed.median]), np.array([seed.mad]), np.array([0.0])
+    pos = neg = ewma = np.zeros(1)
+    for k, v in enumerate(values):
+        ts = T0_MS + k * MIN_MS
+        s = scorer.observe("heart_rate", float(v), 1.5, ts)
+        z = robust_z(np.array([v]), med, mad, seed.mad_floor)
+        pos, neg = cusum_step(pos, neg, z, cfg.cusum_k, 2 * cfg.cusum_h)
+        ewma = ewma_step(ewma, z, cfg.ewma_lambda)
+        score = combined_score(z, pos, neg, ewma, cfg)
+        assert (s.robust_z, s.cusum_pos, s.ewma_z, s.score) == pytest.approx(
+            (z[0], pos[0], ewma[0], score[0]))
+        if s.baseline_updated:
+            dt = MIN_MS if k else 0
+            alpha = ew_alpha(dt, n, cfg.baseline)
+            med, mad = update_arrays(med, mad, alpha, np.array([v]), np.array([1.5]),
+                                     seed.mad_floor)
+            n = n + 1
