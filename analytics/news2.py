@@ -28,7 +28,7 @@ import bisect
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -127,9 +127,7 @@ class ClinicalResponse:
 
 # Paraphrased from chart 3; keyed by the trigger that applies.
 RESPONSES: dict[str, ClinicalResponse] = {
-    "zero": ClinicalResponse(
-        "minimum 12-hourly", "continue routine NEWS monitoring"
-    ),
+    "zero": ClinicalResponse("minimum 12-hourly", "continue routine NEWS monitoring"),
     "low": ClinicalResponse(
         "minimum 4-6-hourly",
         "ward-based response: registered nurse to assess and decide on monitoring frequency"
@@ -248,11 +246,7 @@ class News2Result:
             "response": self.response,
             "any_single_3": self.any_single_3,
             "scale": self.scale,
-            "parameters": [
-                {"metric": p.metric, "value": p.value, "charted": p.charted,
-                 "points": p.points, "ts_ms": p.ts_ms}
-                for p in self.parameters
-            ],
+            "parameters": [asdict(p) for p in self.parameters],
             "missing": list(self.missing),
             "stale": list(self.stale),
             "partial": self.partial,

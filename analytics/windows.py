@@ -328,8 +328,9 @@ class PatientWindows:
         try:
             specs = [WindowSpec(str(s["name"]), int(s["size_ms"]), int(s["step_ms"]))
                      for s in data["specs"]]  # type: ignore[attr-defined]
-            pw = cls(specs, allowed_lateness_ms=int(data["allowed_lateness_ms"]),  # type: ignore[arg-type]
-                     idle_timeout_ms=int(data["idle_timeout_ms"]),  # type: ignore[arg-type]
+            lateness = int(data["allowed_lateness_ms"])  # type: ignore[call-overload]
+            idle = int(data["idle_timeout_ms"])  # type: ignore[call-overload]
+            pw = cls(specs, allowed_lateness_ms=lateness, idle_timeout_ms=idle,
                      feature_config=feature_config)
             pw.max_ts_ms = data["max_ts_ms"]  # type: ignore[assignment]
             pw.last_arrival_ms = data["last_arrival_ms"]  # type: ignore[assignment]
@@ -388,6 +389,7 @@ def _merged_config(arrivals) -> dict[str, MetricFeatureConfig]:
 
 
 __all__ = [
-    "DEFAULT_SPECS", "add_batch", "advance_batch", "HOPPING_5M", "HRV_FEATURES", "TUMBLING_1M", "PatientWindows",
+    "DEFAULT_SPECS", "HOPPING_5M", "HRV_FEATURES", "TUMBLING_1M", "PatientWindows",
+    "add_batch", "advance_batch",
     "WindowResult", "WindowSpec", "window_ranges",
 ]

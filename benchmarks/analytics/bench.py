@@ -17,7 +17,6 @@ extrapolated linearly (their cost is per patient; the table says so).
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, replace
 
 import numpy as np

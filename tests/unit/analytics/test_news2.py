@@ -173,7 +173,8 @@ def test_band_responses_follow_chart3() -> None:
     low = score_news2({**NORMAL, "heart_rate": 95.0}, NOW_MS)
     single3 = score_news2({**NORMAL, "heart_rate": 35.0}, NOW_MS)
     medium = score_news2({**NORMAL, "heart_rate": 35.0, "respiratory_rate": 22.0}, NOW_MS)
-    high = score_news2({**NORMAL, "heart_rate": 35.0, "respiratory_rate": 30.0, "spo2": 95.0}, NOW_MS)
+    high = score_news2(
+        {**NORMAL, "heart_rate": 35.0, "respiratory_rate": 30.0, "spo2": 95.0}, NOW_MS)
     assert "12-hourly" in zero.monitoring and "4-6-hourly" in low.monitoring
     assert "urgent ward-based" in single3.response and "1-hourly" in single3.monitoring
     assert "urgent response" in medium.response and medium.band is News2Band.MEDIUM
