@@ -193,6 +193,7 @@ def test_slow_deterioration_flagged_by_trend_before_threshold() -> None:
     machine, windows, scorer, news2 = (AlertMachine(rules), PatientWindows(), AnomalyScorer(),
                                        News2State())
     first: dict[str, int] = {}
+    trigger = None
     for minute in range(12 * 60):
         ts = T0_MS + minute * MIN_MS + np.arange(60) * 1000
         drift = max(0, minute - 180) * 0.15  # stable for 3 h, then deteriorating
@@ -206,6 +207,10 @@ def test_slow_deterioration_flagged_by_trend_before_threshold() -> None:
         for e in machine.observe(PID, int(ts[-1]), signals):
             if e.kind is AlertKind.RAISED:
                 first.setdefault(e.rule, minute)
+                if e.rule == "hr_trend" and first[e.rule] == minute:
+                    (s,) = scores
+                    trigger = s  # the detector that fired: a rising trend, not an outlier
+    assert trigger.trend == 1 and not trigger.outlier
     assert "hr_trend" in first and "hr_threshold" in first
     assert first["hr_trend"] >= 180  # no false alarm during the stable hours
     hr_at_trend = 72 + (first["hr_trend"] - 180) * 0.15
