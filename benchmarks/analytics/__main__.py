@@ -68,7 +68,8 @@ def main() -> int:
         ("vectorized batch (features + NEWS2 + anomaly)", vec_s, f"all {n:,}, best of "
          f"{args.repeat}"),
         ("per-patient state (add_batch 1m+5m, anomaly, NEWS2)", obj_s,
-         f"{k:,} patients, x{n / k:g} extrapolated; {closed / k:g} windows/patient"),
+         (f"all {n:,}" if k == n else f"{k:,} patients, x{n / k:g} extrapolated")
+         + f"; {closed / k:g} windows/patient closed"),
         ("plain Python per reading (features only)", plain_s,
          f"{j:,} patients, x{n / j:g} extrapolated"),
     ]
