@@ -1,0 +1,1 @@
+"""Notifier latency benchmark (`python -m benchmarks.notify`)."""

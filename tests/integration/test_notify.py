@@ -1,0 +1,322 @@
+"""`vitalstream notify` against the real stack (Kafka, Mosquitto, InfluxDB),
+a local webhook receiver and a local SMTP server.
+
+Every test uses its own ward, patient, alert ids, consumer group and data
+dir, and reads Kafka only from the end offsets it saw at its start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streams.notify.channels.webhook import SIGNATURE_HEADER, verify
+from streams.records import AlertAck, AlertEvent
+from tests.integration.conftest import influx_query, wait_until
+from tests.integration.notify_receivers import SmtpReceiver, WebhookReceiver, free_port
+
+pytestmark = pytest.mark.integration
+
+SECRET = "integration-webhook-secret"
+
+
+# ---- Kafka and MQTT helpers -------------------------------------------------
+def produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
+    async def go() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, value, key=key)
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())
+
+
+class KafkaTail:
+    """Records of a topic produced after this object was made."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.bootstrap, self.topic = bootstrap, topic
+        self.start = asyncio.run(self._ends())
+
+    async def _ends(self) -> dict[int, int]:
+        consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.bootstrap, group_id=None)
+        await consumer.start()  # subscribed: its metadata has the topic's partitions
+        try:
+            tps = [TopicPartition(self.topic, p)
+                   for p in consumer.partitions_for_topic(self.topic) or []]
+            assert tps, f"topic {self.topic} has no partitions"
+            ends = await consumer.end_offsets(tps)
+            return {tp.partition: off for tp, off in ends.items()}
+        finally:
+            await consumer.stop()
+
+    def read(self) -> list[tuple[bytes | None, bytes]]:
+        async def go() -> list[tuple[bytes | None, bytes]]:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+                                        enable_auto_commit=False)
+            await consumer.start()
+            try:
+                tps = [TopicPartition(self.topic, p) for p in self.start]
+                consumer.assign(tps)
+                for tp in tps:
+                    consumer.seek(tp, self.start[tp.partition])
+                out = []
+                for _ in range(5):  # the first fetches after a seek may come back empty
+                    batches = await consumer.getmany(timeout_ms=300)
+                    for messages in batches.values():
+                        out += [(m.key, m.value) for m in messages]
+                return out
+            finally:
+                await consumer.stop()
+
+        return asyncio.run(go())
+
+
+@dataclass
+class MqttWatcher:
+    host: str
+    port: int
+    topics: list[str]
+    messages: list[tuple[str, bytes, bool]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                  client_id=f"notify-test-watch-{uuid.uuid4().hex[:8]}",
+                                  protocol=mqtt.MQTTv5)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *a: self._ready.set()
+        self.client.on_message = self._on_message
+        self.client.connect(self.host, self.port)
+        self.client.loop_start()
+        assert self._ready.wait(10), "MQTT watcher did not subscribe"
+
+    def _on_connect(self, client, userdata, flags, rc, props) -> None:  # noqa: ANN001
+        client.subscribe([(t, 1) for t in self.topics])
+
+    def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
+        with self._lock:
+            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    def on(self, topic: str) -> list[bytes]:
+        with self._lock:
+            return [p for t, p, _ in self.messages if t == topic]
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+# ---- fixtures -----------------------------------------------------------------
+@dataclass
+class Scenario:
+    run_id: str
+    ward: str
+    patient: str
+    pid: str
+    webhook: WebhookReceiver
+    smtp: SmtpReceiver
+    watcher: MqttWatcher
+    env: dict[str, str]
+    http_port: int
+    started_ms: int
+
+    def alert(self, alert_id: str, kind: str = "raised", level: int = 0) -> AlertEvent:
+        return AlertEvent(event_id=f"{alert_id}:{kind}:{level}", alert_id=alert_id, kind=kind,
+                          pid=self.pid, rule="spo2_low", severity="high", level=level,
+                          ts_ms=int(time.time() * 1000), metric="spo2", value=87.0)  # type: ignore[arg-type]
+
+
+@pytest.fixture()
+def scenario(settings, run_id: str, pseudonymizer, tmp_path: Path) -> Iterator[Scenario]:
+    ward, patient = f"NW{run_id}", f"MRN-notify-{run_id}"
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"devices": [
+        {"device": f"dev-{run_id}", "patient_id": patient, "ward": ward, "bed": "12",
+         "display_name": f"Test Patient {run_id}"}]}))
+    webhook, smtp = WebhookReceiver(), SmtpReceiver()
+    routes = tmp_path / "routes.json"
+    routes.write_text(json.dumps({
+        "targets": [
+            {"name": "ward-mqtt", "channel": "mqtt"},
+            {"name": "pager", "channel": "webhook", "url": webhook.url},
+            {"name": "mail", "channel": "email", "to": [f"nurses-{run_id}@example.org"]},
+        ],
+        "routes": [{"wards": [ward], "tiers": [0, 1, 2],
+                    "targets": ["ward-mqtt", "pager", "mail"]}],
+    }))
+    http_port = free_port()
+    env = {
+        "VITALSTREAM_NOTIFY__GROUP_ID": f"notify-test-{run_id}",
+        "VITALSTREAM_NOTIFY__DATA_DIR": str(tmp_path / "notify"),
+        "VITALSTREAM_NOTIFY__ROUTES_FILE": str(routes),
+        "VITALSTREAM_NOTIFY__REGISTRY_FILE": str(registry),
+        "VITALSTREAM_NOTIFY__MQTT_CLIENT_ID": f"notify-test-{run_id}",
+        "VITALSTREAM_NOTIFY__HTTP_PORT": str(http_port),
+        "VITALSTREAM_NOTIFY__SMTP__PORT": str(smtp.port),
+        "VITALSTREAM_NOTIFY__WEBHOOK__SECRET": SECRET,
+        "VITALSTREAM_NOTIFY__DELIVERY__BACKOFF_INITIAL_MS": "50",
+    }
+    watcher = MqttWatcher(settings.mqtt.host, settings.mqtt.port,
+                          [f"care/{ward}/#", "care/acks/results"])
+    yield Scenario(run_id, ward, patient, pseudonymizer.pseudonym(patient), webhook, smtp,
+                   watcher, env, http_port, int(time.time() * 1000))
+    watcher.close()
+    webhook.close()
+    smtp.close()
+
+
+def start_notifier(processes, scenario: Scenario, extra: dict[str, str] | None = None):  # noqa: ANN201
+    proc = processes(["notify"], {**scenario.env, **(extra or {})}, name="notify")
+    proc.wait_for_log("notify running", timeout_s=60)
+    return proc
+
+
+# ---- tests ----------------------------------------------------------------------
+def test_raised_alert_reaches_all_three_channels_with_ward_and_bed(
+        settings, processes, scenario: Scenario) -> None:
+    s = scenario
+    notifier = start_notifier(processes, s)
+    ev = s.alert(f"al-{s.run_id}-1")
+    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
+
+    ward_topic = f"care/{s.ward}/alerts"
+    wait_until(lambda: s.watcher.on(ward_topic) and s.webhook.delivered() and s.smtp.messages,
+               30, "MQTT, webhook and e-mail deliveries")
+    for body in (json.loads(s.watcher.on(ward_topic)[0]), json.loads(s.webhook.hits[0].body)):
+        assert (body["ward"], body["bed"], body["pid"]) == (s.ward, "12", s.pid)
+        assert body["display_name"] == f"Test Patient {s.run_id}"
+        assert body["alert_id"] == ev.alert_id
+    [(rcpts, mail)] = s.smtp.messages
+    assert rcpts == [f"nurses-{s.run_id}@example.org"]
+    assert f"{s.ward} bed 12" in mail["Subject"]
+    hit = s.webhook.hits[0]
+    assert verify(SECRET.encode(), hit.body, hit.headers[SIGNATURE_HEADER])
+
+    # The patient's retained list holds the open alert; a reconnecting app sees it.
+    retained = f"care/{s.ward}/patients/{s.pid}/alerts"
+    wait_until(lambda: s.watcher.on(retained), 10, "retained list")
+    late = MqttWatcher(settings.mqtt.host, settings.mqtt.port, [retained])
+    try:
+        wait_until(lambda: late.on(retained), 10, "retained list for a late subscriber")
+        assert [a["alert_id"] for a in json.loads(late.on(retained)[-1])] == [ev.alert_id]
+    finally:
+        late.close()
+    # Resolved: the retained list is cleared (empty retained payload).
+    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(),
+            s.alert(ev.alert_id, "resolved").to_bytes())
+    wait_until(lambda: s.watcher.on(retained)[-1] == b"", 20, "retained list cleared")
+
+    # Audit trail, queryable by pseudonym.
+    def audited() -> bool:
+        events = influx_query(settings, f"SELECT * FROM alerts WHERE pid = '{s.pid}'")
+        deliveries = influx_query(
+            settings, f"SELECT * FROM alert_deliveries WHERE pid = '{s.pid}'")
+        return len(events) >= 2 and {d["channel"] for d in deliveries} == {
+            "mqtt", "webhook", "email"} and (events, deliveries)
+
+    events, deliveries = wait_until(audited, 20, "audit points in InfluxDB")  # type: ignore[misc]
+    assert {e["kind"] for e in events} == {"raised", "resolved"}
+    assert all(d["outcome"] == "delivered" and d["latency_ms"] >= 0 for d in deliveries)
+    assert s.patient not in notifier.log_text()
+    assert f"Test Patient {s.run_id}" not in notifier.log_text()
+
+
+def test_failing_webhook_gets_exactly_one_delivery_with_one_idempotency_key(
+        settings, processes, scenario: Scenario) -> None:
+    s = scenario
+    s.webhook.fail_first = 2
+    start_notifier(processes, s)
+    ev = s.alert(f"al-{s.run_id}-retry")
+    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
+    wait_until(lambda: s.webhook.delivered(), 30, "the webhook delivery after two failures")
+    time.sleep(1.0)  # anything extra would arrive now
+    assert [h.status for h in s.webhook.hits] == [503, 503, 200]
+    assert {h.headers["Idempotency-Key"] for h in s.webhook.hits} == {f"{ev.event_id}:pager"}
+    q = f"SELECT * FROM alert_deliveries WHERE pid = '{s.pid}' AND channel = 'webhook'"
+    rows = wait_until(lambda: len(influx_query(settings, q)) >= 3 and influx_query(settings, q),
+                      20, "three audited webhook attempts")
+    assert sorted((r["attempt"], r["outcome"]) for r in rows) == [  # type: ignore[union-attr]
+        (1, "retry"), (2, "retry"), (3, "delivered")]
+
+
+def test_restarted_notifier_does_not_resend_what_it_delivered(
+        settings, processes, scenario: Scenario) -> None:
+    s = scenario
+    first = start_notifier(processes, s)
+    ev = s.alert(f"al-{s.run_id}-once")
+    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
+    wait_until(lambda: s.webhook.delivered() and s.smtp.messages, 30, "first delivery")
+    first.stop()
+    # Replay: a new consumer group starting before the event re-reads it;
+    # the same data dir knows it was delivered.
+    start_notifier(processes, s, {
+        "VITALSTREAM_NOTIFY__GROUP_ID": f"notify-test-{s.run_id}-replay",
+        "VITALSTREAM_NOTIFY__START_FROM_MS": str(s.started_ms - 1000),
+    })
+    sentinel = s.alert(f"al-{s.run_id}-sentinel")
+    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), sentinel.to_bytes())
+    wait_until(lambda: len(s.webhook.delivered()) >= 2 and len(s.smtp.messages) >= 2, 30,
+               "the sentinel's delivery")
+    time.sleep(0.5)
+    ids = [json.loads(h.body)["alert_id"] for h in s.webhook.delivered()]
+    assert ids == [ev.alert_id, sentinel.alert_id]
+    assert len(s.smtp.messages) == 2
+    ward_pages = [json.loads(p)["alert_id"] for p in s.watcher.on(f"care/{s.ward}/alerts")]
+    assert ward_pages == [ev.alert_id, sentinel.alert_id]
+
+
+def test_acks_over_http_and_mqtt_reach_alerts_acks(settings, processes,
+                                                   scenario: Scenario) -> None:
+    s = scenario
+    tail = KafkaTail(settings.kafka.bootstrap, "alerts.acks")
+    start_notifier(processes, s)
+    http_alert, mqtt_alert = s.alert(f"al-{s.run_id}-h"), s.alert(f"al-{s.run_id}-m")
+    for ev in (http_alert, mqtt_alert):
+        produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
+    wait_until(lambda: len(s.webhook.delivered()) >= 2, 30, "both alerts delivered")
+
+    url = f"http://127.0.0.1:{s.http_port}/acks"
+    body = json.dumps({"alert_id": http_alert.alert_id, "by": "nurse-7"}).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=10) as resp:
+        assert resp.status == 202
+    unknown = json.dumps({"alert_id": f"nope-{s.run_id}", "by": "nurse-7"}).encode()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(url, data=unknown), timeout=10)
+    assert refused.value.code == 404
+
+    s.watcher.publish("care/acks", json.dumps(
+        {"alert_id": mqtt_alert.alert_id, "by": "nurse-8"}).encode())
+    wait_until(lambda: any(json.loads(p).get("alert_id") == mqtt_alert.alert_id
+                           for p in s.watcher.on("care/acks/results")), 20, "MQTT ack result")
+
+    def acks() -> list[AlertAck]:
+        return [AlertAck.model_validate_json(v) for k, v in tail.read()
+                if k == s.pid.encode()]
+
+    found = wait_until(lambda: len(acks()) >= 2 and acks(), 30, "two acks in alerts.acks")
+    by_alert = {a.alert_id: a for a in found}  # type: ignore[union-attr]
+    assert (by_alert[http_alert.alert_id].by, by_alert[http_alert.alert_id].source) == (
+        "nurse-7", "http")
+    assert (by_alert[mqtt_alert.alert_id].by, by_alert[mqtt_alert.alert_id].source) == (
+        "nurse-8", "mqtt")
+    q = f"SELECT * FROM alert_acks WHERE pid = '{s.pid}'"
+    wait_until(lambda: len(influx_query(settings, q)) >= 2, 20, "acks in the audit trail")
