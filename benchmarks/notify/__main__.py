@@ -12,8 +12,9 @@ from streams.settings import Settings
 
 
 def row(name: str, values: list[float], n: int) -> str:
+    worst = max(values, default=float("nan"))
     return (f"{name:<28} n={len(values):>4}/{n:<4} p50={percentile(values, 50):7.1f} ms  "
-            f"p99={percentile(values, 99):7.1f} ms  max={max(values, default=float('nan')):7.1f} ms")
+            f"p99={percentile(values, 99):7.1f} ms  max={worst:7.1f} ms")
 
 
 def main() -> int:

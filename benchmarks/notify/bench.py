@@ -204,7 +204,8 @@ async def bench_baseline(settings: Settings, n: int, rate_hz: float) -> list[flo
     topic = f"care/BASE{run_id}/alerts"
     arrivals = Arrivals()
     sent: dict[str, int] = {}
-    watcher = mqtt_watcher(settings, topic, lambda p: arrivals.add("mqtt", json.loads(p)["alert_id"]))
+    watcher = mqtt_watcher(settings, topic,
+                           lambda p: arrivals.add("mqtt", json.loads(p)["alert_id"]))
     publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                             client_id=f"bench-base-{run_id}", protocol=mqtt.MQTTv5)
     publisher.connect(settings.mqtt.host, settings.mqtt.port)

@@ -74,7 +74,7 @@ class Notification:
         e = self.event
         where = f"ward {self.ward or '?'} bed {self.location.bed or '?'}"
         what = "ESCALATED " if e.kind == "escalated" else ""
-        return f"[{e.severity.upper()}] {what}{e.rule} - {where} ({e.kind})"
+        return f"[{(e.severity or 'unknown').upper()}] {what}{e.rule} - {where} ({e.kind})"
 
     def text(self) -> str:
         e = self.event

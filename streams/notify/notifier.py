@@ -54,7 +54,7 @@ class Job:
         for pending in self.retained:
             try:
                 await asyncio.wait_for(pending, RETAINED_TIMEOUT_S)
-            except (DeliveryError, TimeoutError) as exc:  # the next change of this patient republishes
+            except (DeliveryError, TimeoutError) as exc:  # its next change republishes
                 log.warning("retained list not published pid=%s error=%s", self.event.pid, exc)
         self.retained = []
         await self._audit(self.audit_lines)
@@ -64,7 +64,8 @@ class Job:
 class Notifier:
     def __init__(self, router: Router, directory: PatientDirectory, store: NotifyStore,
                  deliverer: Deliverer, audit: AuditSink, publish_retained: RetainedPublisher,
-                 now_ms: Callable[[], int], *, patient_topic: str = "care/{ward}/patients/{pid}/alerts",
+                 now_ms: Callable[[], int], *,
+                 patient_topic: str = "care/{ward}/patients/{pid}/alerts",
                  guard_enabled: bool = True, guard_max_age_ms: int = 6 * 3600_000) -> None:
         self.router = router
         self.directory = directory
@@ -88,9 +89,15 @@ class Notifier:
 
     # ---- events -----------------------------------------------------------
     def handle(self, event: AlertEvent, source: str = "worker") -> Job:
-        row = self.store.get_alert(event.alert_id)
+        row = self.store.get_alert(event.alert_id) if event.alert_id is not None else None
+        if event.severity is None and row is not None:  # e.g. a suppression of an open alert
+            event = event.model_copy(update={"severity": row.severity})
         job = Job(event, _deliverer=self.deliverer, _audit=self.audit)
         job.audit_lines.append(event_line(event, source))
+        if event.alert_id is None:
+            # A suppressed pending condition: no alert exists, nobody to page.
+            log.info("event without alert pid=%s kind=%s", event.pid, event.kind)
+            return job
         if row is not None and not row.open and event.kind in ("raised", "escalated"):
             log.info("alert already closed, not paging alert_id=%s kind=%s", event.alert_id,
                      event.kind)
@@ -98,7 +105,7 @@ class Notifier:
         row = self._transition(row, event)
         location = self.locate(event.pid, row.ward)
         tier = event.level if event.kind in ("raised", "escalated") else row.level
-        targets = self.router.targets(location.ward, event.severity, tier, event.kind)
+        targets = self.router.targets(location.ward, event.severity or "unknown", tier, event.kind)
         tier_settings = self.router.tier(tier)
         note = Notification(event, location, tier, tier_settings.name if tier_settings else None,
                             source)
@@ -109,8 +116,9 @@ class Notifier:
         return job
 
     def _transition(self, row: AlertRow | None, event: AlertEvent) -> AlertRow:
+        alert_id, severity = str(event.alert_id), str(event.severity or "unknown")
         if row is None:
-            row = AlertRow(event.alert_id, event.pid, event.rule, event.severity, event.ward,
+            row = AlertRow(alert_id, event.pid, event.rule, severity, event.ward,
                            "raised", event.level, event.ts_ms, event.ts_ms, event.metric)
         ward = event.ward or row.ward
         deadline = row.guard_deadline_ms
@@ -120,16 +128,16 @@ class Notifier:
             if row.state == "acknowledged":
                 state = "acknowledged"  # an escalation racing an ack does not reopen it
             elif self._arm_guard(event):
-                armed = self.guard.arm(event.alert_id, level, event.ts_ms)
+                armed = self.guard.arm(alert_id, level, event.ts_ms)
                 deadline = armed.deadline_ms if armed else None
             row = replace(row, state=state, level=level, ward=ward, updated_ts_ms=event.ts_ms,
-                          severity=event.severity, guard_deadline_ms=deadline)
+                          severity=severity, guard_deadline_ms=deadline)
         elif event.kind == "acknowledged":
-            self.guard.disarm(event.alert_id)
+            self.guard.disarm(alert_id)
             row = replace(row, state="acknowledged", ward=ward, updated_ts_ms=event.ts_ms,
                           guard_deadline_ms=None)
         else:  # resolved, suppressed: closed
-            self.guard.disarm(event.alert_id)
+            self.guard.disarm(alert_id)
             row = replace(row, state=event.kind, ward=ward, updated_ts_ms=event.ts_ms,
                           guard_deadline_ms=None)
         self.store.put_alert(row)

@@ -52,8 +52,12 @@ class RouteSettings(_Config):
     wards: list[str] = Field(default_factory=lambda: ["*"], description='"*" matches any ward')
     severities: list[Severity] = Field(default_factory=lambda: list(ALL_SEVERITIES))
     tiers: list[int] = Field(default_factory=lambda: [0])
-    kinds: list[AlertKind] = Field(default_factory=lambda: ["raised", "escalated"])
+    kinds: list[AlertKind] = Field(default_factory=lambda: _paging_kinds())
     targets: list[str]
+
+
+def _paging_kinds() -> list[AlertKind]:
+    return ["raised", "escalated"]
 
 
 class TierSettings(_Config):

@@ -13,7 +13,6 @@ Headers:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 
@@ -61,7 +60,7 @@ class WebhookChannel:
                 retriable = resp.status in RETRIABLE_STATUSES or resp.status >= 500
                 raise DeliveryError(f"HTTP {resp.status}", retriable=retriable,
                                     retry_after_s=_retry_after(resp.headers.get("Retry-After")))
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise DeliveryError(f"unreachable: {type(exc).__name__}") from exc
 
     async def close(self) -> None:

@@ -64,7 +64,8 @@ async def test_unknown_alert_id_is_404(endpoint) -> None:
     assert ep.produced == []
 
 
-@pytest.mark.parametrize("raw", [b"not json", b'{"alert_id": "a1"}', b'{"alert_id": "a1", "by": "x y"}'])
+@pytest.mark.parametrize("raw", [
+    b"not json", b'{"alert_id": "a1"}', b'{"alert_id": "a1", "by": "x y"}'])
 async def test_malformed_ack_is_400(endpoint, raw: bytes) -> None:
     ep, url = endpoint
     await ep.h.feed(event())

@@ -208,3 +208,24 @@ async def test_audit_points_are_deterministic_for_a_replay(tmp_path: Path) -> No
     assert second == first * 2  # same point again: InfluxDB overwrites it
     assert first[0].endswith(" 1700000000000")
     assert f"pid={PID}" in first[0] and "severity=high" in first[0]
+
+
+async def test_suppressed_pending_condition_without_alert_is_audited_not_paged(
+        tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    ev = event("suppressed").model_copy(update={"alert_id": None, "severity": None,
+                                                "reason": "sensor_contact_lost"})
+    assert await h.feed(ev) == []
+    assert h.sent("mqtt") == [] and h.rec.retained == []
+    [point] = [ln for ln in h.rec.lines if ln.startswith("alerts,")]
+    assert "kind=suppressed" in point and "severity=" not in point
+
+
+async def test_suppression_of_an_open_alert_closes_it_with_its_known_severity(
+        tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    await h.feed(event())
+    await h.feed(event("suppressed").model_copy(update={"severity": None}))
+    assert h.rec.retained[-1] == (RETAINED, b"")
+    point = [ln for ln in h.rec.lines if ln.startswith("alerts,")][-1]
+    assert "kind=suppressed" in point and "severity=high" in point

@@ -16,7 +16,9 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "docker" / "notify" / "routes.ex
 
 def test_example_routes_file_loads_and_routes_by_ward_severity_and_tier() -> None:
     router = Router(load_routing_file(EXAMPLE))
-    names = lambda ward, sev, tier: sorted(t.name for t in router.targets(ward, sev, tier, "raised"))  # noqa: E731
+    def names(ward: str, sev: str, tier: int) -> list[str]:
+        return sorted(t.name for t in router.targets(ward, sev, tier, "raised"))
+
     assert names("W1", "low", 0) == ["ward-mqtt"]
     assert names("W1", "high", 0) == ["ward-mqtt", "ward-pager"]
     assert names("ICU", "high", 0) == ["charge-nurse-mail", "ward-mqtt", "ward-pager"]
