@@ -6,10 +6,12 @@ from datetime import timedelta
 
 import faust
 
+from streams import faust_fixes
 from streams.settings import Settings
 
 
 def create_app(settings: Settings, *, store: str | None = None) -> faust.App:
+    faust_fixes.install()
     w, k = settings.worker, settings.kafka
     return faust.App(
         w.app_id,

@@ -23,10 +23,12 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from collections import Counter
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 
 from analytics.alerts import DEFAULT_RULES, AlertMachine
 from analytics.windows import DEFAULT_SPECS
@@ -74,6 +76,9 @@ class WorkerRuntime:
         self.cache: dict[str, PatientState] = {}
         self.dirty: set[str] = set()
         self.pending: list[tuple[faust.StreamT, faust.EventT]] = []
+        # The last event seen per patient: the RocksDB store takes the
+        # partition of a write from the "current event" (see _checkpoint).
+        self.pid_event: dict[str, faust.EventT] = {}
         self.lock = asyncio.Lock()
         self.last_checkpoint = time.monotonic()
         self.counters: Counter[str] = Counter()
@@ -101,6 +106,7 @@ class WorkerRuntime:
         self.cache.clear()
         self.dirty.clear()
         self.pending.clear()
+        self.pid_event.clear()
 
     # -- processing -----------------------------------------------------------
     async def on_readings(self, stream: faust.StreamT, events: list[faust.EventT]) -> None:
@@ -109,7 +115,8 @@ class WorkerRuntime:
             now_ms = int(time.time() * 1000)
             out = Outputs()
             lines: list[str] = []
-            for batch in parsed.batches:
+            for source, batch in zip(parsed.sources, parsed.batches, strict=True):
+                self.pid_event[batch["pid"]] = events[source]
                 lines.extend(reading_lines(batch))
                 state = self.state(batch["pid"])
                 out.extend(self.processor.process_batch(state, batch, now_ms))
@@ -139,6 +146,7 @@ class WorkerRuntime:
                               event.message.offset)
                     continue
                 out.extend(self.processor.ack(self.state(pid), alert_id, by, ts_ms))
+                self.pid_event[pid] = event
                 self.dirty.add(pid)
             await self._emit(out, [])
             self.pending.extend((stream, e) for e in events)
@@ -182,7 +190,15 @@ class WorkerRuntime:
     async def _checkpoint(self) -> None:
         """Write touched patients' state, then let Faust commit their offsets."""
         for pid in self.dirty:
-            self.table[pid.encode()] = encode_state(self.cache[pid])
+            # Faust's RocksDB store files a write under the partition of the
+            # current event, and there is none in a timer or after noack_take.
+            # A pid's events all come from one partition (co-partitioned, keyed
+            # by pid), which is also where use_partitioner puts its changelog.
+            token = _current_event.set(weakref.ref(self.pid_event[pid]))
+            try:
+                self.table[pid.encode()] = encode_state(self.cache[pid])
+            finally:
+                _current_event.reset(token)
         self.dirty.clear()
         for stream, event in self.pending:
             await stream.ack(event)

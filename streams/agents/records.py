@@ -15,14 +15,16 @@ from devices.records import READING_BATCH_VERSION, DeadLetter, RejectReason
 class ParsedInput:
     batches: list[dict[str, Any]]
     dead_letters: list[DeadLetter]
+    sources: list[int]  # index into the input of each batch
 
 
 def parse_reading_batches(values: list[bytes], source_topic: str) -> ParsedInput:
     """Accept the record versions we know; dead-letter everything else, raw bytes kept."""
     batches: list[dict[str, Any]] = []
+    sources: list[int] = []
     dead: list[DeadLetter] = []
     now_ms = int(time.time() * 1000)
-    for raw in values:
+    for index, raw in enumerate(values):
         reason, detail = None, ""
         try:
             record = json.loads(raw)
@@ -33,6 +35,7 @@ def parse_reading_batches(values: list[bytes], source_topic: str) -> ParsedInput
                 detail = f"record version {record.get('v')!r} not supported by this worker"
             else:
                 batches.append(record)
+                sources.append(index)
                 continue
         except (ValueError, TypeError):
             reason, detail = RejectReason.MALFORMED, "record is not JSON"
@@ -40,4 +43,4 @@ def parse_reading_batches(values: list[bytes], source_topic: str) -> ParsedInput
             reason=reason, detail=detail, mqtt_topic=f"kafka:{source_topic}",
             device=None, payload_b64=base64.b64encode(raw or b"").decode(), ts_ms=now_ms,
         ))
-    return ParsedInput(batches, dead)
+    return ParsedInput(batches, dead, sources)
