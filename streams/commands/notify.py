@@ -68,7 +68,7 @@ def build_config(settings: Settings, http_port: int | None = None) -> NotifyConf
     )
 
 
-async def serve(settings: Settings, config: NotifyConfig) -> None:
+async def serve(settings: Settings, config: NotifyConfig) -> int:
     # The dead-letter topic of undeliverable pages is the notifier's own.
     await ensure_topics(settings.kafka.bootstrap,
                         [(config.deadletter_topic, settings.kafka.partitions, {})],
@@ -77,9 +77,14 @@ async def serve(settings: Settings, config: NotifyConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with NotifyService(config):
-        await stop.wait()
+    async with NotifyService(config) as service:
+        stopped = asyncio.create_task(stop.wait())
+        failed = asyncio.create_task(service.failed.wait())
+        await asyncio.wait([stopped, failed], return_when=asyncio.FIRST_COMPLETED)
+        for task in (stopped, failed):
+            task.cancel()
         log.info("notify stopping")
+    return 1 if service.failed.is_set() else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,5 +95,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"routes ok: targets={len(routing.targets)} routes={len(routing.routes)} "
               f"tiers={len(routing.rota)}")
         return 0
-    asyncio.run(serve(settings, config))
-    return 0
+    return asyncio.run(serve(settings, config))

@@ -140,7 +140,12 @@ class AlertConsumer:
         except ValidationError as exc:
             self._spawn(self._reject(entry, key, value, exc, offset))
             return
-        job = self.notifier.handle(event)
+        try:
+            job = self.notifier.handle(event)
+        except Exception:  # a bug must not stop every page after it: dead-letter this one
+            log.exception("alert event failed pid=%s alert_id=%s", event.pid, event.alert_id)
+            self._spawn(self._reject(entry, key, value, None, offset))
+            return
         self._spawn(self._run_job(entry, job))
 
     async def _run_job(self, entry: _InFlight | None, job: Job) -> None:
@@ -160,15 +165,16 @@ class AlertConsumer:
             entry.done = True
 
     async def _reject(self, entry: _InFlight, key: bytes | None, value: bytes | None,
-                      exc: ValidationError, offset: int) -> None:
+                      exc: ValidationError | None, offset: int) -> None:
+        detail = "internal error" if exc is None else "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['type']}" for e in exc.errors()[:5])
         record = {
-            "v": 1, "reason": "invalid_alert_event",
-            "detail": "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}"
-                                for e in exc.errors()[:5]),
+            "v": 1, "reason": "invalid_alert_event" if exc else "internal_error",
+            "detail": detail,
             "topic": self.topic, "offset": offset,
             "payload_b64": base64.b64encode(value or b"").decode(),
         }
-        log.error("alert event rejected offset=%d error_count=%d", offset, exc.error_count())
+        log.error("alert event dead-lettered offset=%d detail=%s", offset, detail)
         await self.deadletter(key, json.dumps(record, separators=(",", ":")).encode())
         entry.done = True
 

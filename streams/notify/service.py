@@ -115,6 +115,7 @@ class NotifyService:
         self._tasks: list[asyncio.Task[None]] = []
         self._mqtt_tasks: set[asyncio.Task[None]] = set()
         self.http_port: int | None = None
+        self.failed = asyncio.Event()  # the consumer died: the command exits non-zero
         self._stopped = False
 
     # ---- Kafka producers ------------------------------------------------------
@@ -150,9 +151,15 @@ class NotifyService:
         self.link.publish_nowait(response_topic or self.config.notify.mqtt_ack_result_topic,
                                  result, qos=1, properties=out)
 
+    def _consumer_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("alert consumer failed", exc_info=task.exception())
+            self.failed.set()
+
     # ---- health ---------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        ok = self.link.connected.is_set() and self.consumer.assigned.is_set()
+        ok = (self.link.connected.is_set() and self.consumer.assigned.is_set()
+              and not self.failed.is_set())
         return {"status": "ok" if ok else "degraded", "mqtt": self.link.connected.is_set(),
                 "kafka_assigned": self.consumer.assigned.is_set(),
                 "inflight": self.consumer.inflight, "armed": len(self.notifier.guard),
@@ -176,7 +183,9 @@ class NotifyService:
         sockets = getattr(server, "sockets", None) or []
         self.http_port = sockets[0].getsockname()[1] if sockets else n.http_port
         await self.consumer.start()
-        self._tasks.append(asyncio.create_task(self.consumer.run()))
+        run = asyncio.create_task(self.consumer.run())
+        run.add_done_callback(self._consumer_done)
+        self._tasks.append(run)
         await asyncio.wait_for(self.consumer.assigned.wait(), timeout=60)
         log.info("notify running group=%s http_port=%s targets=%d tiers=%d",
                  n.group_id, self.http_port, len(self.router.config.targets),
