@@ -101,7 +101,7 @@ class SimulationConfig:
     def kits(self) -> tuple[str, ...]:
         """What a patient wears, cycled over patients: "json", "senml" or "ble"
         (every BLE format asked for: strap 2a37, oximeter 2a5f, thermometer 2a1c)."""
-        kits = [f for f in ("json", "senml") if f in self.formats]
+        kits: list[str] = [f for f in ("json", "senml") if f in self.formats]
         if any(f in BLE_FORMATS for f in self.formats):
             kits.append("ble")
         return tuple(kits)

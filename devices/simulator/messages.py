@@ -193,7 +193,8 @@ class _BlockMessages:
                 out.append(SimReading("heart_rate", float(self.off_hr[i]), ts, _LOST))
                 if minute:
                     body = float(vb.body_temperature[i])
-                    skin = AMBIENT_SKIN_C + (body - AMBIENT_SKIN_C) * math.exp(-(t - onset) / 300_000)
+                    cooled = math.exp(-(t - onset) / 300_000)
+                    skin = AMBIENT_SKIN_C + (body - AMBIENT_SKIN_C) * cooled
                     out.append(SimReading("body_temperature", round(skin, 1), ts, _LOST))
                 continue
             if vb.dropout[i]:
@@ -214,7 +215,8 @@ class _BlockMessages:
         a, b = np.searchsorted(vb.beat_ms, [lo_ms, hi_ms])
         out = []
         t0 = int(vb.t_ms[0])
-        for beat_ms, rr in zip(vb.beat_ms[a:b].tolist(), vb.rr_interval_ms[a:b].tolist(), strict=True):
+        beats = zip(vb.beat_ms[a:b].tolist(), vb.rr_interval_ms[a:b].tolist(), strict=True)
+        for beat_ms, rr in beats:
             i = min((beat_ms - t0) // 1000, self.n_s - 1)
             if self.off[i] or vb.dropout[i]:
                 continue
@@ -328,6 +330,7 @@ class _BlockMessages:
             yield SimMessage(self._topic(device, None), payload, t + self._skew(device, t),
                              publish, device.device_id, "status", "status", 0)
         dead = self.dead_ms
-        if device.primary and dead is not None and int(vb.t_ms[0]) <= dead < int(vb.t_ms[0]) + self.n_s * 1000:
+        t0 = int(vb.t_ms[0])
+        if device.primary and dead is not None and t0 <= dead < t0 + self.n_s * 1000:
             yield SimMessage(self._topic(device, None), enc.WILL_PAYLOAD, dead, dead,
                              device.device_id, "status", "will", 0)

@@ -95,7 +95,8 @@ def run_simulation(
     try:
         for msg in generate_messages(config):
             if paced:
-                delay = (msg.publish_ms - config.start_ms) / 1000 / config.speed - (monotonic() - t0)
+                due_s = (msg.publish_ms - config.start_ms) / 1000 / config.speed
+                delay = due_s - (monotonic() - t0)
                 if delay > 0:
                     sleep(delay)
             publisher.publish(msg)

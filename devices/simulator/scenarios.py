@@ -98,7 +98,8 @@ def _whole_s(ms: float) -> int:
     return int(ms // 1000 * 1000)
 
 
-def plan_scenario(name: str, seed: int, index: int, start_ms: int, duration_ms: int) -> ScenarioPlan:
+def plan_scenario(name: str, seed: int, index: int, start_ms: int,
+                  duration_ms: int) -> ScenarioPlan:
     """Onset and magnitudes of patient `index`'s scenario, from the seed."""
     rng = rng_for(seed, index, Stream.SCENARIO)
     end_run = start_ms + duration_ms
@@ -134,7 +135,8 @@ def plan_scenario(name: str, seed: int, index: int, start_ms: int, duration_ms: 
     elif name == "clock_skew":
         t0 = onset(0.2, 0.4)
         minutes = rng.uniform(2, 4) if rng.random() < 0.5 else -rng.uniform(4, 15)
-        return ScenarioPlan(name, t0, None, MappingProxyType({"skew_ms": round(minutes * 60) * 1000}))
+        skew_ms = round(minutes * 60) * 1000  # whole seconds: BLE time stamps have no ms
+        return ScenarioPlan(name, t0, None, MappingProxyType({"skew_ms": skew_ms}))
     elif name == "buffered_upload":
         t0 = onset(0.1, 0.3)
         buffer_ms = min(3600_000.0, 0.6 * (end_run - t0))
@@ -177,7 +179,7 @@ def effects(plan: ScenarioPlan, t_ms: np.ndarray) -> Effects:
     g = plan.params.get
     name = plan.name
     return Effects(
-        hr_add=p * (g("hr_up", 0.0)) if name in ("sepsis", "hypoxia", "atrial_fibrillation") else zero,
+        hr_add=p * g("hr_up", 0.0),
         rr_add=p * g("rr_up", 0.0),
         spo2_add=-p * g("spo2_down", 0.0),
         temp_add=p * g("temp_up", 0.0),

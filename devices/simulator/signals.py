@@ -66,10 +66,12 @@ def _bouts(seed: int, index: int, block: int, profile: PatientProfile,
     starts = rng.uniform(0, BLOCK_S, n)
     durations = np.clip(rng.exponential(240, n), 30, 1200)
     intensity = rng.uniform(0.2, 1.0, n)
-    return [(float(s), float(d), float(i)) for s, d, i in zip(starts, durations, intensity, strict=True)]
+    rows = zip(starts, durations, intensity, strict=True)
+    return [(float(s), float(d), float(i)) for s, d, i in rows]
 
 
-def activity(seed: int, profile: PatientProfile, block: int, start_ms: int, s: np.ndarray) -> np.ndarray:
+def activity(seed: int, profile: PatientProfile, block: int, start_ms: int,
+             s: np.ndarray) -> np.ndarray:
     """Activity level 0-1 at block-relative seconds `s` (30 s rise, 3 min decay)."""
     level = np.zeros(s.shape)
     for b in (block - 1, block):
@@ -85,7 +87,8 @@ def activity(seed: int, profile: PatientProfile, block: int, start_ms: int, s: n
     return level
 
 
-def _episodes(rng: np.random.Generator, n_s: int, rate: float, lo_s: float, hi_s: float) -> np.ndarray:
+def _episodes(rng: np.random.Generator, n_s: int, rate: float, lo_s: float,
+              hi_s: float) -> np.ndarray:
     mask = np.zeros(n_s, dtype=bool)
     for _ in range(int(rng.poisson(rate))):
         start = int(rng.integers(0, n_s))
