@@ -28,6 +28,10 @@ class AlertRule:
     realert_interval_ms: int = 0
     severity: str = "medium"  # one of SEVERITIES, or "news2"
     escalate_after_ms: int | None = None
+    # Tiers an unacknowledged alert climbs (ward nurse -> charge nurse -> rapid
+    # response ...), one per escalate_after_ms, whatever its severity: a "high"
+    # alert nobody answers must still reach the next tier.
+    max_escalations: int = 3
     suppress_on: tuple[str, ...] = ("contact_lost", "artifact")
 
     def __post_init__(self) -> None:
@@ -40,7 +44,8 @@ class AlertRule:
             raise ConfigError(f"rule {self.name!r}: clear must be on the safe side of trigger")
         if self.severity not in (*SEVERITIES, NEWS2_SEVERITY):
             raise ConfigError(f"rule {self.name!r}: unknown severity {self.severity!r}")
-        if min(self.min_duration_ms, self.clear_duration_ms, self.realert_interval_ms) < 0 or (
+        if min(self.min_duration_ms, self.clear_duration_ms, self.realert_interval_ms,
+               self.max_escalations) < 0 or (
             self.escalate_after_ms is not None and self.escalate_after_ms <= 0
         ):
             raise ConfigError(f"rule {self.name!r}: durations must be >= 0")

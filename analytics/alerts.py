@@ -6,7 +6,7 @@ caller passes in (`collect_signals` builds them: "heart_rate.mean",
 
     idle --condition met--> pending --held min_duration_ms--> active (raised)
     pending --cleared--> idle (nothing emitted: it never became an alarm)
-    active --unacknowledged escalate_after_ms--> escalated (one severity up)
+    active --unacknowledged escalate_after_ms--> escalated (next tier, severity up to high)
     active --ack--> acknowledged (no more escalation)
     active --cleared for clear_duration_ms--> resolved --> idle
 
@@ -70,6 +70,7 @@ class AlertEvent:
     seq: int
     reason: str = ""
     by: str | None = None
+    level: int = 0  # escalation tier: 0 first responders, +1 per unacknowledged timeout
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -95,6 +96,7 @@ class _RuleState:
     last_value: float | None = None
     silenced_until_ms: int | None = None
     quality_suppressed: bool = False
+    level: int = 0  # escalation tier of the active alert
     seq: int = 0  # events ever emitted for this patient and rule
 
     def silenced(self, ts_ms: int) -> bool:
@@ -127,7 +129,7 @@ class AlertMachine:
             event_id=_sha1(pid, rule.name, st.raised_ts_ms, kind.value, st.seq),
             alert_id=st.alert_id, pid=pid, rule=rule.name, kind=kind, severity=st.severity,
             ts_ms=ts_ms, raised_ts_ms=st.raised_ts_ms, value=st.last_value, seq=st.seq,
-            reason=reason, by=by,
+            reason=reason, by=by, level=st.level,
         )
 
     def _state(self, pid: str, rule: str) -> _RuleState:
@@ -218,26 +220,27 @@ class AlertMachine:
         st.phase, st.pending_since_ms = "active", None
         st.raised_ts_ms = st.last_raised_ms = st.escalation_from_ms = ts_ms
         st.alert_id = _sha1(pid, rule.name, ts_ms)
-        st.severity, st.acked, st.clear_since_ms = severity, False, None
+        st.severity, st.acked, st.clear_since_ms, st.level = severity, False, None, 0
         return self._emit(pid, rule, st, AlertKind.RAISED, ts_ms)
 
     def _escalate_if_due(self, pid: str, rule: AlertRule, st: _RuleState, ts_ms: int
                          ) -> list[AlertEvent]:
         if (st.phase != "active" or st.acked or rule.escalate_after_ms is None
                 or st.quality_suppressed or st.silenced(ts_ms) or st.severity is None
-                or st.severity == SEVERITIES[-1]):
+                or st.level >= rule.max_escalations):
             return []
         assert st.escalation_from_ms is not None
         if ts_ms - st.escalation_from_ms < rule.escalate_after_ms:
             return []
         st.severity = _up(st.severity)
+        st.level += 1
         st.escalation_from_ms = ts_ms
         return [self._emit(pid, rule, st, AlertKind.ESCALATED, ts_ms, "unacknowledged")]
 
     @staticmethod
     def _reset(st: _RuleState) -> None:
         st.phase, st.alert_id, st.raised_ts_ms, st.severity = "idle", None, None, None
-        st.acked, st.escalation_from_ms, st.clear_since_ms = False, None, None
+        st.acked, st.escalation_from_ms, st.clear_since_ms, st.level = False, None, None, 0
 
     def tick(self, now_ms: int) -> list[AlertEvent]:
         """Escalations and silence expiry with no new data (call on a clock)."""

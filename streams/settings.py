@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.notify.settings import NotifySettings
+
 
 class KafkaSettings(BaseModel):
     bootstrap: str = "127.0.0.1:9092"
@@ -134,6 +136,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     gateway: GatewaySettings = GatewaySettings()
     worker: WorkerSettings = WorkerSettings()
+    notify: NotifySettings = NotifySettings()
 
     def redacted(self) -> dict[str, Any]:
         """A dump safe for logs: secrets show as '**********'."""

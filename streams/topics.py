@@ -27,6 +27,7 @@ ALERTS_ACKS = "alerts.acks"
 VITALS_DEADLETTER = "vitals.deadletter"
 DEVICES_REGISTRY = "devices.registry"
 DEVICES_STATUS = "devices.status"
+ALERTS_DEADLETTER = "alerts.deadletter"
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(VITALS_NORMALIZED, "pid", description="validated readings, a batch per device message"),
@@ -37,6 +38,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(VITALS_DEADLETTER, "device", description="rejected inputs with reason and raw payload"),
     TopicSpec(DEVICES_REGISTRY, "device", compacted=True, description="enrollment device -> patient"),
     TopicSpec(DEVICES_STATUS, "device", description="device status and Last Will (battery, on-body)"),
+    TopicSpec(ALERTS_DEADLETTER, "pid", description="alert deliveries that failed after retries"),
 )
 
 

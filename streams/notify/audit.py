@@ -26,6 +26,7 @@ from streams.notify.message import Notification
 from streams.notify.routing import Target
 from streams.records import AlertAck, AlertEvent
 from streams.sinks.lineprotocol import line
+from streams.sinks.points import alert_line
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,11 @@ class LineWriter(Protocol):
 
 
 def event_line(event: AlertEvent, source: str = "worker") -> str | None:
-    return line(
-        "alerts",
-        {"pid": event.pid, "rule": event.rule, "severity": event.severity, "kind": event.kind,
-         "source": source},
-        {"event_id": event.event_id, "alert_id": event.alert_id, "level": event.level,
-         "ward": event.ward},
-        event.ts_ms,
-    )
+    """The same point the worker writes for the event (streams.sinks.points),
+    so the notifier's audit of a worker event overwrites it instead of adding
+    a second series; events the notifier makes itself (its escalation guard)
+    land in the same measurement. `source` is kept for the caller's logs."""
+    return alert_line(event)
 
 
 def delivery_line(n: Notification, target: Target, outcome: str, attempt: int,

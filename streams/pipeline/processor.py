@@ -217,19 +217,10 @@ class PatientProcessor:
             rule = self.machine.rules.get(e.rule)
             metric = rule.signal.split(".")[0] if rule and not rule.signal.startswith(
                 ("news2", "anomaly")) else None
-            level = 0
-            if e.alert_id is not None:
-                if e.kind == AlertKind.RAISED:
-                    state.alert_levels[e.alert_id] = 0
-                elif e.kind == AlertKind.ESCALATED:
-                    state.alert_levels[e.alert_id] = state.alert_levels.get(e.alert_id, 0) + 1
-                level = state.alert_levels.get(e.alert_id, 0)
-                if e.kind == AlertKind.RESOLVED:
-                    state.alert_levels.pop(e.alert_id, None)
             records.append(AlertEvent.model_construct(
                 v=1, event_id=e.event_id, alert_id=e.alert_id, kind=e.kind.value, pid=e.pid,
                 rule=e.rule, severity=e.severity if e.severity in SEVERITIES else None,
-                level=level, ts_ms=e.ts_ms, ward=state.ward, metric=metric,
+                level=e.level, ts_ms=e.ts_ms, ward=state.ward, metric=metric,
                 value=_finite(e.value), news2_total=state.last_news2_total,
                 reason=e.reason or None, by=e.by,
             ))

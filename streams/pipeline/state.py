@@ -34,7 +34,6 @@ class PatientState:
     news2: News2State = field(default_factory=News2State)
     anomaly: AnomalyScorer = field(default_factory=AnomalyScorer)
     alerts: dict[str, Any] = field(default_factory=dict)  # AlertMachine.patient_to_dict
-    alert_levels: dict[str, int] = field(default_factory=dict)  # alert_id -> escalation tier
     ward: str | None = None
     last_news2_total: int | None = None
     recent_msg_ids: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_MSG_IDS))
@@ -71,7 +70,6 @@ def encode_state(state: PatientState) -> bytes:
         "news2": state.news2.to_dict(),
         "anomaly": state.anomaly.to_dict(),
         "alerts": state.alerts,
-        "alert_levels": state.alert_levels,
         "ward": state.ward,
         "last_news2_total": state.last_news2_total,
         "recent_msg_ids": list(state.recent_msg_ids),
@@ -90,7 +88,6 @@ def decode_state(raw: bytes) -> PatientState:
         news2=News2State.from_dict(data["news2"]),
         anomaly=AnomalyScorer.from_dict(data["anomaly"]),
         alerts=data["alerts"],
-        alert_levels=data["alert_levels"],
         ward=data["ward"],
         last_news2_total=data["last_news2_total"],
         recent_msg_ids=deque(data["recent_msg_ids"], maxlen=RECENT_MSG_IDS),

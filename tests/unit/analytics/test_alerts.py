@@ -67,7 +67,9 @@ def test_unacknowledged_alert_escalates_on_tick_and_acked_does_not() -> None:
     (esc,) = m.tick(T0_MS + 10 * MIN_MS)
     assert esc.kind is AlertKind.ESCALATED and esc.severity == "high"
     assert esc.alert_id == raised.alert_id
-    assert m.tick(T0_MS + 100 * MIN_MS) == []  # already at the top
+    # At the top severity it still climbs the rota: the next tier is told.
+    (again,) = m.tick(T0_MS + 100 * MIN_MS)
+    assert (again.kind, again.severity, again.level) == (AlertKind.ESCALATED, "high", 2)
 
     acked = AlertMachine([HR_RULE])
     (raised,) = feed(acked, [140])
@@ -216,3 +218,16 @@ def test_slow_deterioration_flagged_by_trend_before_threshold() -> None:
     hr_at_trend = 72 + (first["hr_trend"] - 180) * 0.15
     assert hr_at_trend < 100  # flagged while a plain threshold could not see it
     assert first["hr_trend"] + 60 < first["hr_threshold"]
+
+
+def test_unanswered_high_alert_still_climbs_the_rota_up_to_its_limit() -> None:
+    # Severity cannot rise above "high", but nobody answering must reach the next tier.
+    rule = {**HR_RULE, "severity": "high", "max_escalations": 2}
+    m = AlertMachine([rule])
+    raised = [e for e in feed(m, [140] * 3) if e.kind is AlertKind.RAISED][0]
+    first = m.tick(raised.ts_ms + 10 * MIN_MS)
+    second = m.tick(raised.ts_ms + 20 * MIN_MS)
+    third = m.tick(raised.ts_ms + 30 * MIN_MS)
+    assert [(e.kind, e.severity, e.level) for e in first + second] == [
+        (AlertKind.ESCALATED, "high", 1), (AlertKind.ESCALATED, "high", 2)]
+    assert third == []  # the rota has two tiers above the first
