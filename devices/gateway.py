@@ -44,6 +44,7 @@ class GatewayConfig:
     kafka_bootstrap: str
     normalized_topic: str
     deadletter_topic: str
+    status_topic: str = "devices.status"
     topic_root: str = "devices"
     session_expiry_s: int = 86400
     max_inflight: int = 2000
@@ -51,6 +52,9 @@ class GatewayConfig:
     mqtt_password: str | None = None
     stats_interval_s: float = 30.0
     retry_backoff_max_s: float = 5.0
+    # Leave mode (scaling down): resume the session, take no new share of the
+    # group (unsubscribe), drain what is queued, then end the session.
+    leave: bool = False
 
 
 @dataclass(slots=True)
@@ -74,20 +78,29 @@ class Gateway:
         self._consumer_task: asyncio.Task[None] | None = None
         self.acked_messages = 0
         self.produce_retries = 0
+        self._last_message_at = time.monotonic()
+        self._end_session = False  # set by leave(): DISCONNECT with session expiry 0
 
     # ---- MQTT thread side -------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         if reason_code.is_failure:
             log.error("mqtt connect refused reason=%s", reason_code)
             return
-        root, group = self.config.topic_root, self.config.shared_group
-        client.subscribe([
-            (f"$share/{group}/{root}/+/vitals/#", mqtt.SubscribeOptions(qos=1)),
-            (f"$share/{group}/{root}/+/status", mqtt.SubscribeOptions(qos=1)),
-        ])
-        log.info("mqtt connected session_present=%s", flags.session_present)
+        filters = self.topic_filters()
+        if self.config.leave:
+            # Mosquitto keeps the messages already queued for the session
+            # after an UNSUBSCRIBE and delivers them; no new share comes.
+            client.unsubscribe(filters)
+        else:
+            client.subscribe([(f, mqtt.SubscribeOptions(qos=1)) for f in filters])
+        log.info("mqtt connected session_present=%s leave=%s",
+                 flags.session_present, self.config.leave)
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._connected.set)
+
+    def topic_filters(self) -> list[str]:
+        root, group = self.config.topic_root, self.config.shared_group
+        return [f"$share/{group}/{root}/+/vitals/#", f"$share/{group}/{root}/+/status"]
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001
         received_ms = int(time.time() * 1000)
@@ -161,6 +174,7 @@ class Gateway:
         assert self._queue is not None
         while True:
             mid, topic, payload, received_ms = await self._queue.get()
+            self._last_message_at = time.monotonic()
             pending = _Pending(mid)
             self._order.append(pending)
             try:
@@ -177,6 +191,9 @@ class Gateway:
         if result.batch is not None:
             records.append((self.config.normalized_topic, result.batch.pid.encode(),
                             result.batch.to_bytes()))
+        if result.status is not None:
+            records.append((self.config.status_topic, result.status.device.encode(),
+                            result.status.to_bytes()))
         for dead in result.dead_letters:
             key = dead.device.encode() if dead.device else None
             records.append((self.config.deadletter_topic, key, dead.to_bytes()))
@@ -215,6 +232,65 @@ class Gateway:
                  self.ingestor.messages, self.acked_messages, self.ingestor.accepted_readings,
                  len(self._order), self.produce_retries, rejected)
 
+    def metrics_text(self) -> str:
+        """The counters in Prometheus text exposition format (version 0.0.4)."""
+        ing = self.ingestor
+        lines = [
+            "# HELP vitalstream_gateway_messages_total MQTT messages taken from the broker.",
+            "# TYPE vitalstream_gateway_messages_total counter",
+            f"vitalstream_gateway_messages_total {ing.messages}",
+            "# HELP vitalstream_gateway_acked_total MQTT messages acknowledged after Kafka.",
+            "# TYPE vitalstream_gateway_acked_total counter",
+            f"vitalstream_gateway_acked_total {self.acked_messages}",
+            "# HELP vitalstream_gateway_readings_total Readings produced to vitals.normalized.",
+            "# TYPE vitalstream_gateway_readings_total counter",
+            f"vitalstream_gateway_readings_total {ing.accepted_readings}",
+            "# HELP vitalstream_gateway_statuses_total Status records produced to devices.status.",
+            "# TYPE vitalstream_gateway_statuses_total counter",
+            f"vitalstream_gateway_statuses_total {ing.accepted_statuses}",
+            "# HELP vitalstream_gateway_deadletter_total Rejections dead-lettered, by reason.",
+            "# TYPE vitalstream_gateway_deadletter_total counter",
+        ]
+        lines += [f'vitalstream_gateway_deadletter_total{{reason="{reason}"}} {count}'
+                  for reason, count in sorted(ing.rejected_by_reason.items())]
+        lines += [
+            "# HELP vitalstream_gateway_inflight MQTT messages received, not yet acknowledged.",
+            "# TYPE vitalstream_gateway_inflight gauge",
+            f"vitalstream_gateway_inflight {len(self._order)}",
+            "# HELP vitalstream_gateway_produce_retries_total Kafka produce attempts retried.",
+            "# TYPE vitalstream_gateway_produce_retries_total counter",
+            f"vitalstream_gateway_produce_retries_total {self.produce_retries}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def idle_for_s(self) -> float:
+        """Seconds since the last message, 0 while anything is unacknowledged."""
+        assert self._queue is not None
+        if self._order or not self._queue.empty():
+            return 0.0
+        return time.monotonic() - self._last_message_at
+
+    async def leave(self, idle_s: float, timeout_s: float) -> bool:
+        """Drain the session (leave mode) until idle for `idle_s`, then end it.
+
+        True: drained, disconnected with session expiry 0 (the broker forgets
+        the session and its share of the group). False: still busy after
+        `timeout_s`; the session is kept (nothing queued is lost) and stop()
+        disconnects as usual.
+        """
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.idle_for_s() >= idle_s:
+                self._end_session = True
+                log.info("gateway drained, ending the session client_id=%s acked=%d",
+                         self.config.client_id, self.acked_messages)
+                await self.stop()
+                return True
+            await asyncio.sleep(0.1)
+        log.error("gateway not idle within %.0fs, session kept client_id=%s",
+                  timeout_s, self.config.client_id)
+        return False
+
     async def stop(self) -> None:
         """Stop reading, let in-flight messages finish (bounded), disconnect. Idempotent."""
         if self._stopping:
@@ -233,7 +309,12 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self._client is not None:
-            self._client.disconnect()
+            props = None
+            if self._end_session and not self._order and self._queue is not None \
+                    and self._queue.empty():
+                props = Properties(PacketTypes.DISCONNECT)
+                props.SessionExpiryInterval = 0
+            self._client.disconnect(properties=props)
             self._client.loop_stop()
         if self._producer is not None:
             await self._producer.stop()

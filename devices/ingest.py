@@ -9,10 +9,18 @@ import base64
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from devices.decoding import DecodeResult, ValidationLimits, decode_payload
-from devices.records import DeadLetter, ReadingBatch, RejectReason
-from devices.registry import DeviceRegistry
+from devices.records import DeadLetter, DeviceStatusRecord, ReadingBatch, RejectReason
+from devices.registry import Enrollment
+from devices.status import parse_status
+
+
+class Registry(Protocol):
+    """What the ingestor needs of a registry (devices.registry.DeviceRegistry)."""
+
+    def lookup(self, device: str) -> Enrollment | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +52,18 @@ class IngestResult:
     batch: ReadingBatch | None = None
     dead_letters: list[DeadLetter] = field(default_factory=list)
     device: str | None = None
+    status: DeviceStatusRecord | None = None
 
 
 class Ingestor:
-    def __init__(self, registry: DeviceRegistry, limits: ValidationLimits,
+    def __init__(self, registry: Registry, limits: ValidationLimits,
                  topic_root: str = "devices") -> None:
         self.registry = registry
         self.limits = limits
         self.topic_root = topic_root
         self.rejected_by_reason: Counter[str] = Counter()
         self.accepted_readings = 0
+        self.accepted_statuses = 0
         self.messages = 0
 
     def _dead(self, reason: RejectReason, detail: str, topic: str, device: str | None,
@@ -73,10 +83,13 @@ class Ingestor:
             return IngestResult(dead_letters=[self._dead(
                 RejectReason.TOO_LARGE, f"{len(payload)} bytes > {self.limits.max_payload_bytes}",
                 topic, device, payload, received_ms)], device=device)
-        if parsed is None or parsed.kind != "vitals":
+        if parsed is None:
             return IngestResult(dead_letters=[self._dead(
-                RejectReason.UNKNOWN_FORMAT, "topic is not {root}/{device}/vitals/{format}",
+                RejectReason.UNKNOWN_FORMAT,
+                "topic is not {root}/{device}/vitals/{format} or {root}/{device}/status",
                 topic, device, payload, received_ms)], device=device)
+        if parsed.kind == "status":
+            return self._status(topic, parsed.device, payload, received_ms)
         enrollment = self.registry.lookup(parsed.device)
         if enrollment is None:
             return IngestResult(dead_letters=[self._dead(
@@ -99,6 +112,28 @@ class Ingestor:
                 received_ms=received_ms, readings=decoded.readings,
             )
         return IngestResult(batch=batch, dead_letters=dead, device=device)
+
+    def _status(self, topic: str, device: str, payload: bytes, received_ms: int) -> IngestResult:
+        """A status message or Last Will: from any device, enrolled or not (a
+        spare device's battery matters too); the pseudonym only when enrolled."""
+        parsed = parse_status(payload, device_id=device, received_ms=received_ms,
+                              limits=self.limits)
+        if parsed.status is None:
+            return IngestResult(dead_letters=[
+                self._dead(r.reason, r.detail, topic, device, payload, received_ms)
+                for r in parsed.rejections], device=device)
+        st = parsed.status
+        enrollment = self.registry.lookup(device)
+        self.accepted_statuses += 1
+        record = DeviceStatusRecord.model_construct(
+            v=1, device=device,
+            pid=enrollment.pid if enrollment else None,
+            ward=enrollment.ward if enrollment else None,
+            online=st.online, battery_pct=st.battery_pct, on_body=st.on_body,
+            firmware=st.firmware, ts_ms=st.ts_ms, msg_id=message_id(topic, payload),
+            received_ms=received_ms,
+        )
+        return IngestResult(status=record, device=device)
 
     def internal_error(self, topic: str, payload: bytes, received_ms: int) -> IngestResult:
         """Dead-letter a message whose processing raised: kept for replay after a fix."""

@@ -81,3 +81,31 @@ class DeadLetter(_Record):
         default=None, description="index of the rejected reading when the rest of the message passed"
     )
     ts_ms: int = Field(description="when it was rejected, epoch ms")
+
+
+DEVICE_STATUS_VERSION = 1
+
+
+class DeviceStatusRecord(_Record):
+    """A device status message or Last Will, as the gateway saw it (key: device).
+
+    Produced for every accepted `devices/{device}/status` message. A Last
+    Will arrives on the same topic (the broker publishes it when the device's
+    connection dies) and looks like any offline status. `pid` and `ward` are
+    set when the device is enrolled; the patient id never appears.
+    """
+
+    v: Literal[1] = DEVICE_STATUS_VERSION
+    device: str = Field(description="device id")
+    pid: str | None = Field(default=None, description="patient pseudonym when the device is "
+                            "enrolled (HMAC-SHA256), never the patient id")
+    ward: str | None = Field(default=None, description="ward code when the device is enrolled")
+    online: bool = Field(description="false: the device said it goes offline, or its Last Will")
+    battery_pct: float | None = Field(default=None, ge=0, le=100)
+    on_body: bool | None = Field(default=None, description="sensor on the patient; absent: "
+                                 "the device does not say")
+    firmware: str | None = None
+    ts_ms: int = Field(description="status time, epoch ms UTC (the receipt time when the "
+                       "device sent none, e.g. a Last Will)")
+    msg_id: str = Field(description="deterministic id of the MQTT message (for dedup)")
+    received_ms: int = Field(description="when the gateway received the message, epoch ms")

@@ -1,11 +1,19 @@
-"""`vitalstream gateway`: MQTT devices -> Kafka (`vitals.normalized`, `vitals.deadletter`)."""
+"""`vitalstream gateway`: MQTT devices -> Kafka (`vitals.normalized`,
+`vitals.deadletter`, `devices.status`).
+
+    vitalstream gateway --client-id vitalstream-gateway-2
+    vitalstream gateway --client-id vitalstream-gateway-2 --leave   # scale down
+    vitalstream gateway --metrics-port 9108                          # Prometheus
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import AsyncIterator
 
 from devices.decoding import ValidationLimits
 from devices.gateway import Gateway, GatewayConfig
@@ -14,39 +22,81 @@ from devices.pseudonym import Pseudonymizer
 from devices.registry import DeviceRegistry
 from devices.registry_follower import follow_registry_topic, poll_registry_file
 from streams import topics
-from streams.settings import Settings
+from streams.settings import GatewaySettings, Settings
 
 log = logging.getLogger(__name__)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("gateway", help="run one MQTT -> Kafka gateway process")
     parser.add_argument("--client-id", help="MQTT client id (unique per gateway process)")
+    parser.add_argument(
+        "--leave", action="store_true",
+        help="scale down: resume this client id's session, take no new share, process "
+             "what is queued until idle, then end the session (exit 0; 1 if never idle)")
+    parser.add_argument("--leave-idle-s", type=float, default=3.0,
+                        help="--leave: idle this long means drained (default 3)")
+    parser.add_argument("--leave-timeout-s", type=float, default=600.0,
+                        help="--leave: give up (keeping the session) after this long")
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (default: off)")
+    parser.add_argument("--metrics-host", default="127.0.0.1")
     parser.set_defaults(func=run)
 
 
-def build_gateway(settings: Settings, client_id: str | None = None) -> Gateway:
-    g, m, k = settings.gateway, settings.mqtt, settings.kafka
-    registry = DeviceRegistry(Pseudonymizer(settings.privacy.load_key()), g.registry_file)
-    limits = ValidationLimits(
+def validation_limits(g: GatewaySettings) -> ValidationLimits:
+    """The gateway's limits; `vitalstream decode` uses the same."""
+    return ValidationLimits(
         max_payload_bytes=g.max_payload_bytes, max_future_ms=g.max_future_ms,
         max_age_ms=g.max_age_ms, **({"ranges": g.ranges} if g.ranges else {}),
     )
+
+
+def build_gateway(settings: Settings, client_id: str | None = None,
+                  leave: bool = False) -> Gateway:
+    g, m, k = settings.gateway, settings.mqtt, settings.kafka
+    registry = DeviceRegistry(Pseudonymizer(settings.privacy.load_key()), g.registry_file)
     config = GatewayConfig(
         mqtt_host=m.host, mqtt_port=m.port, client_id=client_id or m.client_id,
         shared_group=m.shared_group, kafka_bootstrap=k.bootstrap,
         normalized_topic=topics.topic_name(topics.VITALS_NORMALIZED, k.topic_prefix),
         deadletter_topic=topics.topic_name(topics.VITALS_DEADLETTER, k.topic_prefix),
+        status_topic=topics.topic_name(topics.DEVICES_STATUS, k.topic_prefix),
         topic_root=g.topic_root, session_expiry_s=m.session_expiry_s,
         max_inflight=m.max_inflight, mqtt_username=m.username,
         mqtt_password=m.password.get_secret_value() if m.password else None,
-        stats_interval_s=g.stats_interval_s,
+        stats_interval_s=g.stats_interval_s, leave=leave,
     )
-    return Gateway(config, Ingestor(registry, limits, g.topic_root))
+    return Gateway(config, Ingestor(registry, validation_limits(g), g.topic_root))
 
 
-async def serve(settings: Settings, client_id: str | None) -> None:
-    gateway = build_gateway(settings, client_id)
+@contextlib.asynccontextmanager
+async def metrics_server(gateway: Gateway, host: str, port: int | None) -> AsyncIterator[None]:
+    """GET /metrics: the gateway's counters in Prometheus text format."""
+    if port is None:
+        yield
+        return
+    from aiohttp import web
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(text=gateway.metrics_text(),
+                            content_type="text/plain", charset="utf-8",
+                            headers={"X-Content-Type-Options": "nosniff"})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        log.info("metrics served host=%s port=%d", host, port)
+        yield
+    finally:
+        await runner.cleanup()
+
+
+async def serve(settings: Settings, args: argparse.Namespace) -> int:
+    gateway = build_gateway(settings, args.client_id, leave=args.leave)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -58,15 +108,33 @@ async def serve(settings: Settings, client_id: str | None) -> None:
             registry, k.bootstrap, topics.topic_name(topics.DEVICES_REGISTRY, k.topic_prefix))),
         asyncio.create_task(poll_registry_file(registry, settings.gateway.registry_reload_s)),
     ]
-    async with gateway:
-        log.info("gateway running client_id=%s", gateway.config.client_id)
-        await stop.wait()
-        log.info("gateway stopping")
-    for task in followers:
-        task.cancel()
-    await asyncio.gather(*followers, return_exceptions=True)
+    code = 0
+    try:
+        async with gateway, metrics_server(gateway, args.metrics_host, args.metrics_port):
+            if args.leave:
+                log.info("gateway leaving client_id=%s", gateway.config.client_id)
+                leaving = asyncio.create_task(
+                    gateway.leave(args.leave_idle_s, args.leave_timeout_s))
+                stopped = asyncio.create_task(stop.wait())
+                await asyncio.wait({leaving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                stopped.cancel()
+                left = leaving.done() and leaving.result()
+                if not leaving.done():
+                    leaving.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await leaving
+                code = 0 if left else 1
+                log.info("gateway left=%s", code == 0)
+            else:
+                log.info("gateway running client_id=%s", gateway.config.client_id)
+                await stop.wait()
+                log.info("gateway stopping")
+    finally:
+        for task in followers:
+            task.cancel()
+        await asyncio.gather(*followers, return_exceptions=True)
+    return code
 
 
 def run(args: argparse.Namespace) -> int:
-    asyncio.run(serve(Settings(), args.client_id))
-    return 0
+    return asyncio.run(serve(Settings(), args))

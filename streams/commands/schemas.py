@@ -8,13 +8,14 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from devices.records import DeadLetter, ReadingBatch
+from devices.records import DeadLetter, DeviceStatusRecord, ReadingBatch
 from streams.records import AlertAck, AlertEvent, Scores, WindowFeatures
 
 # topic -> record model; the file name is the topic name.
 WIRE_RECORDS: dict[str, type[BaseModel]] = {
     "vitals.normalized": ReadingBatch,
     "vitals.deadletter": DeadLetter,
+    "devices.status": DeviceStatusRecord,
     "vitals.features": WindowFeatures,
     "vitals.scores": Scores,
     "alerts": AlertEvent,
