@@ -27,7 +27,9 @@ def test_reading_reaches_influxdb_once(settings, processes, registry_file: Path,
         "VITALSTREAM_GATEWAY__REGISTRY_FILE": str(registry_file),
         # A fixed gateway id: MQTT persistent sessions of a shared group keep
         # receiving their share while offline, so ids are slots, not per-run.
-        "VITALSTREAM_MQTT__CLIENT_ID": "vitalstream-test-gateway-1",
+        "VITALSTREAM_MQTT__CLIENT_ID": "vitalstream-test-e2e-gateway",
+        # A group of its own: gateways of one group must share one registry.
+        "VITALSTREAM_MQTT__SHARED_GROUP": "vitalstream-test-e2e",
         "VITALSTREAM_WORKER__APP_ID": f"vs-e2e-{run_id}",
         "VITALSTREAM_WORKER__DATA_DIR": str(tmp_path / "worker"),
         "VITALSTREAM_WORKER__STORE": "memory://",

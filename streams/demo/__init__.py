@@ -1,0 +1,1 @@
+"""`make demo`: the whole system on simulated patients, summarized and plotted."""

@@ -1,0 +1,227 @@
+"""The demo: stack, gateway, worker, notifier and simulated patients for a
+bounded time; then a summary read back from Kafka and InfluxDB, and an HTML
+report. Every process it starts, it stops (also on Ctrl-C)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devices.pseudonym import Pseudonymizer
+from devices.simulator import (
+    MqttPublisher,
+    SimulationConfig,
+    anchored_start_ms,
+    ground_truth,
+    run_simulation,
+    write_registry,
+)
+from streams import topics
+from streams.demo import queries
+from streams.demo.report import AlertMarker, Series, render_report
+from streams.ops.stack import NativeStack
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+VITALSTREAM = [sys.executable, "-m", "streams.cli"]
+PLOTTED = ("heart_rate", "respiratory_rate", "spo2", "body_temperature", "systolic_bp")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    patients: int = 12
+    scenario_hours: float = 6.0
+    speed: float = 240.0  # scenario seconds per wall second: 6 h in 90 s
+    seed: int = 7
+    out: Path = Path("reports/demo.html")
+    drain_timeout_s: float = 120.0
+
+
+class Component:
+    """A `vitalstream` subprocess with its log under the demo directory."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name, self.log_path = name, log_dir / f"{name}.log"
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([*VITALSTREAM, *args], env=env, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+
+    def wait_for(self, text: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if text in self.log_path.read_text(errors="replace"):
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; see {self.log_path}")
+            time.sleep(0.3)
+        raise RuntimeError(f"{self.name} not ready after {timeout_s:.0f}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
+
+def run_demo(opts: DemoOptions) -> int:
+    settings = Settings()
+    stack = NativeStack(settings)
+    started_stack = not all(svc.process.pid() for svc in stack.services)
+    print("starting the native stack (Kafka, Mosquitto, InfluxDB, VictoriaMetrics) ...",
+          flush=True)
+    stack.up()
+    demo_dir = settings.stack.dir / "demo"
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    registry = demo_dir / "registry.json"
+    env = {**os.environ,
+           "VITALSTREAM_GATEWAY__REGISTRY_FILE": str(registry),
+           "VITALSTREAM_NOTIFY__REGISTRY_FILE": str(registry),
+           "VITALSTREAM_NOTIFY__DATA_DIR": str(demo_dir / "notify"),
+           # Its own shared-subscription group: gateways of one group must share one
+           # registry, and a developer's other gateways would take a share otherwise.
+           "VITALSTREAM_MQTT__SHARED_GROUP": "vitalstream-demo",
+           "VITALSTREAM_MQTT__CLIENT_ID": "vitalstream-demo-gateway-1",
+           "VITALSTREAM_WORKER__DATA_DIR": str(demo_dir / "worker"),
+           "VITALSTREAM_WORKER__APP_ID": "vitalstream-demo",
+           "VITALSTREAM_WORKER__IDLE_TIMEOUT_MS": "5000"}
+    duration_s = opts.scenario_hours * 3600
+    config = SimulationConfig(
+        patients=opts.patients, duration_s=duration_s, speed=opts.speed, seed=opts.seed,
+        scenario="mix", formats=("json", "senml"), device_prefix=f"demo{opts.seed}",
+        start_ms=anchored_start_ms(int(time.time() * 1000), duration_s, opts.speed),
+    )
+    write_registry(config, registry)
+    components: list[Component] = []
+    previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(
+        KeyboardInterrupt()))
+    since_ms = int(time.time() * 1000)
+    try:
+        for name, args, ready in (("gateway", ["gateway"], "gateway running"),
+                                  ("worker", ["worker", "--loglevel", "info"], "Worker ready"),
+                                  ("notify", ["notify"], "notify running")):
+            component = Component(name, args, env, demo_dir)
+            components.append(component)
+            component.wait_for(ready, 120)
+            print(f"  {name} running (log: {component.log_path})", flush=True)
+        print(f"simulating {opts.patients} patients: {opts.scenario_hours:g} h of scenario "
+              f"at {opts.speed:g}x ({duration_s / opts.speed:.0f} s) ...", flush=True)
+        publisher = MqttPublisher(settings.mqtt.host, settings.mqtt.port,
+                                  client_id=f"vitalstream-demo-sim-{opts.seed}")
+        report = run_simulation(config, publisher, paced=True)
+        print(f"  published {report.messages} messages, {report.readings} readings "
+              f"({report.failed} failed)", flush=True)
+        lag = wait_for_drain(settings, "vitalstream-demo", opts.drain_timeout_s)
+        summary, series, alerts, label = collect(settings, config, since_ms, report.to_dict(), lag)
+    except KeyboardInterrupt:
+        print("interrupted; stopping everything", file=sys.stderr)
+        return 130
+    finally:
+        for component in reversed(components):
+            component.stop()
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        if started_stack:
+            stack.down()
+            print("native stack stopped", flush=True)
+    print_summary(summary)
+    opts.out.parent.mkdir(parents=True, exist_ok=True)
+    opts.out.write_text(render_report(summary, label, series, alerts))
+    print(f"report: {opts.out.resolve()}")
+    ok = summary["readings in InfluxDB (vitals)"] > 0 and summary["window features"] > 0
+    return 0 if ok else 1
+
+
+def wait_for_drain(settings: Settings, group: str, timeout_s: float) -> int | None:
+    topic = topics.topic_name(topics.VITALS_NORMALIZED, settings.kafka.topic_prefix)
+    deadline = time.monotonic() + timeout_s
+    lag = None
+    while time.monotonic() < deadline:
+        lag = asyncio.run(queries.consumer_lag(settings.kafka.bootstrap, group, topic))
+        if lag == 0:
+            time.sleep(8)  # idle windows close and the last checkpoint lands
+            return 0
+        time.sleep(1)
+    return lag
+
+
+def collect(settings: Settings, config: SimulationConfig, since_ms: int,
+            published: dict[str, Any], lag: int | None):
+    url, db = settings.influx.url, settings.influx.database
+    key = settings.privacy.load_key()
+    pseudo = Pseudonymizer(key)
+    truth = ground_truth(config)
+    pids = {pseudo.pseudonym(t.patient_id): t for t in truth}
+    where = "(" + " OR ".join(f"pid = '{p}'" for p in pids) + f") AND time >= {config.start_ms}ms"
+
+    def count(measurement: str, field: str) -> int:
+        rows = queries.influx_rows(url, db, f'SELECT count("{field}") FROM "{measurement}" '
+                                            f"WHERE {where}")
+        return int(rows[0]["count"]) if rows else 0
+
+    dead = asyncio.run(queries.topic_records(
+        settings.kafka.bootstrap, topics.topic_name(topics.VITALS_DEADLETTER,
+                                                    settings.kafka.topic_prefix), since_ms))
+    dead = [d for d in dead if str(d.get("device", "")).startswith(config.prefix)]
+    bands = queries.influx_rows(url, db, f'SELECT last("news2_total") FROM scores WHERE {where} '
+                                         "GROUP BY pid")
+    news2_last = sorted(int(r["last"]) for r in bands if r.get("last") is not None)
+    alert_rows = queries.influx_rows(url, db, f"SELECT * FROM alerts WHERE {where}")
+    kinds = queries.count_by(alert_rows, "kind")
+    deliveries = queries.influx_rows(url, db, "SELECT latency_ms, channel FROM alert_deliveries "
+                                              f"WHERE {where}")
+    latencies = sorted(float(d["latency_ms"]) for d in deliveries if d.get("latency_ms"))
+    summary: dict[str, Any] = {
+        "patients / scenarios": {t.scenario: sum(1 for x in truth if x.scenario == t.scenario)
+                                 for t in truth},
+        "published (simulator)": {k: published[k] for k in ("messages", "readings", "failed")},
+        "readings in InfluxDB (vitals)": count("vitals", "value"),
+        "rejected (dead letters by reason)": queries.count_by(dead, "reason"),
+        "window features": count("vital_features", "count"),
+        "scores": count("scores", "news2_total"),
+        "NEWS2 at the end (per patient)": news2_last,
+        "alert events": kinds,
+        "alert deliveries (notifier)": len(deliveries),
+        "delivery latency p50 ms": _pct(latencies, 50),
+        "worker lag at the end (messages)": lag,
+    }
+    # Plot the patient whose scenario is sepsis (a slow deterioration).
+    sepsis = next((p for p, t in pids.items() if t.scenario == "sepsis"), next(iter(pids)))
+    series = []
+    for metric in PLOTTED:
+        rows = queries.influx_rows(url, db, 'SELECT "median" FROM vital_features WHERE '
+                                            f"pid = '{sepsis}' AND metric = '{metric}' AND "
+                                            f"\"window\" = '1m' AND time >= {config.start_ms}ms")
+        series.append(Series(metric, [(int(r["time"]), float(r["median"])) for r in rows
+                                      if r.get("median") is not None]))
+    rows = queries.influx_rows(url, db, f"SELECT news2_total FROM scores WHERE pid = '{sepsis}' "
+                                        f"AND time >= {config.start_ms}ms")
+    series.append(Series("news2", [(int(r["time"]), float(r["news2_total"])) for r in rows
+                                   if r.get("news2_total") is not None]))
+    markers = [AlertMarker(int(r["time"]), f"{r['kind']} {r['rule']} ({r.get('severity')})")
+               for r in alert_rows if r["pid"] == sepsis and r["kind"] in ("raised", "escalated")]
+    label = f"pseudonym {sepsis[:12]}…, scenario sepsis"
+    return summary, series, markers, label
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, int(len(values) * q / 100))], 1)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print("\n=== vitalstream demo: what landed ===")
+    for k, v in summary.items():
+        print(f"{k:38s} {v}")
