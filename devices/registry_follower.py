@@ -40,3 +40,35 @@ async def poll_registry_file(registry: DeviceRegistry, interval_s: float) -> Non
     while True:
         await asyncio.sleep(interval_s)
         await asyncio.to_thread(registry.reload_if_changed)
+
+
+
+async def read_registry_topic(bootstrap: str, topic: str,
+                              timeout_s: float = 10.0) -> dict[str, bytes | None]:
+    """The topic's current state, read once up to its end: device -> latest
+    value (None: tombstone). Raises TimeoutError or KafkaError when Kafka does
+    not answer in time. For tools (`vitalstream devices list`, `decode`)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    state: dict[str, bytes | None] = {}
+    async with asyncio.timeout(timeout_s):
+        await consumer.start()
+        try:
+            # No group: every partition, once metadata is in (aiokafka offers no event).
+            while not consumer.assignment():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            parts = sorted(consumer.assignment())
+            end = await consumer.end_offsets(parts)
+            remaining = {tp for tp in parts if end[tp] > 0}
+            while remaining:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    for msg in records:
+                        if msg.key is not None:
+                            state[msg.key.decode()] = msg.value
+                for tp in list(remaining):
+                    if await consumer.position(tp) >= end[tp]:
+                        remaining.discard(tp)
+        finally:
+            await consumer.stop()
+    return state
