@@ -10,7 +10,7 @@ JSON Schema (`vitalstream schemas` regenerates it).
 from __future__ import annotations
 
 import enum
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,7 +83,7 @@ class DeadLetter(_Record):
     ts_ms: int = Field(description="when it was rejected, epoch ms")
 
 
-DEVICE_STATUS_VERSION = 1
+DEVICE_STATUS_VERSION: Final = 1
 
 
 class DeviceStatusRecord(_Record):

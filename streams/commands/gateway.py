@@ -14,15 +14,20 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from devices.decoding import ValidationLimits
-from devices.gateway import Gateway, GatewayConfig
 from devices.ingest import Ingestor
 from devices.pseudonym import Pseudonymizer
 from devices.registry import DeviceRegistry
-from devices.registry_follower import follow_registry_topic, poll_registry_file
 from streams import topics
 from streams.settings import GatewaySettings, Settings
+
+if TYPE_CHECKING:
+    from devices.gateway import Gateway
+
+# paho and aiokafka are imported where the gateway is built, not here:
+# `vitalstream decode` imports this module for the limits and stays light.
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,8 @@ def validation_limits(g: GatewaySettings) -> ValidationLimits:
 
 def build_gateway(settings: Settings, client_id: str | None = None,
                   leave: bool = False) -> Gateway:
+    from devices.gateway import Gateway, GatewayConfig
+
     g, m, k = settings.gateway, settings.mqtt, settings.kafka
     registry = DeviceRegistry(Pseudonymizer(settings.privacy.load_key()), g.registry_file)
     config = GatewayConfig(
@@ -96,12 +103,15 @@ async def metrics_server(gateway: Gateway, host: str, port: int | None) -> Async
 
 
 async def serve(settings: Settings, args: argparse.Namespace) -> int:
+    from devices.registry_follower import follow_registry_topic, poll_registry_file
+
     gateway = build_gateway(settings, args.client_id, leave=args.leave)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     registry = gateway.ingestor.registry
+    assert isinstance(registry, DeviceRegistry)
     k = settings.kafka
     followers = [
         asyncio.create_task(follow_registry_topic(
