@@ -12,9 +12,8 @@ have victoria-metrics || need+=(victoria-metrics)
 have kcat             || need+=(kcat)
 have java             || need+=(openjdk-17-jre-headless)
 have mvn              || need+=(maven)
-if [ "${VITALSTREAM_WITH_BROWSER:-0}" = 1 ]; then
-  have chromium || need+=(chromium)
-fi
+# The demo report is checked in a real browser (tests/integration/test_demo_report.py).
+have chromium         || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
