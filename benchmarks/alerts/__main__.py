@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=d.hours,
                         help=f"simulated hours (default {d.hours:g})")
     parser.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
+    parser.add_argument("--scenario", default=d.scenario,
+                        help="mix (default), or one scenario for every patient")
     parser.add_argument("--formats", default=",".join(d.formats),
                         help="wearable payload formats (json, senml; default json,senml)")
     parser.add_argument("--tick-s", type=float, default=d.tick_s,
@@ -34,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("BLE formats carry no time: the gateway stamps receipt time, which is "
                      "not scenario time offline; use json and/or senml")
     config = CohortConfig(patients=args.patients, hours=args.hours, seed=args.seed,
-                          formats=formats, tick_s=args.tick_s)
+                          scenario=args.scenario, formats=formats, tick_s=args.tick_s)
+    try:
+        config.simulation()
+    except ValueError as exc:
+        parser.error(str(exc))
     run = run_cohort(config, jobs=args.jobs)
     scores = score(run)
     print(table(run, scores))

@@ -67,9 +67,9 @@ class ThresholdBaseline:
     disarmed: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self._by_metric: dict[str, list[Limit]] = {}
+        self._by_metric: dict[str, list[tuple[Limit, str]]] = {}
         for limit in self.limits:
-            self._by_metric.setdefault(limit.metric, []).append(limit)
+            self._by_metric.setdefault(limit.metric, []).append((limit, limit.channel))
 
     def observe(self, metric: str, value: float, ts_ms: int, *, flagged: bool = False,
                 emitted_ms: int | None = None) -> list[AlertHit]:
@@ -79,8 +79,7 @@ class ThresholdBaseline:
         if not limits or (flagged and not self.use_flagged):
             return []
         hits = []
-        for limit in limits:
-            channel = limit.channel
+        for limit, channel in limits:
             if limit.beyond(value):
                 if channel not in self.disarmed:
                     self.disarmed.add(channel)

@@ -49,6 +49,7 @@ class CohortConfig:
     patients: int = 90
     hours: float = 12.0
     seed: int = 7
+    scenario: str = "mix"  # "mix": patient i gets MIX_ORDER[i % 9]; or one scenario for all
     formats: tuple[str, ...] = ("json", "senml")
     batch_s: int = 15  # seconds of samples per wearable/bedside message
     tick_s: float = 30.0  # PatientProcessor.tick period (simulated)
@@ -58,7 +59,8 @@ class CohortConfig:
     def simulation(self) -> SimulationConfig:
         return SimulationConfig(
             patients=self.patients, duration_s=self.hours * 3600, speed=1.0, seed=self.seed,
-            formats=self.formats, batch_s=self.batch_s, bedside_fraction=self.bedside_fraction,
+            scenario=self.scenario, formats=self.formats, batch_s=self.batch_s,
+            bedside_fraction=self.bedside_fraction,
         )
 
     def to_dict(self) -> dict[str, Any]:
