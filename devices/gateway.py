@@ -11,8 +11,12 @@ Delivery contract (DESIGN.md, "Delivery and failure"):
   unacknowledged messages we take; while Kafka is unreachable nothing is
   acknowledged, so the broker stops sending and queues for us.
 
-Threads: paho runs its network loop in its own thread; `on_message` hands
-the message to the asyncio loop, which decodes, produces and acks.
+Threads: paho runs its network loop in its own thread; `on_message` appends
+the message to an inbox (a deque) and wakes the asyncio loop once per burst,
+not once per message. The loop drains the inbox: ingest, hand the records to
+the producer (no task per message), and a done-callback on each Kafka
+future counts the message down; finished messages at the head of the
+arrival order are acknowledged together.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
+from functools import partial
 
 import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -57,10 +63,41 @@ class GatewayConfig:
     leave: bool = False
 
 
-@dataclass(slots=True)
 class _Pending:
-    mid: int
-    done: bool = False
+    """One MQTT message in arrival order: acked when `waiting` reaches 0."""
+
+    __slots__ = ("mid", "waiting")
+
+    def __init__(self, mid: int, waiting: int) -> None:
+        self.mid = mid
+        self.waiting = waiting  # Kafka records not yet acknowledged
+
+
+_Record = tuple[str, bytes | None, bytes | None]  # topic, key, value
+_Inbound = tuple[int, str, bytes, int]  # mid, topic, payload, received_ms
+
+
+class CachingPartitioner:
+    """aiokafka's default partitioner (Java-compatible murmur2, so topics stay
+    co-partitioned with every other producer), memoized per key: the pure
+    Python murmur2 cost more than the rest of producing a record."""
+
+    def __init__(self, max_keys: int = 200_000) -> None:
+        self._default = DefaultPartitioner()
+        self._cache: dict[tuple[bytes, int], int] = {}
+        self._max_keys = max_keys
+
+    def __call__(self, key: bytes | None, all_partitions: list[int],
+                 available: list[int]) -> int:
+        if key is None:
+            return self._default(key, all_partitions, available)
+        slot = (key, len(all_partitions))
+        partition = self._cache.get(slot)
+        if partition is None:
+            if len(self._cache) >= self._max_keys:
+                self._cache.clear()
+            partition = self._cache[slot] = self._default(key, all_partitions, available)
+        return partition
 
 
 class Gateway:
@@ -68,7 +105,12 @@ class Gateway:
         self.config = config
         self.ingestor = ingestor
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[tuple[int, str, bytes, int]] | None = None
+        # Bounded by Receive Maximum: the broker never sends more unacked messages.
+        self._inbox: deque[_Inbound] = deque()
+        self._wake = asyncio.Event()
+        self._wake_requested = False  # set by the MQTT thread, cleared by the loop
+        self._drained = asyncio.Event()  # nothing in flight
+        self._drained.set()
         self._order: deque[_Pending] = deque()
         self._producer: AIOKafkaProducer | None = None
         self._client: mqtt.Client | None = None
@@ -103,22 +145,27 @@ class Gateway:
         return [f"$share/{group}/{root}/+/vitals/#", f"$share/{group}/{root}/+/status"]
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001
-        received_ms = int(time.time() * 1000)
-        assert self._loop is not None and self._queue is not None
-        self._loop.call_soon_threadsafe(
-            self._queue.put_nowait, (msg.mid, msg.topic, msg.payload, received_ms)
-        )
+        # deque.append is atomic; append first, then ask for a wake-up only if
+        # none is pending (the loop clears the flag before it drains).
+        self._inbox.append(  # paho gives bytes
+            (msg.mid, msg.topic, msg.payload, time.time_ns() // 1_000_000))  # type: ignore[arg-type]
+        if not self._wake_requested:
+            self._wake_requested = True
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     # ---- asyncio side -----------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        # Bounded by Receive Maximum below; the queue never holds more.
-        self._queue = asyncio.Queue()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.config.kafka_bootstrap,
             enable_idempotence=True,  # implies acks=all
             acks="all",
             linger_ms=5,
+            # aiokafka keeps one open batch per partition and waits for it to
+            # drain when full: 16 KiB (the default) capped throughput.
+            max_batch_size=512 * 1024,
+            partitioner=CachingPartitioner(),
             compression_type=None,
             request_timeout_ms=15_000,
         )
@@ -171,23 +218,24 @@ class Gateway:
             log.error("gateway task failed", exc_info=task.exception())
 
     async def _consume(self) -> None:
-        assert self._queue is not None
+        inbox = self._inbox
         while True:
-            mid, topic, payload, received_ms = await self._queue.get()
-            self._last_message_at = time.monotonic()
-            pending = _Pending(mid)
-            self._order.append(pending)
-            try:
-                result = self.ingestor.ingest(topic, payload, received_ms)
-            except Exception:  # a decoder bug must not take the gateway down
-                log.exception("ingest failed unexpectedly topic_kind=%s", topic.split("/")[2:3])
-                result = self.ingestor.internal_error(topic, payload, received_ms)
-            self._spawn(self._deliver(pending, result))
+            await self._wake.wait()
+            self._wake.clear()
+            self._wake_requested = False  # clear first, then drain (see _on_message)
+            while inbox:
+                mid, topic, payload, received_ms = inbox.popleft()
+                self._last_message_at = time.monotonic()
+                try:
+                    result = self.ingestor.ingest(topic, payload, received_ms)
+                except Exception:  # a decoder bug must not take the gateway down
+                    log.exception("ingest failed unexpectedly topic_kind=%s",
+                                  topic.split("/")[2:3])
+                    result = self.ingestor.internal_error(topic, payload, received_ms)
+                await self._produce(mid, self._records(result))
 
-    async def _deliver(self, pending: _Pending, result: IngestResult) -> None:
-        """Produce every record of one message, retrying until Kafka takes them."""
-        assert self._producer is not None
-        records: list[tuple[str, bytes | None, bytes]] = []
+    def _records(self, result: IngestResult) -> list[_Record]:
+        records: list[_Record] = []
         if result.batch is not None:
             records.append((self.config.normalized_topic, result.batch.pid.encode(),
                             result.batch.to_bytes()))
@@ -197,28 +245,70 @@ class Gateway:
         for dead in result.dead_letters:
             key = dead.device.encode() if dead.device else None
             records.append((self.config.deadletter_topic, key, dead.to_bytes()))
-        backoff_s = 0.2
-        while records:
+        return records
+
+    async def _produce(self, mid: int, records: list[_Record]) -> None:
+        """Hand one message's records to the producer; the ack comes from callbacks."""
+        pending = _Pending(mid, len(records))
+        self._order.append(pending)
+        self._drained.clear()
+        if not records:
+            self._ack_in_order()
+            return
+        for record in records:
+            topic, key, value = record
             try:
-                futures = [await self._producer.send(t, v, key=k) for t, k, v in records]
-                await asyncio.gather(*futures)
-                records = []
+                future = await self._producer_send(topic, value, key)
+            except KafkaError:
+                self._retry(pending, record)
+                continue
+            future.add_done_callback(partial(self._sent, pending, record))
+
+    async def _producer_send(self, topic: str, value: bytes | None,
+                             key: bytes | None) -> asyncio.Future[object]:
+        assert self._producer is not None
+        return await self._producer.send(topic, value, key=key)
+
+    def _sent(self, pending: _Pending, record: _Record, future: asyncio.Future[object]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            self._retry(pending, record)
+            return
+        pending.waiting -= 1
+        if pending.waiting == 0 and self._order and self._order[0] is pending:
+            self._ack_in_order()
+
+    def _retry(self, pending: _Pending, record: _Record) -> None:
+        self.produce_retries += 1
+        self._spawn(self._resend(pending, record))
+
+    async def _resend(self, pending: _Pending, record: _Record) -> None:
+        """Retry one record until Kafka takes it. Idempotent producer: a retry
+        after an unknown outcome may duplicate across sessions, never lose;
+        downstream is idempotent (msg_id)."""
+        topic, key, value = record
+        backoff_s = 0.2
+        while True:
+            try:
+                await (await self._producer_send(topic, value, key))
+                break
             except KafkaError as exc:
-                # Idempotent producer: a retry after an unknown outcome may
-                # duplicate across sessions, never lose. Downstream is idempotent.
                 self.produce_retries += 1
                 log.warning("kafka produce failed, retrying error=%s", type(exc).__name__)
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, self.config.retry_backoff_max_s)
-        pending.done = True
-        self._ack_in_order()
+        pending.waiting -= 1
+        if pending.waiting == 0:
+            self._ack_in_order()
 
     def _ack_in_order(self) -> None:
+        """PUBACK every finished message at the head of the arrival order."""
         assert self._client is not None
-        while self._order and self._order[0].done:
-            entry = self._order.popleft()
-            self._client.ack(entry.mid, 1)
+        order, ack = self._order, self._client.ack
+        while order and order[0].waiting == 0:
+            ack(order.popleft().mid, 1)
             self.acked_messages += 1
+        if not order:
+            self._drained.set()
 
     async def _stats(self) -> None:
         while True:
@@ -265,8 +355,7 @@ class Gateway:
 
     def idle_for_s(self) -> float:
         """Seconds since the last message, 0 while anything is unacknowledged."""
-        assert self._queue is not None
-        if self._order or not self._queue.empty():
+        if self._order or self._inbox:
             return 0.0
         return time.monotonic() - self._last_message_at
 
@@ -300,9 +389,8 @@ class Gateway:
             self._consumer_task.cancel()  # take no new messages; unacked ones are redelivered
             with contextlib.suppress(asyncio.CancelledError):
                 await self._consumer_task
-        deadline = time.monotonic() + 10
-        while self._order and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained.wait(), timeout=10)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -310,8 +398,7 @@ class Gateway:
                 await task
         if self._client is not None:
             props = None
-            if self._end_session and not self._order and self._queue is not None \
-                    and self._queue.empty():
+            if self._end_session and not self._order and not self._inbox:
                 props = Properties(PacketTypes.DISCONNECT)
                 props.SessionExpiryInterval = 0
             self._client.disconnect(properties=props)

@@ -1,0 +1,1 @@
+"""Gateway throughput benchmark (`python -m benchmarks.gateway`)."""
