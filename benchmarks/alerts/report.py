@@ -120,7 +120,7 @@ def table(run: CohortRun, scores: dict[str, Any]) -> str:
             cells.append(f"{cell:>{width}}")
         lines.append(f"{sc:<20}" + "".join(cells))
     lines.append("-" * len(header))
-    overall = [
+    overall: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ("sensitivity", lambda o: f"{o['detected']}/{o['event_patients']} = "
                                   f"{_fmt(o['sensitivity'], '', 2)}"),
         ("median ttd (min)", lambda o: _fmt(o["median_ttd_min"])),
@@ -130,8 +130,8 @@ def table(run: CohortRun, scores: dict[str, Any]) -> str:
                                         f"({o['false_alerts']})"),
         ("alerts/patient-day", lambda o: _fmt(o["alerts_per_patient_day"])),
     ]
-    for label, cell in overall:
-        lines.append(f"{label:<20}" + "".join(f"{cell(scores[n]['overall']):>{width}}"
+    for label, show in overall:
+        lines.append(f"{label:<20}" + "".join(f"{show(scores[n]['overall']):>{width}}"
                                               for n in names))
     lines.append(f"{'':<20}false alerts over {scores[names[0]]['overall']['at_risk_days']:.2f} "
                  "at-risk patient-days (no-event patients: whole run; event patients: "
