@@ -1,0 +1,53 @@
+"""InfluxDB 1.x over HTTP (InfluxQL): a database of the benchmarks' own, counts."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from typing import Any
+
+# Never the shared database: benchmarks write millions of points.
+BENCH_DATABASE = "vitalstream_bench"
+
+
+def query(url: str, q: str, database: str | None = None,
+          timeout_s: float = 30) -> list[dict[str, Any]]:
+    params = {"q": q, "epoch": "ms"}
+    if database:
+        params["db"] = database
+    body = urllib.parse.urlencode(params).encode()
+    with urllib.request.urlopen(f"{url.rstrip('/')}/query", data=body, timeout=timeout_s) as r:
+        result = json.loads(r.read())["results"][0]
+    if "error" in result:
+        raise RuntimeError(f"InfluxQL error: {result['error']}")
+    rows = []
+    for series in result.get("series", []):
+        for values in series["values"]:
+            row = dict(zip(series["columns"], values, strict=True))
+            rows.append({**series.get("tags", {}), **row})
+    return rows
+
+
+def ensure_database(url: str, database: str = BENCH_DATABASE) -> None:
+    query(url, f'CREATE DATABASE "{database}"')
+
+
+def drop_series(url: str, database: str, measurement: str, where: str) -> None:
+    """Clean up one run's points, e.g. where="device =~ /^bw1234-/"."""
+    query(url, f"DROP SERIES FROM {measurement} WHERE {where}", database)
+
+
+def count_readings(url: str, database: str, device_prefix: str,
+                   measurement: str = "vitals") -> int:
+    """Points of one run's devices (the `device` tag carries the run's prefix)."""
+    rows = query(url, f"SELECT count(value) FROM {measurement} WHERE device =~ /^{device_prefix}/",
+                 database)
+    return int(rows[0]["count"]) if rows else 0
+
+
+def last_times(url: str, database: str, device_regex: str) -> dict[str, int]:
+    """device -> time of its newest `vitals` point (epoch ms)."""
+    rows = query(url, f"SELECT last(value) FROM vitals WHERE device =~ /{device_regex}/ "
+                 "GROUP BY device", database)
+    return {r["device"]: int(r["time"]) for r in rows}

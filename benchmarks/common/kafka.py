@@ -1,0 +1,102 @@
+"""Kafka side of the benchmarks: isolated topics, fast producing, a raw
+consumer (the ceiling), consumer-group lag."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streams.kafka_admin import ensure_project_topics
+
+
+async def create_topics(bootstrap: str, partitions: int, prefix: str) -> None:
+    await ensure_project_topics(bootstrap, partitions, prefix)
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> int:
+    """Delete every topic of a run (the prefix is unique to it), Faust's internal ones too."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=20_000)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+        return len(names)
+    finally:
+        await admin.close()
+
+
+async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes, int]],
+                  window: int = 2000) -> tuple[int, int, float]:
+    """Produce (key, value, readings) records; returns (messages, readings, seconds)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks=1,
+                                max_batch_size=256 * 1024, compression_type=None)
+    await producer.start()
+    t0 = time.monotonic()
+    messages = readings = 0
+    pending: list[asyncio.Future] = []
+    try:
+        for key, value, n in records:
+            pending.append(await producer.send(topic, value, key=key))
+            messages += 1
+            readings += n
+            if len(pending) >= window:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return messages, readings, time.monotonic() - t0
+
+
+async def raw_consume(bootstrap: str, topic: str, expected_messages: int,
+                      timeout_s: float = 120) -> tuple[int, float]:
+    """Read a topic from the start as fast as aiokafka can; (messages, seconds)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                max_partition_fetch_bytes=4 * 1024 * 1024,
+                                fetch_max_bytes=16 * 1024 * 1024)
+    await consumer.start()
+    n = 0
+    t0: float | None = None
+    try:
+        deadline = time.monotonic() + timeout_s
+        while n < expected_messages and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            if batch and t0 is None:
+                t0 = time.monotonic()
+            for records in batch.values():
+                n += len(records)
+        return n, time.monotonic() - (t0 or time.monotonic())
+    finally:
+        await consumer.stop()
+
+
+async def group_lag(bootstrap: str, group: str, topic: str) -> int | None:
+    """End offsets minus the group's committed offsets over a topic's partitions."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
+        if not parts:
+            await consumer.force_metadata_update()
+            parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
+        ends = await consumer.end_offsets(parts)
+        lag = 0
+        for tp in parts:
+            meta = committed.get(tp)
+            lag += ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+        return lag
+    except Exception:  # noqa: BLE001 - lag is advisory; a failed probe is reported as None
+        return None
+    finally:
+        await consumer.stop()
+        await admin.close()

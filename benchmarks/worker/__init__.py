@@ -1,0 +1,1 @@
+"""`python -m benchmarks.worker`: readings/s and latency of one `vitalstream worker`."""

@@ -1,0 +1,67 @@
+"""Run `vitalstream worker` with a what-if change applied in this process only,
+to measure a recommendation before anyone edits streams/ (benchmark harness
+only; nothing here is used by the product).
+
+    VITALSTREAM_BENCH_EXPERIMENT=batch1m,zlib python -m benchmarks.worker.experiment worker
+
+- batch1m: Faust producer batches up to 1 MiB with a 5 ms linger (default
+  16 kB, so every ~45 kB patient state is a produce request of its own);
+- zlib: patient states zlib-compressed (level 1) in the table/changelog;
+- profile: cProfile the whole run, written to $VITALSTREAM_BENCH_PROFILE_OUT.
+Checkpoint interval needs no patch: VITALSTREAM_WORKER__CHECKPOINT_INTERVAL_S.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import zlib
+from typing import Any
+
+ENV = "VITALSTREAM_BENCH_EXPERIMENT"
+
+
+def _batch1m() -> None:
+    import faust
+
+    original = faust.App
+
+    def app(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("producer_max_batch_size", 1 << 20)
+        kwargs.setdefault("producer_linger", 0.005)
+        return original(*args, **kwargs)
+
+    faust.App = app  # type: ignore[misc]
+
+
+def _zlib() -> None:
+    import streams.worker as worker
+    from streams.pipeline import state
+
+    worker.encode_state = lambda s: zlib.compress(state.encode_state(s), 1)  # type: ignore[assignment]
+    worker.decode_state = lambda raw: state.decode_state(zlib.decompress(raw))  # type: ignore[assignment]
+
+
+def main() -> int:
+    wanted = {w for w in os.environ.get(ENV, "").split(",") if w}
+    if "batch1m" in wanted:
+        _batch1m()
+    if "zlib" in wanted:
+        _zlib()
+    from streams.cli import main as cli_main
+
+    if "profile" in wanted:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            return cli_main(sys.argv[1:])
+        finally:
+            profiler.disable()
+            profiler.dump_stats(os.environ.get("VITALSTREAM_BENCH_PROFILE_OUT", "worker.prof"))
+    return cli_main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
