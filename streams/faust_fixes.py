@@ -25,10 +25,10 @@ async def _perform_seek(self: faust_consumer.Consumer) -> None:
     for tp, offset in committed.items():
         if offset is None or offset <= 0:
             await self._seek(tp, 0)  # auto_offset_reset=earliest semantics
-    self._read_offset.update(
-        {faust_consumer.ensure_TP(tp): offset if offset is not None and offset >= 0 else None
-         for tp, offset in committed.items()}
-    )
+    # Faust drops fetched messages below the "read offset" of a partition. After
+    # a seek back, forget it (None: accept the next message whatever its offset)
+    # rather than trusting a value the fetch loop may still be about to write.
+    self._read_offset.update({faust_consumer.ensure_TP(tp): None for tp in committed})
     self._committed_offset.update(
         {faust_consumer.ensure_TP(tp): offset for tp, offset in committed.items() if offset}
     )
