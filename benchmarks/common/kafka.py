@@ -76,7 +76,7 @@ async def raw_consume(bootstrap: str, topic: str, expected_messages: int,
         await consumer.stop()
 
 
-async def group_lag(bootstrap: str, group: str, topic: str) -> int | None:
+async def group_lag(bootstrap: str, group: str, topic: str, partitions: int) -> int | None:
     """End offsets minus the group's committed offsets over a topic's partitions."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
@@ -85,10 +85,7 @@ async def group_lag(bootstrap: str, group: str, topic: str) -> int | None:
     await consumer.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
-        parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
-        if not parts:
-            await consumer.force_metadata_update()
-            parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
+        parts = [TopicPartition(topic, p) for p in range(partitions)]
         ends = await consumer.end_offsets(parts)
         lag = 0
         for tp in parts:

@@ -19,7 +19,6 @@ import asyncio
 import json
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -31,48 +30,13 @@ from benchmarks.common.kafka import create_topics
 from benchmarks.common.load import Fleet, record
 from benchmarks.common.procs import CpuMeter, Proc
 from benchmarks.common.stats import summary_ms
+from benchmarks.common.tracer import InfluxTracer
 from streams.settings import Settings
 from streams.topics import ALERTS, VITALS_NORMALIZED, topic_name
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-class InfluxTracer:
-    """Poll the tracers' newest points; latency per reading (ms)."""
-
-    def __init__(self, url: str, database: str, devices: dict[str, int], poll_s: float) -> None:
-        self.url, self.database, self.poll_s = url, database, poll_s
-        self.sent: dict[str, deque[int]] = {d: deque() for d in devices}
-        self.regex = "^(" + "|".join(sorted(devices)) + ")$"
-        self.latencies_ms: list[float] = []
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.errors = 0
-
-    def note_sent(self, device: str, ts_ms: int) -> None:
-        with self.lock:
-            self.sent[device].append(ts_ms)
-
-    def pending(self) -> int:
-        with self.lock:
-            return sum(len(q) for q in self.sent.values())
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                last = influx.last_times(self.url, self.database, self.regex)
-            except OSError:
-                self.errors += 1
-                last = {}
-            seen = now_ms()
-            with self.lock:
-                for device, newest in last.items():
-                    queue = self.sent.get(device)
-                    while queue and queue[0] <= newest:
-                        self.latencies_ms.append(seen - queue.popleft())
-            self.stop.wait(self.poll_s)
 
 
 async def _consume_alerts(bootstrap: str, topic: str, out: list[tuple[int, dict]],

@@ -1,0 +1,60 @@
+"""`python -m benchmarks.e2e [--max-devices N] [--step-s S] [--out FILE]`:
+gateway + worker + notifier with Kafka, Mosquitto and InfluxDB on this
+machine, ramped with real-time 1 Hz wearables (5 vitals a message) until the
+worker falls behind. See ramp.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from benchmarks.common.stats import table
+from benchmarks.e2e.ramp import RampConfig, run_ramp
+from streams.settings import Settings
+
+DEFAULT_STEPS = (250, 500, 1000, 1500, 2000)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.e2e")
+    p.add_argument("--max-devices", type=int, default=2000)
+    p.add_argument("--steps", help="comma-separated device counts (default 250,500,1000,1500,2000)")
+    p.add_argument("--step-s", type=float, default=25.0, help="seconds each step is held")
+    p.add_argument("--keep-going", action="store_true",
+                   help="run every step even after the worker fell behind")
+    p.add_argument("--out", type=Path, default=Path("benchmarks-e2e.json"))
+    args = p.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    steps = tuple(int(s) for s in args.steps.split(",")) if args.steps else DEFAULT_STEPS
+    steps = tuple(s for s in steps if s <= args.max_devices) or (args.max_devices,)
+    result = run_ramp(Settings(), RampConfig(steps=steps, step_s=args.step_s,
+                                             stop_when_saturated=not args.keep_going))
+    args.out.write_text(json.dumps(result, indent=1, default=str))
+    rows = []
+    for s in result["steps"]:
+        cpu = s["cpu"]
+        rows.append((s["devices"], s["msgs_per_s"], s["readings_per_s"],
+                     f"{s['lag_start']}->{s['lag_end']}",
+                     s["reading_to_influx"]["p50_ms"], s["reading_to_influx"]["p99_ms"],
+                     s["reading_to_alert"]["n"], s["reading_to_alert"]["p99_ms"],
+                     cpu["worker"]["cpu_pct"], cpu["gateway"]["cpu_pct"],
+                     cpu["notifier"]["cpu_pct"], cpu["kafka"]["cpu_pct"],
+                     cpu["mosquitto"]["cpu_pct"], cpu["influxdb"]["cpu_pct"],
+                     "SATURATED" if s["saturated"] else "ok"))
+    print(table(["devices", "msg/s", "readings/s", "worker lag", "->influx p50", "p99",
+                 "alerts", "->alert p99", "worker%", "gw%", "notify%", "kafka%", "mqtt%",
+                 "influx%", "state"], rows))
+    print(f"\nwhole run: reading->InfluxDB {result['reading_to_influx']}, reading->alert page "
+          f"{result['reading_to_alert']} ({result['alerted_devices']} devices paged); "
+          f"count {result.get('count_check')}")
+    print(table(["process", "cpu s", "cpu % of a core", "peak RSS MiB"],
+                [(n, v["cpu_s"], v["cpu_pct"], v["peak_rss_mb"])
+                 for n, v in result.get("processes", {}).items()]))
+    print(f"JSON: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

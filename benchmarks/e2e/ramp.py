@@ -1,0 +1,178 @@
+"""The ramp: start the system, add wearables step by step, watch lag and
+latency, stop at the first step where the worker falls behind, drain, count."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import env as benv
+from benchmarks.common import influx
+from benchmarks.common.kafka import create_topics, group_lag
+from benchmarks.common.procs import CpuMeter, stack_pids
+from benchmarks.common.stats import summary_ms
+from benchmarks.common.tracer import InfluxTracer
+from benchmarks.e2e.alerts import AlertListener
+from benchmarks.e2e.services import build_system
+from benchmarks.e2e.wearables import Fleet, PacedPublisher
+from benchmarks.worker.latency import wait_minute_phase
+from devices.simulator import MqttPublisher
+from streams.settings import Settings
+from streams.topics import VITALS_NORMALIZED, topic_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RampConfig:
+    steps: tuple[int, ...] = (250, 500, 1000, 1500, 2000)
+    step_s: float = 25.0
+    tracer_every: int = 50
+    drain_timeout_s: float = 150.0
+    stop_when_saturated: bool = True
+
+
+def lag_of(settings: Settings, run_id: str) -> int | None:
+    topic = topic_name(VITALS_NORMALIZED, benv.topic_prefix(run_id))
+    return asyncio.run(group_lag(settings.kafka.bootstrap, benv.worker_app_id(run_id), topic,
+                                 settings.kafka.partitions))
+
+
+def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None) -> dict[str, Any]:
+    run_id = benv.new_run_id()
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="vs-bench-e2e-"))
+    fleet = Fleet(run_id, max(config.steps))
+    registry = workdir / "registry.json"
+    fleet.write_registry(registry)
+    influx.ensure_database(settings.influx.url)
+    asyncio.run(create_topics(settings.kafka.bootstrap, settings.kafka.partitions,
+                              benv.topic_prefix(run_id)))
+    system = build_system(run_id, fleet, workdir, registry)
+    tracer_ids = {fleet.device(i): i for i in range(1, fleet.max_devices, config.tracer_every)}
+    tracer = InfluxTracer(settings.influx.url, influx.BENCH_DATABASE, tracer_ids, 0.1)
+    lateness_ms = settings.worker.allowed_lateness_ms
+    result: dict[str, Any] = {"run_id": run_id, "workdir": str(workdir), "steps": [],
+                              "conditions": {"cpus": os.cpu_count(),
+                                             "loadavg_start": os.getloadavg()}}
+    mqtt = settings.mqtt
+    publisher = MqttPublisher(mqtt.host, mqtt.port, client_id=f"vs-bench-sim-{run_id}",
+                              max_inflight=500)
+    listener = None
+    pub = PacedPublisher(fleet, publisher, lambda i, ts: (
+        tracer.note_sent(fleet.device(i), ts) if fleet.device(i) in tracer_ids else None))
+    thread = threading.Thread(target=pub.run, daemon=True)
+    poller = threading.Thread(target=tracer.run, daemon=True)
+    stats: Any = None
+    try:
+        result["ready_s"] = system.start()
+        listener = AlertListener(mqtt.host, mqtt.port, f"care/{fleet.ward}/alerts",
+                                 f"vs-bench-listener-{run_id}")
+        pids = {**{n: p.pid for n, p in system.procs.items()}, **stack_pids(settings.stack.dir),
+                "benchmark (publisher)": os.getpid()}
+        pids.pop("victoria-metrics", None)
+        publisher.open([])
+        wait_minute_phase(50)  # the first 1-minute windows close within the run
+        t_run = time.time()
+        thread.start()
+        poller.start()
+        whole = CpuMeter(pids)
+        whole.start()
+        for devices in config.steps:
+            step = run_step(settings, run_id, system, pub, devices, config.step_s, pids)
+            result["steps"].append(step)
+            log.warning("step devices=%d msgs/s=%.0f lag %s -> %s saturated=%s", devices,
+                        step["msgs_per_s"], step["lag_start"], step["lag_end"], step["saturated"])
+            if step["saturated"] and config.stop_when_saturated:
+                break
+            if pub.error is not None or system.dead():
+                break
+        pub.stop.set()
+        thread.join(10)
+        stats = publisher.close()
+        t_stop = time.monotonic()
+        published_readings = stats.confirmed * 5
+        drained = None
+        deadline = t_stop + config.drain_timeout_s
+        count = 0
+        while time.monotonic() < deadline:
+            count = influx.count_readings(settings.influx.url, influx.BENCH_DATABASE,
+                                          fleet.device_prefix)
+            if count >= published_readings:
+                drained = round(time.monotonic() - t_stop, 1)
+                break
+            time.sleep(1.0)
+        time.sleep(2.0)  # late pages
+        result["dead_processes"] = system.dead()
+        result["processes"] = whole.read()
+        result["wall_s"] = round(time.time() - t_run, 1)
+        result["count_check"] = {
+            "messages_confirmed": stats.confirmed, "publish_failed": stats.failed,
+            "unconfirmed": stats.unconfirmed, "readings_published": published_readings,
+            "points_in_influx": count, "lost": published_readings - count,
+            "drain_after_stop_s": drained,
+        }
+    finally:
+        pub.stop.set()
+        tracer.stop.set()
+        if listener is not None:
+            listener.close()
+        system.stop()
+    result["publisher_error"] = repr(pub.error) if pub.error else None
+    result["publisher_behind_max_ms"] = round(pub.behind_ms_max, 1)
+    add_latencies(result, tracer, listener, pub, lateness_ms)
+    return result
+
+
+def run_step(settings: Settings, run_id: str, system: Any, pub: PacedPublisher, devices: int,
+             hold_s: float, pids: dict[str, int]) -> dict[str, Any]:
+    lag0 = lag_of(settings, run_id)
+    meter = CpuMeter(pids)
+    meter.start()
+    m0, r0 = pub.messages, pub.readings
+    t0_ms = int(time.time() * 1000)
+    pub.active = devices
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < hold_s and pub.error is None and not system.dead():
+        time.sleep(0.5)
+    elapsed = time.monotonic() - t0
+    lag1 = lag_of(settings, run_id)
+    msgs_per_s = (pub.messages - m0) / elapsed
+    grew = None if lag0 is None or lag1 is None else lag1 - lag0
+    # Faust commits at checkpoints (2 s) on a 1 s timer: a few seconds of lag is normal.
+    saturated = bool(grew is not None and lag1 is not None
+                     and grew > 3 * msgs_per_s and lag1 > 5 * msgs_per_s)
+    return {"devices": devices, "hold_s": round(elapsed, 1), "t0_ms": t0_ms,
+            "t1_ms": int(time.time() * 1000), "msgs_per_s": round(msgs_per_s, 1),
+            "readings_per_s": round((pub.readings - r0) / elapsed, 1),
+            "lag_start": lag0, "lag_end": lag1, "saturated": saturated,
+            "cpu": meter.read()}
+
+
+def add_latencies(result: dict[str, Any], tracer: InfluxTracer, listener: AlertListener | None,
+                  pub: PacedPublisher, lateness_ms: int) -> None:
+    pages = list(listener.pages) if listener is not None else []
+    alert_lat: list[tuple[int, float]] = []
+    for arrived, page in pages:
+        if page.get("kind") != "raised" or page.get("bed") is None or page.get("ts_ms") is None:
+            continue
+        trigger = pub.trigger_ts(int(page["bed"]), int(page["ts_ms"]) + lateness_ms)
+        if trigger is not None:
+            alert_lat.append((trigger, arrived - trigger))
+    for step in result["steps"]:
+        lo, hi = step["t0_ms"], step["t1_ms"]
+        step["reading_to_influx"] = summary_ms(tracer.between(lo, hi))
+        step["reading_to_alert"] = summary_ms([lat for ts, lat in alert_lat if lo <= ts < hi])
+    result["reading_to_influx"] = summary_ms(tracer.latencies_ms)
+    result["tracer_readings_not_seen"] = tracer.pending()
+    result["reading_to_alert"] = summary_ms([lat for _, lat in alert_lat])
+    result["alert_pages"] = len(pages)
+    result["alerted_devices"] = len({p.get("bed") for _, p in pages if p.get("kind") == "raised"})
+    result["low_spo2_devices_started"] = len(pub.low_sent)
+    result["designed_lateness_ms"] = lateness_ms
