@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="simulated seconds between PatientProcessor.tick "
                         f"(default {d.tick_s:g})")
     parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write every number here")
     args = parser.parse_args(argv)
     formats = tuple(f for f in args.formats.split(",") if f)
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         config.simulation()
     except ValueError as exc:
         parser.error(str(exc))
-    run = run_cohort(config, jobs=args.jobs)
+    run = run_cohort(config, jobs=args.jobs, progress=not args.quiet)
     scores = score(run)
     print(table(run, scores))
     if args.json:

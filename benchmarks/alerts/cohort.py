@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -105,7 +106,7 @@ class CohortRun:
     timings_s: dict[str, float]
 
 
-def run_cohort(config: CohortConfig, jobs: int = 1) -> CohortRun:
+def run_cohort(config: CohortConfig, jobs: int = 1, progress: bool = False) -> CohortRun:
     """Run every patient. `jobs` > 1 splits the patients over processes
     (patient i in shard i % jobs); each shard regenerates the whole message
     stream and keeps its own patients' messages. Patients never share state,
@@ -113,11 +114,12 @@ def run_cohort(config: CohortConfig, jobs: int = 1) -> CohortRun:
     jobs = max(1, min(jobs, config.patients))
     t0 = time.perf_counter()
     if jobs == 1:
-        shards = [run_shard(config, 0, 1)]
+        shards = [run_shard(config, 0, 1, progress)]
     else:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            shards = list(pool.map(run_shard, [config] * jobs, range(jobs), [jobs] * jobs))
+            shards = list(pool.map(run_shard, [config] * jobs, range(jobs), [jobs] * jobs,
+                                   [progress] * jobs))
     patients: dict[str, PatientRun] = {}
     counters: Counter[str] = Counter()
     for shard in shards:
@@ -133,7 +135,8 @@ def run_cohort(config: CohortConfig, jobs: int = 1) -> CohortRun:
                      timings)
 
 
-def run_shard(config: CohortConfig, shard: int, shards: int) -> CohortRun:
+def run_shard(config: CohortConfig, shard: int, shards: int,
+              progress: bool = False) -> CohortRun:
     """The patients with index % shards == shard, through the whole chain."""
     sim = config.simulation()
     pseudonymizer = Pseudonymizer(PSEUDONYM_KEY)
@@ -160,9 +163,15 @@ def run_shard(config: CohortConfig, shard: int, shards: int) -> CohortRun:
             next_tick += tick_ms
 
     t0 = time.perf_counter()
+    next_report_ms = sim.start_ms + 3600_000
     for msg in generate_messages(sim):
         if msg.device not in my_devices:
             continue
+        if progress and msg.publish_ms >= next_report_ms:
+            print(f"shard {shard + 1}/{shards}: simulated hour "
+                  f"{(next_report_ms - sim.start_ms) // 3600_000}/{config.hours:g} "
+                  f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+            next_report_ms += 3600_000
         tick_until(msg.publish_ms)
         counters[f"messages_{msg.kind}"] += 1
         result = ingestor.ingest(msg.topic, msg.payload, msg.publish_ms)
