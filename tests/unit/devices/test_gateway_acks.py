@@ -1,0 +1,100 @@
+"""The gateway's delivery bookkeeping without services: PUBACKs only after
+Kafka acknowledged every record of a message, in arrival order, and a failed
+record is retried, not dropped. The partitioner keeps Kafka's key mapping."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka.errors import KafkaConnectionError
+from aiokafka.partitioner import DefaultPartitioner
+
+from devices.decoding import ValidationLimits
+from devices.gateway import CachingPartitioner, Gateway, GatewayConfig
+from devices.ingest import Ingestor
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.acked: list[int] = []
+
+    def ack(self, mid: int, qos: int) -> None:
+        self.acked.append(mid)
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, asyncio.Future[object]]] = []
+
+    async def send(self, topic: str, value: bytes | None, key: bytes | None = None
+                   ) -> asyncio.Future[object]:
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self.sent.append((topic, value, future))
+        return future
+
+
+class NoRegistry:
+    def lookup(self, device: str) -> None:
+        return None
+
+
+def gateway() -> tuple[Gateway, FakeClient, FakeProducer]:
+    config = GatewayConfig(mqtt_host="h", mqtt_port=1, client_id="c", shared_group="g",
+                           kafka_bootstrap="k", normalized_topic="n", deadletter_topic="d",
+                           retry_backoff_max_s=0.01)
+    gw = Gateway(config, Ingestor(NoRegistry(), ValidationLimits()))
+    client, producer = FakeClient(), FakeProducer()
+    gw._client, gw._producer = client, producer  # type: ignore[assignment]
+    return gw, client, producer
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_acks_wait_for_every_record_and_keep_arrival_order() -> None:
+    gw, client, producer = gateway()
+    await gw._produce(1, [("n", b"k", b"a")])
+    await gw._produce(2, [("n", b"k", b"b"), ("d", b"dev", b"c")])
+    await gw._produce(3, [("n", b"k", b"d")])
+    # Kafka answers out of order: message 3 first, then half of message 2.
+    producer.sent[3][2].set_result(None)
+    producer.sent[1][2].set_result(None)
+    await settle()
+    assert client.acked == []  # message 1 still waits: nothing may be acked
+    producer.sent[0][2].set_result(None)
+    await settle()
+    assert client.acked == [1]  # 2 still has a record out, 3 waits behind it
+    producer.sent[2][2].set_result(None)
+    await settle()
+    assert client.acked == [1, 2, 3]
+    assert gw.idle_for_s() >= 0 and not gw._order
+
+
+async def test_a_failed_record_is_retried_until_kafka_takes_it() -> None:
+    gw, client, producer = gateway()
+    await gw._produce(7, [("n", b"k", b"a")])
+    producer.sent[0][2].set_exception(KafkaConnectionError())
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if len(producer.sent) == 2:
+            break
+    assert client.acked == [] and len(producer.sent) == 2  # sent again, not acked
+    assert producer.sent[1][:2] == ("n", b"a")
+    producer.sent[1][2].set_result(None)
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if client.acked:
+            break
+    assert client.acked == [7] and gw.produce_retries >= 1
+
+
+def test_partitioner_maps_keys_exactly_as_kafkas_default() -> None:
+    ours, default = CachingPartitioner(max_keys=10), DefaultPartitioner()
+    partitions = [0, 1, 2, 3]
+    for i in range(50):  # past max_keys: the cache is cleared, answers do not change
+        key = f"{i:032x}".encode()
+        assert ours(key, partitions, partitions) == default(key, partitions, partitions)
+        assert ours(key, partitions, partitions) == default(key, partitions, partitions)
+    assert ours(None, partitions, partitions) in partitions
