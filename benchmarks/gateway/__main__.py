@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 from benchmarks.gateway.bench import as_json, bench, summary
 from streams.settings import Settings
@@ -24,6 +25,8 @@ def main() -> int:
     print(f"gateway throughput, {args.n} messages (json, senml, ble/2a37, ble/2a5f, ble/2a1c) "
           f"from {args.devices} devices, drained from the broker's queue")
     print(summary(results))
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
+          "(Kafka, Mosquitto and the gateways share them)")
     if args.json:
         print(as_json(results))
     return 0

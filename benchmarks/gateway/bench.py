@@ -4,7 +4,9 @@ Method: the messages are queued in the broker first (the gateway's
 persistent session, or the baseline's, exists but is offline), then the
 consumer starts and drains them. Throughput is the number of records over
 the span of their Kafka timestamps (CreateTime, set by each producer when it
-sends), so process start-up and connection time are not counted.
+sends), so process start-up and connection time are not counted. The gateways' CPU
+time over the drain is reported too (µs per message): on a shared machine it
+says more than the wall-clock rate.
 
 - gateway: `vitalstream gateway` processes (one, then two in one shared
   group): decode, normalize, validate, pseudonymize, produce with an
@@ -170,7 +172,7 @@ class Gateways:
         self.env, self.log_dir = env, log_dir
 
     def _argv(self, slot: str, *extra: str) -> list[str]:
-        return [*VITALSTREAM, "--log-level", "warning", "gateway", "--client-id", slot, *extra]
+        return [*VITALSTREAM, "--log-level", "info", "gateway", "--client-id", slot, *extra]
 
     def start(self, slots: tuple[str, ...]) -> list[subprocess.Popen[bytes]]:
         procs = []
@@ -185,6 +187,15 @@ class Gateways:
         procs = self.start(slots)
         time.sleep(4)
         self.stop(procs)
+
+    def wait_running(self, slots: tuple[str, ...], timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        for slot in slots:
+            log = self.log_dir / f"{slot}.log"
+            while "gateway running" not in log.read_text(errors="replace"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{slot} did not start")
+                time.sleep(0.05)
 
     @staticmethod
     def stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -210,12 +221,22 @@ class Gateways:
                 proc.wait(10)
 
 
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     name: str
     messages: int
     span_s: float
     readings: int
+    cpu_s: float | None = None  # gateway processes only, start-up excluded
 
     @property
     def msg_per_s(self) -> float:
@@ -234,12 +255,15 @@ def run_gateways(settings: Settings, gateways: Gateways, slots: tuple[str, ...],
     publish_all(settings, messages)
     procs = gateways.start(slots)
     try:
+        gateways.wait_running(slots)
+        cpu_start = cpu_s([p.pid for p in procs])
         count, span_s, readings = asyncio.run(read_span(bootstrap, start, len(messages), 300))
+        cpu_used = cpu_s([p.pid for p in procs]) - cpu_start
     finally:
         gateways.stop(procs)
     if count < len(messages):
         raise RuntimeError(f"only {count} of {len(messages)} records reached Kafka")
-    return Result(f"gateway x{len(slots)}", count, span_s, readings)
+    return Result(f"gateway x{len(slots)}", count, span_s, readings, cpu_used)
 
 
 def run_baseline(settings: Settings, messages: list[Message]) -> Result:
@@ -311,13 +335,16 @@ def summary(results: list[Result]) -> str:
     base = results[0]
     lines = []
     for r in results:
+        cpu = (f"  cpu {1e6 * r.cpu_s / r.messages:4.0f} us/msg "
+               f"({r.messages / r.cpu_s:,.0f} msg per cpu-s)" if r.cpu_s else "")
         lines.append(f"{r.name:<30} {r.messages:>7} msgs in {r.span_s:6.2f} s  "
                      f"{r.msg_per_s:9,.0f} msg/s  {r.readings_per_s:9,.0f} readings/s  "
-                     f"ratio {r.msg_per_s / base.msg_per_s:5.2f}")
+                     f"ratio {r.msg_per_s / base.msg_per_s:5.2f}{cpu}")
     return "\n".join(lines)
 
 
 def as_json(results: list[Result]) -> str:
     return json.dumps([{"name": r.name, "messages": r.messages, "span_s": round(r.span_s, 3),
-                        "msg_per_s": round(r.msg_per_s), "readings_per_s": round(r.readings_per_s)}
+                        "msg_per_s": round(r.msg_per_s), "readings_per_s": round(r.readings_per_s),
+                       "cpu_s": r.cpu_s}
                        for r in results])
