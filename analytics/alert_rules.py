@@ -129,7 +129,21 @@ DEFAULT_RULES: tuple[dict[str, object], ...] = (
     {"name": "heart_rate_high", "signal": "heart_rate.median", "trigger": 131, "clear": 120,
      "min_duration_ms": 60_000, "severity": "medium", "escalate_after_ms": 10 * 60_000,
      "realert_interval_ms": 10 * 60_000},
+    # Bradycardia: NEWS2 scores 41-50/min only 1 point, so it needs its own rule
+    # (chart 1's 3-point band starts at <= 40).
+    {"name": "heart_rate_low", "signal": "heart_rate.median", "trigger": 40, "clear": 45,
+     "direction": "below", "min_duration_ms": 60_000, "severity": "medium",
+     "escalate_after_ms": 10 * 60_000, "realert_interval_ms": 10 * 60_000},
+    # Irregular beat-to-beat intervals (e.g. atrial fibrillation): resting sinus
+    # rhythm has an RMSSD of roughly 20-60 ms; AF's absolute irregularity
+    # drives it well past 100 ms. Held 5 minutes so ectopic beats do not page.
+    {"name": "rr_irregular", "signal": "rr_interval.rmssd_ms", "trigger": 100, "clear": 70,
+     "min_duration_ms": 5 * 60_000, "severity": "low_medium",
+     "realert_interval_ms": 60 * 60_000},
+    # A personal trend held 10 minutes: an ordinary activity bout lifts the
+    # score for a while and must not page (benchmarks/alerts: 85 of 95 false
+    # alerts came from this rule without the hold).
     {"name": "heart_rate_trend", "signal": "anomaly.heart_rate.score", "trigger": 1.0,
-     "clear": 0.5, "min_duration_ms": 0, "severity": "low_medium",
+     "clear": 0.5, "min_duration_ms": 10 * 60_000, "severity": "low_medium",
      "realert_interval_ms": 60 * 60_000},
 )

@@ -18,6 +18,7 @@ from analytics.alerts import AlertEvent as RuleEvent
 from analytics.alerts import AlertKind, AlertMachine
 from analytics.anomaly import AnomalyScore
 from analytics.features import WindowFeatures as ClosedWindow
+from analytics.hrv import HRV_FEATURES
 from analytics.metrics import METRICS
 from analytics.news2 import PARAMETERS as NEWS2_PARAMETERS
 from analytics.news2 import SCALE2_METRIC, News2Result
@@ -182,8 +183,7 @@ class PatientProcessor:
     @staticmethod
     def _feature_record(pid: str, w: ClosedWindow) -> WindowFeatures:
         f = w.features
-        hrv = {k: v for k in ("sdnn_ms", "rmssd_ms", "pnn50", "lf_hf")
-               if (v := _finite(f.get(k))) is not None} or None
+        hrv = {k: v for k in HRV_FEATURES if (v := _finite(f.get(k))) is not None} or None
         return WindowFeatures.model_construct(
             v=1, pid=pid, metric=w.metric, window=w.window, start_ms=w.start_ms,
             end_ms=w.end_ms, count=int(f.get("count", 0)), coverage=_finite(f.get("coverage")),
