@@ -48,6 +48,7 @@ from analytics.alert_rules import (
 )
 from analytics.errors import ConfigError, StateError
 
+
 class AlertKind(enum.StrEnum):
     RAISED = "raised"
     ESCALATED = "escalated"
@@ -311,7 +312,7 @@ class AlertMachine:
         if data.get("v") != cls.VERSION or not isinstance(data.get("patients"), Mapping):
             raise StateError("unsupported AlertMachine dict")
         machine = cls(rules)
-        for pid, pdata in data["patients"].items():  # type: ignore[union-attr]
+        for pid, pdata in data["patients"].items():  # type: ignore[attr-defined]
             machine.load_patient(pid, pdata)
         return machine
 

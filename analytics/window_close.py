@@ -68,7 +68,7 @@ def features_for_plans(
                                    above=above)
     columns = {name: getattr(batch, name).tolist() for name in FEATURES}
     rows: list[dict[str, float | int]] = [
-        dict(zip(FEATURES, vals)) for vals in zip(*(columns[n] for n in FEATURES))
+        dict(zip(FEATURES, vals, strict=False)) for vals in zip(*(columns[n] for n in FEATURES), strict=False)
     ]
     rr = [i for i, m in enumerate(metrics) if m == "rr_interval"]
     if rr:

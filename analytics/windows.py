@@ -193,6 +193,7 @@ class PatientWindows:
             dropped[:] = True
             for spec in self.specs:
                 closed = self.closed_end_ms[spec.name]
+                assert closed is not None  # specs close together: all set or none
                 last_start = ts - ts % spec.step_ms
                 late |= last_start + spec.step_ms <= closed  # its oldest window has closed
                 dropped &= last_start + spec.size_ms <= closed  # and so has its newest
@@ -277,11 +278,11 @@ class PatientWindows:
             lens = b - a
             idx = np.repeat(a - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
             metrics.extend([metric] * len(a))
-            windows.extend(n for n, h in zip(all_names, has.tolist()) if h)
+            windows.extend(n for n, h in zip(all_names, has.tolist(), strict=False) if h)
             parts.append((starts, ends, lens, buf.ts_ms[idx], buf.values[idx], buf.flagged[idx]))
         if not parts:
             return None
-        cols = [np.concatenate(c) for c in zip(*parts)]
+        cols = [np.concatenate(c) for c in zip(*parts, strict=False)]
         return ClosePlan(metrics, windows, *cols)
 
     def _prune(self) -> None:
@@ -368,7 +369,7 @@ def add_batch(arrivals: Sequence[Arrival], *, now_ms: int) -> list[WindowResult]
     plans = [a[0]._plan() for a in arrivals]
     closed = features_for_plans(plans, _merged_config(arrivals))
     return [WindowResult(c, late, dropped, nflag, a[0].watermark_ms)
-            for a, c, (late, dropped, nflag) in zip(arrivals, closed, ingested)]
+            for a, c, (late, dropped, nflag) in zip(arrivals, closed, ingested, strict=False)]
 
 
 def advance_batch(states: Sequence[PatientWindows], now_ms: int) -> list[WindowResult]:
@@ -378,7 +379,7 @@ def advance_batch(states: Sequence[PatientWindows], now_ms: int) -> list[WindowR
     plans = [pw._plan() for pw in states]
     closed = features_for_plans(plans, _merged_config([(pw,) for pw in states]))
     return [WindowResult(c, _EMPTY_INDEX, _EMPTY_INDEX, 0, pw.watermark_ms)
-            for pw, c in zip(states, closed)]
+            for pw, c in zip(states, closed, strict=False)]
 
 
 def _merged_config(arrivals) -> dict[str, MetricFeatureConfig]:

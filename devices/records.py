@@ -41,7 +41,7 @@ class Reading(_Record):
 class ReadingBatch(_Record):
     """The readings of one device message, for one patient (key: pid)."""
 
-    v: Literal[1] = READING_BATCH_VERSION
+    v: Literal[1] = 1  # READING_BATCH_VERSION
     pid: str = Field(description="patient pseudonym (HMAC-SHA256), never the patient id")
     device: str = Field(description="device id as enrolled")
     ward: str | None = Field(default=None, description="ward code (low cardinality tag)")
@@ -71,7 +71,7 @@ class RejectReason(enum.StrEnum):
 class DeadLetter(_Record):
     """A rejected input, with its raw bytes so nothing is lost (key: device)."""
 
-    v: Literal[1] = DEAD_LETTER_VERSION
+    v: Literal[1] = 1  # DEAD_LETTER_VERSION
     reason: RejectReason
     detail: str = Field(description="human-readable cause; never contains vital values")
     mqtt_topic: str
@@ -95,7 +95,7 @@ class DeviceStatusRecord(_Record):
     set when the device is enrolled; the patient id never appears.
     """
 
-    v: Literal[1] = DEVICE_STATUS_VERSION
+    v: Literal[1] = 1  # DEVICE_STATUS_VERSION
     device: str = Field(description="device id")
     pid: str | None = Field(default=None, description="patient pseudonym when the device is "
                             "enrolled (HMAC-SHA256), never the patient id")

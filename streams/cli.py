@@ -34,7 +34,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     wanted = next((a for a in argv if a in COMMANDS), None)
     for name, module_name in COMMANDS.items():
         if wanted is not None and name != wanted:
-            sub.add_parser(name, help="(see `vitalstream %s --help`)" % name)
+            sub.add_parser(name, help=f"(see `vitalstream {name} --help`)")
             continue
         try:
             module = importlib.import_module(f"streams.commands.{module_name}")

@@ -30,7 +30,7 @@ class _Record(BaseModel):
 class WindowFeatures(_Record):
     """Features of one closed window of one metric of one patient."""
 
-    v: Literal[1] = FEATURES_VERSION
+    v: Literal[1] = 1  # FEATURES_VERSION
     pid: str
     metric: str
     window: str = Field(description="window kind and length, e.g. tumbling_1m, hopping_5m")
@@ -55,7 +55,7 @@ class WindowFeatures(_Record):
 class Scores(_Record):
     """NEWS2 (possibly partial) and anomaly scores for a patient at a time."""
 
-    v: Literal[1] = SCORES_VERSION
+    v: Literal[1] = 1  # SCORES_VERSION
     pid: str
     ts_ms: int
     news2_total: int | None = None
@@ -71,7 +71,7 @@ class Scores(_Record):
 class AlertEvent(_Record):
     """One transition of an alert. `event_id` is stable: a replay has the same id."""
 
-    v: Literal[1] = ALERT_EVENT_VERSION
+    v: Literal[1] = 1  # ALERT_EVENT_VERSION
     event_id: str
     alert_id: str | None = Field(
         default=None,
@@ -95,7 +95,7 @@ class AlertEvent(_Record):
 class AlertAck(_Record):
     """An acknowledgement from care staff (topic alerts.acks, key pid)."""
 
-    v: Literal[1] = ACK_VERSION
+    v: Literal[1] = 1  # ACK_VERSION
     alert_id: str
     pid: str
     by: str = Field(description="staff member id (not a patient identity)")

@@ -171,13 +171,13 @@ class WorkerRuntime:
             await self.outputs["features"].send(key=rec.pid.encode(), value=rec.to_bytes())
             if (p := feature_line(rec)) is not None:
                 lines.append(p)
-        for rec in out.scores:
-            await self.outputs["scores"].send(key=rec.pid.encode(), value=rec.to_bytes())
-            if (p := score_line(rec)) is not None:
+        for score in out.scores:
+            await self.outputs["scores"].send(key=score.pid.encode(), value=score.to_bytes())
+            if (p := score_line(score)) is not None:
                 lines.append(p)
-        for rec in out.alerts:
-            await self.outputs["alerts"].send(key=rec.pid.encode(), value=rec.to_bytes())
-            if (p := alert_line(rec)) is not None:
+        for alert in out.alerts:
+            await self.outputs["alerts"].send(key=alert.pid.encode(), value=alert.to_bytes())
+            if (p := alert_line(alert)) is not None:
                 lines.append(p)
         self.counters["features"] += len(out.features)
         self.counters["scores"] += len(out.scores)
@@ -207,11 +207,11 @@ class WorkerRuntime:
 
     def stats_line(self) -> str:
         c = self.counters
-        return ("worker stats patients=%d readings=%d features=%d scores=%d alert_events=%d "
-                "late=%d duplicates=%d deadletters=%d points=%d influx_retries=%d" % (
-                    len(self.cache), c["readings"], c["features"], c["scores"],
-                    c["alert_events"], c["late_readings"], c["duplicate_messages"],
-                    c["deadletters"], self.sink.points_written, self.sink.retries))
+        return (f"worker stats patients={len(self.cache)} readings={c['readings']} "
+                f"features={c['features']} scores={c['scores']} "
+                f"alert_events={c['alert_events']} late={c['late_readings']} "
+                f"duplicates={c['duplicate_messages']} deadletters={c['deadletters']} "
+                f"points={self.sink.points_written} influx_retries={self.sink.retries}")
 
 
 def build_worker_app(settings: Settings, *, store: str | None = None,
@@ -245,12 +245,13 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
 
     @app.agent(normalized, concurrency=1)
     async def process_readings(stream: faust.StreamT) -> None:
-        async for events in stream.noack_take(w.batch_max, within=w.batch_timeout_s):
+        async for events in stream.noack_take(  # type: ignore[attr-defined]
+                w.batch_max, within=w.batch_timeout_s):
             await runtime.on_readings(stream, events)
 
     @app.agent(acks, concurrency=1)
     async def apply_acks(stream: faust.StreamT) -> None:
-        async for events in stream.noack_take(100, within=0.1):
+        async for events in stream.noack_take(100, within=0.1):  # type: ignore[attr-defined]
             await runtime.on_acks(stream, events)
 
     @app.timer(interval=w.tick_interval_s)
@@ -261,12 +262,12 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
     async def stats() -> None:
         log.info(runtime.stats_line())
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: faust.App, revoked: Any, **_kw: Any) -> None:
         async with runtime.lock:
             runtime.forget()
 
-    @app.on_before_shutdown.connect
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def close_sink(sender: faust.App, **_kwargs: Any) -> None:
         await runtime.sink.close()
 

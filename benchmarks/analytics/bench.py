@@ -129,10 +129,10 @@ def per_patient(d: Data, patients: list[tuple[PatientWindows, AnomalyScorer, New
     names = np.asarray(METRICS, dtype=object)[d.metric[order]]
     values, ts = d.values[order], d.ts_ms[order]
     arrivals = [(pw, names[a:b], values[a:b], ts[a:b], None)
-                for (pw, _, _), a, b in zip(patients, bounds[:-1], bounds[1:])]
+                for (pw, _, _), a, b in zip(patients, bounds[:-1], bounds[1:], strict=False)]
     results = add_batch(arrivals, now_ms=now_ms)
     closed = 0
-    for (_, scorer, news2), res in zip(patients, results):
+    for (_, scorer, news2), res in zip(patients, results, strict=False):
         for w in res.closed:
             scorer.observe_window(w)
             if w.window == "1m":
@@ -161,7 +161,7 @@ def plain_window(vals: list[float], ts: list[int], start: int, end: int, rate_hz
     th = [(t - start) / 3_600_000 for t in ts]
     tm = sum(th) / n
     sxx = sum((t - tm) ** 2 for t in th)
-    sxy = sum((t - tm) * (v - mean) for t, v in zip(th, vals))
+    sxy = sum((t - tm) * (v - mean) for t, v in zip(th, vals, strict=False))
     period = 1000 / rate_hz
     tb = ta = 0.0
     for i in range(n):
@@ -180,7 +180,7 @@ def plain_window(vals: list[float], ts: list[int], start: int, end: int, rate_hz
 def plain_python(d: Data, n_patients: int) -> list[dict[str, float]]:
     groups: dict[tuple[int, int], list[tuple[int, float]]] = {}
     for p, m, t, v in zip(d.pid.tolist(), d.metric.tolist(), d.ts_ms.tolist(),
-                          d.values.tolist()):
+                          d.values.tolist(), strict=False):
         if p < n_patients:
             groups.setdefault((p, m), []).append((t, v))
     out = []

@@ -22,12 +22,13 @@ from streams.settings import Settings
 
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.worker")
-    p.add_argument("--patients", type=int, default=1000)
+    p.add_argument("--patients", type=int, default=500)
     p.add_argument("--duration-s", type=int, default=120,
-                   help="event time of the 1 s-message backlog (batched: 5x)")
+                   help="event time of the 1 s-message backlog (batched: 2.5x)")
     p.add_argument("--batched-s", type=int, default=30,
                    help="seconds of samples per batched message")
-    p.add_argument("--latency-patients", type=int, default=2000)
+    p.add_argument("--latency-patients", type=int, default=300,
+                   help="real-time patients (1 msg/s each) for the latency run")
     p.add_argument("--latency-s", type=int, default=110)
     p.add_argument("--skip-latency", action="store_true")
     p.add_argument("--profile", action="store_true", help="py-spy the worker during each drain")
@@ -38,8 +39,8 @@ def main() -> int:
     influx.ensure_database(settings.influx.url)
     workdir = Path(tempfile.mkdtemp(prefix="vs-bench-worker-"))
     loads = [Load("1s x 5 vitals", args.patients, args.duration_s, 1),
-             Load(f"{args.batched_s}s x 5 vitals", args.patients, args.duration_s * 5,
-                  args.batched_s)]
+             Load(f"{args.batched_s}s x 5 vitals", args.patients,
+                  args.duration_s * 5 // 2 // args.batched_s * args.batched_s, args.batched_s)]
     results: dict = {"conditions": {"cpus": os.cpu_count(), "loadavg_start": os.getloadavg(),
                                     "partitions": settings.kafka.partitions,
                                     "started": time.strftime("%Y-%m-%dT%H:%M:%S")},

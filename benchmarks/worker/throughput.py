@@ -100,7 +100,7 @@ def slug(text: str) -> str:
 def run_load(settings: Settings, load: Load, workdir: Path, *, profile: bool = False,
              database: str = influx.BENCH_DATABASE, timeout_s: float = 600,
              experiment: str = "", extra_env: dict[str, str] | None = None,
-             baselines: bool = True) -> dict[str, Any]:
+             baselines: bool = True, label: str = "") -> dict[str, Any]:
     run_id = benv.new_run_id()
     prefix = benv.topic_prefix(run_id)
     topic = topic_name(VITALS_NORMALIZED, prefix)
@@ -118,7 +118,7 @@ def run_load(settings: Settings, load: Load, workdir: Path, *, profile: bool = F
         raw_n, raw_s = asyncio.run(raw_consume(bootstrap, topic, messages))
         bare_n, bare_s = asyncio.run(bare_sink(settings, topic, readings, database))
 
-    run_dir = workdir / slug(f"worker-{load.name}-{experiment or 'as-is'}-{run_id}")
+    run_dir = workdir / slug(f"worker-{load.name}-{label or experiment or 'as-is'}-{run_id}")
     run_dir.mkdir(parents=True, exist_ok=True)
     env = {**benv.worker_env(run_id, run_dir), **(extra_env or {})}
     module = "streams.cli"

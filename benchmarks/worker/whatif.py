@@ -40,7 +40,7 @@ def main() -> int:
     results = []
     for name, experiment, env in VARIANTS:
         r = run_load(settings, load, workdir, experiment=experiment, extra_env=env,
-                     baselines=False)
+                     baselines=False, label=name)
         r["variant"] = name
         results.append(r)
         print(f"{name}: {r['worker_steady_readings_per_s']:,.0f} readings/s", flush=True)

@@ -15,7 +15,7 @@ import numpy as np
 
 from analytics.alert_rules import SEVERITIES, collect_signals
 from analytics.alerts import AlertEvent as RuleEvent
-from analytics.alerts import AlertKind, AlertMachine
+from analytics.alerts import AlertMachine
 from analytics.anomaly import AnomalyScore
 from analytics.features import WindowFeatures as ClosedWindow
 from analytics.hrv import HRV_FEATURES

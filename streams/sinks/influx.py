@@ -19,6 +19,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -97,7 +98,7 @@ class InfluxV1Writer(InfluxWriter):
                 if resp.status == 204:
                     return
                 raise _classify(resp.status, resp.headers, await resp.text())
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise SinkError(f"InfluxDB unreachable: {type(exc).__name__}") from exc
 
     async def close(self) -> None:
@@ -111,8 +112,8 @@ class InfluxV2Writer(InfluxWriter):
 
     def __init__(self, target: InfluxTarget) -> None:
         super().__init__(target)
-        self._client = None
-        self._write_api = None
+        self._client: Any = None
+        self._write_api: Any = None
 
     async def start(self) -> None:
         if self._client is None:
@@ -137,7 +138,7 @@ class InfluxV2Writer(InfluxWriter):
             )
         except ApiException as exc:
             raise _classify(exc.status or 0, exc.headers or {}, str(exc.body or "")) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise SinkError(f"InfluxDB unreachable: {type(exc).__name__}") from exc
 
     async def close(self) -> None:

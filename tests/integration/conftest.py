@@ -130,7 +130,7 @@ def influx_query(settings: Settings, q: str) -> list[dict]:
     rows = []
     for series in result.get("series", []):
         for values in series["values"]:
-            rows.append({**series.get("tags", {}), **dict(zip(series["columns"], values))})
+            rows.append({**series.get("tags", {}), **dict(zip(series["columns"], values, strict=False))})
     return rows
 
 

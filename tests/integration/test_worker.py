@@ -95,7 +95,7 @@ async def test_influx_v2_api_writes_to_victoria_metrics(settings, processes, run
     vm = f"http://127.0.0.1:{settings.stack.victoria_port}"
 
     def exported() -> list[dict]:
-        match = urllib.parse.quote('{__name__="vitals_value",pid="%s"}' % pid)
+        match = urllib.parse.quote(f'{{__name__="vitals_value",pid="{pid}"}}')
         with urllib.request.urlopen(f"{vm}/api/v1/export?match[]={match}", timeout=5) as r:
             return [json.loads(line) for line in r.read().decode().splitlines() if line]
 

@@ -62,7 +62,7 @@ def test_vectorized_update_matches_scalar() -> None:
     medians = rng.normal(75, 5, n)
     mads = rng.uniform(1, 6, n)
     states = [BaselineState("heart_rate", m, d, 2.0, n_updates=k % 7, last_ts_ms=T0_MS)
-              for k, (m, d) in enumerate(zip(medians, mads))]
+              for k, (m, d) in enumerate(zip(medians, mads, strict=False))]
     wm, wd = rng.normal(80, 5, n), rng.uniform(0, 4, n)
     dt = rng.integers(1, 10 * MIN_MS, n)
     alpha = ew_alpha(dt, np.array([s.n_updates for s in states]), CONFIG)

@@ -18,7 +18,7 @@ def random_segments(rng: np.random.Generator, n_win: int, max_len: int):
     offsets = np.concatenate(([0], np.cumsum(counts)))
     start = T0_MS + np.arange(n_win) * 60_000
     end = start + 60_000
-    ts = np.concatenate([np.sort(rng.integers(s, e, c)) for s, e, c in zip(start, end, counts)])
+    ts = np.concatenate([np.sort(rng.integers(s, e, c)) for s, e, c in zip(start, end, counts, strict=False)])
     values = rng.normal(80, 15, offsets[-1])
     return values, ts.astype(np.int64), offsets, start, end
 

@@ -116,7 +116,7 @@ def test_every_reading_lands_in_exactly_its_open_windows(batches, lateness_ms, r
 def test_readings_within_allowed_lateness_are_never_late(batches, lateness_ms):
     _, late, _ = run(batches, lateness_ms)
     max_ts = None
-    for batch, (late_k, _) in zip(batches, late):
+    for batch, (late_k, _) in zip(batches, late, strict=False):
         for i, (offset, _, _) in enumerate(batch):
             if max_ts is None or T0_MS + offset >= max_ts - lateness_ms:
                 assert i not in late_k
@@ -207,19 +207,19 @@ def test_add_batch_equals_one_add_per_patient() -> None:
     batched = [PatientWindows(SPECS, allowed_lateness_ms=2_000) for _ in range(6)]
     for k in range(8):
         arrivals = []
-        for p in range(6):
+        for _p in range(6):
             n = int(rng.integers(0, 20))
             ts = T0_MS + k * 10_000 + rng.integers(-15_000, 10_000, n)
             metrics = rng.choice(["heart_rate", "spo2", "rr_interval"], n).tolist()
             values = rng.normal(80, 10, n)
             flags = rng.random(n) < 0.1
             arrivals.append((metrics, values, ts, flags))
-        expected = [pw.add(*a, now_ms=k) for pw, a in zip(singles, arrivals)]
-        got = add_batch([(pw, *a) for pw, a in zip(batched, arrivals)], now_ms=k)
+        expected = [pw.add(*a, now_ms=k) for pw, a in zip(singles, arrivals, strict=False)]
+        got = add_batch([(pw, *a) for pw, a in zip(batched, arrivals, strict=False)], now_ms=k)
         if k == 7:
             expected = [pw.advance(10**15) for pw in singles]
             got = advance_batch(batched, 10**15)
-        for e, g in zip(expected, got):
+        for e, g in zip(expected, got, strict=False):
             assert [w.to_dict() for w in e.closed] == [w.to_dict() for w in g.closed]
             assert e.late_index.tolist() == g.late_index.tolist()
     assert [pw.to_dict() for pw in singles] == [pw.to_dict() for pw in batched]
