@@ -25,12 +25,20 @@ def main() -> int:
     p.add_argument("--keep-going", action="store_true",
                    help="run every step even after the worker fell behind")
     p.add_argument("--out", type=Path, default=Path("benchmarks-e2e.json"))
+    p.add_argument("--worker-experiment", default="",
+                   help="what-if changes to the worker, e.g. batch1m,zlib (see "
+                        "benchmarks/worker/experiment.py)")
+    p.add_argument("--checkpoint-s", type=float, help="worker checkpoint interval")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     steps = tuple(int(s) for s in args.steps.split(",")) if args.steps else DEFAULT_STEPS
     steps = tuple(s for s in steps if s <= args.max_devices) or (args.max_devices,)
+    worker_env = (("VITALSTREAM_WORKER__CHECKPOINT_INTERVAL_S", str(args.checkpoint_s)),
+                  ) if args.checkpoint_s else ()
     result = run_ramp(Settings(), RampConfig(steps=steps, step_s=args.step_s,
-                                             stop_when_saturated=not args.keep_going))
+                                             stop_when_saturated=not args.keep_going,
+                                             worker_experiment=args.worker_experiment,
+                                             worker_env=worker_env))
     args.out.write_text(json.dumps(result, indent=1, default=str))
     rows = []
     for s in result["steps"]:

@@ -37,6 +37,8 @@ class RampConfig:
     tracer_every: int = 50
     drain_timeout_s: float = 150.0
     stop_when_saturated: bool = True
+    worker_experiment: str = ""  # what-if changes (benchmarks.worker.experiment)
+    worker_env: tuple[tuple[str, str], ...] = ()
 
 
 def lag_of(settings: Settings, run_id: str) -> int | None:
@@ -54,11 +56,14 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
     influx.ensure_database(settings.influx.url)
     asyncio.run(create_topics(settings.kafka.bootstrap, settings.kafka.partitions,
                               benv.topic_prefix(run_id)))
-    system = build_system(run_id, fleet, workdir, registry)
+    system = build_system(run_id, fleet, workdir, registry, config.worker_experiment,
+                          dict(config.worker_env))
     tracer_ids = {fleet.device(i): i for i in range(1, fleet.max_devices, config.tracer_every)}
     tracer = InfluxTracer(settings.influx.url, influx.BENCH_DATABASE, tracer_ids, 0.1)
     lateness_ms = settings.worker.allowed_lateness_ms
     result: dict[str, Any] = {"run_id": run_id, "workdir": str(workdir), "steps": [],
+                              "worker_experiment": config.worker_experiment or None,
+                              "worker_env": dict(config.worker_env),
                               "conditions": {"cpus": os.cpu_count(),
                                              "loadavg_start": os.getloadavg()}}
     mqtt = settings.mqtt

@@ -49,7 +49,9 @@ class System:
         return [name for name, p in self.procs.items() if p.popen is not None and not p.alive()]
 
 
-def build_system(run_id: str, fleet: Fleet, workdir: Path, registry: Path) -> System:
+def build_system(run_id: str, fleet: Fleet, workdir: Path, registry: Path,
+                 worker_experiment: str = "", worker_env: dict[str, str] | None = None) -> System:
+    """worker_experiment: a what-if of benchmarks.worker.experiment (e.g. "batch1m,zlib")."""
     common = {
         **benv.base_env(run_id),
         "VITALSTREAM_GATEWAY__REGISTRY_FILE": str(registry),
@@ -71,6 +73,10 @@ def build_system(run_id: str, fleet: Fleet, workdir: Path, registry: Path) -> Sy
         gateway=Proc(["gateway", "--client-id", GATEWAY_CLIENT_ID], common,
                      workdir / "gateway.log"),
         worker=Proc(["worker", "--loglevel", "info"],
-                    {**common, **benv.worker_env(run_id, workdir)}, workdir / "worker.log"),
+                    {**common, **benv.worker_env(run_id, workdir), **(worker_env or {}),
+                     **({"VITALSTREAM_BENCH_EXPERIMENT": worker_experiment}
+                        if worker_experiment else {})},
+                    workdir / "worker.log",
+                    module="benchmarks.worker.experiment" if worker_experiment else "streams.cli"),
         notify=Proc(["notify"], notify_env, workdir / "notify.log"),
     )
