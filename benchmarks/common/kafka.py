@@ -17,12 +17,13 @@ async def create_topics(bootstrap: str, partitions: int, prefix: str) -> None:
     await ensure_project_topics(bootstrap, partitions, prefix)
 
 
-async def delete_topics(bootstrap: str, prefix: str) -> int:
-    """Delete every topic of a run (the prefix is unique to it), Faust's internal ones too."""
+async def delete_topics(bootstrap: str, *prefixes: str) -> int:
+    """Delete every topic of a run: its prefix, and Faust's internal topics
+    (named after the app id). The prefixes are unique to the run."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=20_000)
     await admin.start()
     try:
-        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        names = [t for t in await admin.list_topics() if t.startswith(prefixes)]
         if names:
             await admin.delete_topics(names)
         return len(names)

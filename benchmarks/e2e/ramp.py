@@ -15,7 +15,7 @@ from typing import Any
 
 from benchmarks.common import env as benv
 from benchmarks.common import influx
-from benchmarks.common.kafka import create_topics, group_lag
+from benchmarks.common.kafka import create_topics, delete_topics, group_lag
 from benchmarks.common.procs import CpuMeter, stack_pids
 from benchmarks.common.stats import summary_ms
 from benchmarks.common.tracer import InfluxTracer
@@ -129,6 +129,8 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
         if listener is not None:
             listener.close()
         system.stop()
+        asyncio.run(delete_topics(settings.kafka.bootstrap, benv.topic_prefix(run_id),
+                                  benv.worker_app_id(run_id) + "-"))
     result["publisher_error"] = repr(pub.error) if pub.error else None
     result["publisher_behind_max_ms"] = round(pub.behind_ms_max, 1)
     add_latencies(result, tracer, listener, pub, lateness_ms)

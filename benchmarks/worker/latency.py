@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks.common import env as benv
 from benchmarks.common import influx
-from benchmarks.common.kafka import create_topics
+from benchmarks.common.kafka import create_topics, delete_topics
 from benchmarks.common.load import Fleet, record
 from benchmarks.common.procs import CpuMeter, Proc
 from benchmarks.common.stats import summary_ms
@@ -146,6 +146,7 @@ def run_latency(settings: Settings, workdir: Path, *, patients: int = 2000,
     finally:
         tracer.stop.set()
         proc.stop()
+        asyncio.run(delete_topics(bootstrap, prefix, benv.worker_app_id(run_id) + "-"))
     pid_index = {fleet.pid(i): i for i in range(patients)}
     offsets_ms = {i: i * 1000 // patients for i in range(patients)}
     alert_lat = []

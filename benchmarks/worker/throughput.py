@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer
 
 from benchmarks.common import env as benv
 from benchmarks.common import influx
-from benchmarks.common.kafka import create_topics, produce, raw_consume
+from benchmarks.common.kafka import create_topics, delete_topics, produce, raw_consume
 from benchmarks.common.load import Fleet, backlog
 from benchmarks.common.procs import Proc
 from benchmarks.worker import profiling
@@ -139,6 +139,7 @@ def run_load(settings: Settings, load: Load, workdir: Path, *, profile: bool = F
     finally:
         profiling.stop_record(spy)  # the drain only, not the shutdown
         proc.stop()
+        asyncio.run(delete_topics(bootstrap, prefix, benv.worker_app_id(run_id) + "-"))
     result: dict[str, Any] = {
         "load": load.name, "experiment": experiment or "as-is", "env": extra_env or {},
         "patients": load.patients, "seconds_per_message": load.seconds_per_message,
