@@ -58,10 +58,10 @@ async def bare_sink(settings: Settings, topic: str, expected: int, database: str
     try:
         deadline = time.monotonic() + timeout_s
         while n < expected and time.monotonic() < deadline:
+            t0 = t0 or time.monotonic()
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
             if not batch:
                 continue
-            t0 = t0 or time.monotonic()
             lines: list[str] = []
             for records in batch.values():
                 for r in records:
@@ -158,6 +158,9 @@ def run_load(settings: Settings, load: Load, workdir: Path, *, profile: bool = F
         "log": str(proc.log_path),
         "_total_wall_s": round(time.monotonic() - t_start, 1),
     }
+    if result["worker_steady_readings_per_s"] != result["worker_steady_readings_per_s"]:
+        # Drained within two stats lines: only the drain rate is known.
+        result["worker_steady_readings_per_s"] = result["worker_drain_readings_per_s"]
     result["worker_msgs_per_s"] = (result["worker_steady_readings_per_s"] * messages / readings)
     result["ratio_to_ceiling"] = (result["worker_steady_readings_per_s"]
                                   / result["ceiling_readings_per_s"]) if baselines else float("nan")
