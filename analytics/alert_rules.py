@@ -144,6 +144,6 @@ DEFAULT_RULES: tuple[dict[str, object], ...] = (
     # score for a while and must not page (benchmarks/alerts: 85 of 95 false
     # alerts came from this rule without the hold).
     {"name": "heart_rate_trend", "signal": "anomaly.heart_rate.score", "trigger": 1.0,
-     "clear": 0.5, "min_duration_ms": 10 * 60_000, "severity": "low_medium",
+     "clear": 0.5, "min_duration_ms": 30 * 60_000, "severity": "low_medium",
      "realert_interval_ms": 60 * 60_000},
 )
