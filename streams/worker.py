@@ -157,6 +157,8 @@ class WorkerRuntime:
             now_ms = int(time.time() * 1000)
             out = Outputs()
             for pid, state in self.cache.items():
+                if not self.processor.needs_tick(state, now_ms):
+                    continue
                 produced = self.processor.tick(state, now_ms)
                 if produced.features or produced.alerts or produced.scores:
                     self.dirty.add(pid)

@@ -112,6 +112,18 @@ class PatientProcessor:
             out.extend(self._score_and_alert(state, ts_ms, [], [], quality=set()))
         return out
 
+    def needs_tick(self, state: PatientState, now_ms: int) -> bool:
+        """Whether `tick` can change anything: idle windows to close by the
+        clock, or an alert that may escalate or a silence that may expire.
+        The worker ticks every second; most patients need neither."""
+        last = state.windows.last_arrival_ms
+        if last is not None and now_ms - last >= state.windows.idle_timeout_ms and any(
+                len(buf.ts_ms) for buf in state.windows.buffers.values()):
+            return True
+        rules = state.alerts.get("rules", {}) if state.alerts else {}
+        return any(r.get("phase") == "active" or r.get("silenced_until_ms") is not None
+                   for r in rules.values())
+
     def tick(self, state: PatientState, now_ms: int) -> Outputs:
         """Clock-driven work for a quiet patient: idle window close, escalations."""
         result = state.windows.advance(now_ms)

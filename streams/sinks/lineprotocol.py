@@ -28,15 +28,25 @@ def _field(value: float | int | bool | str) -> str | None:
     return f'"{escaped}"'
 
 
+def string_field(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def line_prefix(measurement: str, tags: Mapping[str, str | None]) -> str:
+    """Measurement and sorted tag set: the part of a point shared by many."""
+    tag_part = "".join(
+        f",{k}={_tag(v)}" for k, v in sorted(tags.items()) if v is not None and v != ""
+    )
+    return f"{measurement.translate(_MEASUREMENT_ESCAPES)}{tag_part}"
+
+
 def line(measurement: str, tags: Mapping[str, str | None],
          fields: Mapping[str, float | int | bool | str | None], ts_ms: int) -> str | None:
     """One point; tags sorted (InfluxDB's recommendation); None values left out.
 
     Returns None when no field is left (a point needs at least one field).
     """
-    tag_part = "".join(
-        f",{k}={_tag(v)}" for k, v in sorted(tags.items()) if v is not None and v != ""
-    )
     rendered = []
     for key, value in fields.items():
         if value is None:
@@ -46,4 +56,4 @@ def line(measurement: str, tags: Mapping[str, str | None],
             rendered.append(f"{_tag(key)}={text}")
     if not rendered:
         return None
-    return f"{measurement.translate(_MEASUREMENT_ESCAPES)}{tag_part} {','.join(rendered)} {ts_ms}"
+    return f"{line_prefix(measurement, tags)} {','.join(rendered)} {ts_ms}"

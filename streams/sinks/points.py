@@ -8,25 +8,34 @@ replayed record overwrites its point instead of adding one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from streams.sinks.lineprotocol import line
+from streams.sinks.lineprotocol import line, line_prefix, string_field
 
 
 def reading_lines(batch: Mapping[str, Any]) -> Iterable[str]:
-    """Points of one `vitals.normalized` record (a dict, as parsed from JSON)."""
+    """Points of one `vitals.normalized` record (a dict, as parsed from JSON).
+
+    The hot path of the sink: the tag set is rendered once per metric of the
+    record, not once per reading (same output as `line()`, checked in tests).
+    """
     tags = {"pid": batch["pid"], "device": batch["device"], "ward": batch.get("ward")}
+    prefixes: dict[str, str] = {}
     for reading in batch["readings"]:
+        metric = reading["metric"]
+        prefix = prefixes.get(metric)
+        if prefix is None:
+            prefix = prefixes[metric] = line_prefix("vitals", {**tags, "metric": metric})
+        value = float(reading["value"])
         quality = reading.get("quality")
-        point = line(
-            "vitals",
-            {**tags, "metric": reading["metric"]},
-            {"value": float(reading["value"]), "quality": ",".join(quality) if quality else None},
-            int(reading["ts_ms"]),
-        )
-        if point is not None:
-            yield point
+        # InfluxDB has no NaN/inf: such a value is left out, as line() does.
+        fields = [f"value={value!r}"] if math.isfinite(value) else []
+        if quality:
+            fields.append(f"quality={string_field(','.join(quality))}")
+        if fields:
+            yield f"{prefix} {','.join(fields)} {int(reading['ts_ms'])}"
 
 
 _FEATURE_FIELDS = ("count", "coverage", "mean", "median", "min", "max", "std", "p5", "p95",

@@ -73,3 +73,28 @@ async def test_large_writes_are_chunked_by_batch_size(size):
     writer = ScriptedWriter([], max_points=size)
     await InfluxSink(writer).write([f"m v={i} {i}" for i in range(5)])
     assert len(writer.bodies) == -(-5 // size)
+
+
+def test_fast_reading_lines_equal_the_general_line_builder():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    reading = st.fixed_dictionaries({
+        "metric": st.sampled_from(["heart_rate", "spo2", "rr_interval"]),
+        "value": st.floats(allow_nan=True, allow_infinity=True),
+        "ts_ms": st.integers(0, 2**41),
+        "quality": st.lists(st.sampled_from(["contact_lost", 'odd"flag\\']), max_size=2),
+    })
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(reading, max_size=8), st.sampled_from([None, "W 1", "ICU,a=b"]))
+    def check(readings, ward):
+        batch = {"pid": "p1", "device": "dev 1", "ward": ward, "readings": readings}
+        expected = [p for r in readings if (p := line(
+            "vitals", {"pid": "p1", "device": "dev 1", "ward": ward, "metric": r["metric"]},
+            {"value": float(r["value"]),
+             "quality": ",".join(r["quality"]) if r["quality"] else None},
+            r["ts_ms"])) is not None]
+        assert list(reading_lines(batch)) == expected
+
+    check()

@@ -109,3 +109,18 @@ def test_idle_patient_windows_close_by_the_clock():
     run(proc, state, range(0, 30), lambda i: 97.0)  # half a minute, then silence
     out = proc.tick(state, T0 + 30_000 + 5 * 60_000)
     assert any(f.window == "1m" and f.metric == "spo2" and f.count == 30 for f in out.features)
+
+
+def test_only_idle_patients_and_open_alerts_need_the_clock():
+    proc = make_processor()
+    state = proc.new_state("p1")
+    run(proc, state, range(0, 30), lambda i: 97.0)
+    assert not proc.needs_tick(state, T0 + 31_000)  # data is flowing
+    assert proc.needs_tick(state, T0 + 30_000 + 61_000)  # idle: windows to close
+    proc.tick(state, T0 + 30_000 + 10 * 60_000)  # flushes every window
+    assert not proc.needs_tick(state, T0 + 30_000 + 11 * 60_000)
+
+    alerting = proc.new_state("p2")
+    outs = run(proc, alerting, range(0, 300), lambda i: 85.0)
+    assert any(a.kind == "raised" for o in outs for a in o.alerts)
+    assert proc.needs_tick(alerting, T0 + 301_000)  # may escalate without new data
