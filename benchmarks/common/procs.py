@@ -26,6 +26,15 @@ def cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def runq_wait_s(pid: int) -> float | None:
+    """Seconds the main thread spent runnable but waiting for a CPU
+    (/proc/<pid>/schedstat, field 2): CPU starvation, not blocking."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def peak_rss_mb(pid: int) -> float | None:
     """VmHWM (peak resident set) in MiB, since the process started."""
     try:
@@ -54,21 +63,28 @@ class CpuMeter:
 
     pids: dict[str, int]
     start_s: dict[str, float] = field(default_factory=dict)
+    start_wait_s: dict[str, float] = field(default_factory=dict)
     t0: float = 0.0
 
     def start(self) -> None:
         self.t0 = time.monotonic()
         self.start_s = {n: c for n, p in self.pids.items() if (c := cpu_s(p)) is not None}
+        self.start_wait_s = {n: w for n, p in self.pids.items()
+                             if (w := runq_wait_s(p)) is not None}
 
     def read(self) -> dict[str, dict[str, float | None]]:
-        """name -> cpu_s, cpu_pct (of one core) over the interval, peak_rss_mb."""
+        """name -> cpu_s, cpu_pct (of one core) over the interval, runq_wait_pct
+        (main thread runnable but not running), peak_rss_mb."""
         wall = max(time.monotonic() - self.t0, 1e-9)
         out: dict[str, dict[str, float | None]] = {}
         for name, pid in self.pids.items():
             now, before = cpu_s(pid), self.start_s.get(name)
             used = None if now is None or before is None else now - before
+            w_now, w_before = runq_wait_s(pid), self.start_wait_s.get(name)
+            waited = None if w_now is None or w_before is None else w_now - w_before
             out[name] = {"cpu_s": None if used is None else round(used, 2),
                          "cpu_pct": None if used is None else round(100 * used / wall, 1),
+                         "runq_wait_pct": None if waited is None else round(100 * waited / wall, 1),
                          "peak_rss_mb": None if (r := peak_rss_mb(pid)) is None else round(r, 1)}
         return out
 

@@ -47,18 +47,20 @@ def main() -> int:
                      f"{s['lag_start']}->{s['lag_end']}",
                      s["reading_to_influx"]["p50_ms"], s["reading_to_influx"]["p99_ms"],
                      s["reading_to_alert"]["n"], s["reading_to_alert"]["p99_ms"],
-                     cpu["worker"]["cpu_pct"], cpu["gateway"]["cpu_pct"],
+                     cpu["worker"]["cpu_pct"], cpu["worker"].get("runq_wait_pct"),
+                     cpu["gateway"]["cpu_pct"],
                      cpu["notifier"]["cpu_pct"], cpu["kafka"]["cpu_pct"],
                      cpu["mosquitto"]["cpu_pct"], cpu["influxdb"]["cpu_pct"],
                      "SATURATED" if s["saturated"] else "ok"))
     print(table(["devices", "msg/s", "readings/s", "worker lag", "->influx p50", "p99",
-                 "alerts", "->alert p99", "worker%", "gw%", "notify%", "kafka%", "mqtt%",
+                 "alerts", "->alert p99", "worker%", "worker runq%", "gw%", "notify%", "kafka%", "mqtt%",
                  "influx%", "state"], rows))
     print(f"\nwhole run: reading->InfluxDB {result['reading_to_influx']}, reading->alert page "
           f"{result['reading_to_alert']} ({result['alerted_devices']} devices paged); "
           f"count {result.get('count_check')}")
-    print(table(["process", "cpu s", "cpu % of a core", "peak RSS MiB"],
-                [(n, v["cpu_s"], v["cpu_pct"], v["peak_rss_mb"])
+    print("(runq%: share of wall time the worker's event loop was runnable but had no CPU)")
+    print(table(["process", "cpu s", "cpu % of a core", "runq wait %", "peak RSS MiB"],
+                [(n, v["cpu_s"], v["cpu_pct"], v.get("runq_wait_pct"), v["peak_rss_mb"])
                  for n, v in result.get("processes", {}).items()]))
     print(f"JSON: {args.out}")
     return 0
