@@ -38,6 +38,8 @@ def _zlib() -> None:
     import streams.worker as worker
     from streams.pipeline import state
 
+    if hasattr(state, "_ZLIB_MAGIC"):
+        return  # streams.pipeline.state compresses on its own since bdcd0d3
     worker.encode_state = lambda s: zlib.compress(state.encode_state(s), 1)  # type: ignore[assignment]
     worker.decode_state = lambda raw: state.decode_state(zlib.decompress(raw))  # type: ignore[assignment]
 
