@@ -10,6 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from streams.ops.service import Service
+from streams.ops.templates import render
 
 HEALTH_DB = "_vitalstream_health"
 
@@ -32,29 +33,8 @@ class InfluxV1Service(Service):
         root = self.data_dir.resolve()
         for sub in ("meta", "data", "wal"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        conf = f"""# written by `vitalstream stack up`; see docker/influxdb/influxdb.conf
-reporting-disabled = true
-bind-address = "127.0.0.1:{self.ports['rpc']}"
-
-[meta]
-  dir = "{root}/meta"
-
-[data]
-  dir = "{root}/data"
-  wal-dir = "{root}/wal"
-  query-log-enabled = false
-
-[monitor]
-  store-enabled = false
-
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:{self.ports['http']}"
-  log-enabled = false
-
-[continuous_queries]
-  log-enabled = false
-"""
+        conf = render("influxdb/influxdb.conf.tmpl", bind="127.0.0.1", data_root=root,
+                      http_port=self.ports["http"], rpc_port=self.ports["rpc"])
         (root / "influxdb.conf").write_text(conf)
 
     def argv(self) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from streams.ops.errors import StackError
 from streams.ops.service import Service
+from streams.ops.templates import render
 
 POM_DIR = Path(__file__).resolve().parents[2] / "docker" / "kafka"
 HEALTH_TOPIC = "_vitalstream.health"
@@ -63,37 +64,10 @@ class KafkaService(Service):
         (root / "data").mkdir(parents=True, exist_ok=True)
         (root / "logs").mkdir(parents=True, exist_ok=True)
         broker, ctl = self.ports["broker"], self.ports["controller"]
-        props = f"""# written by `vitalstream stack up`; see docker/kafka/server.properties
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{ctl}
-listeners=PLAINTEXT://127.0.0.1:{broker},CONTROLLER://127.0.0.1:{ctl}
-advertised.listeners=PLAINTEXT://127.0.0.1:{broker}
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-log.dirs={root}/data
-num.partitions=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=8
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-log.cleaner.dedupe.buffer.size=16777216
-num.network.threads=2
-num.io.threads=4
-log.retention.hours=168
-"""
-        (root / "server.properties").write_text(props)
-        (root / "log4j.properties").write_text(
-            "log4j.rootLogger=WARN, stdout\n"
-            "log4j.appender.stdout=org.apache.log4j.ConsoleAppender\n"
-            "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n"
-            "log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
-            "log4j.logger.kafka.server.KafkaServer=INFO\n"
-            "log4j.logger.kafka.server.BrokerServer=INFO\n"
-        )
+        (root / "server.properties").write_text(render(
+            "kafka/server.properties.tmpl", host="127.0.0.1", bind="127.0.0.1",
+            broker_port=broker, controller_port=ctl, data_dir=root / "data"))
+        (root / "log4j.properties").write_text(render("kafka/log4j.properties"))
         if not (root / "data" / "meta.properties").exists():
             subprocess.run(  # noqa: S603
                 self._java(

@@ -10,11 +10,9 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 
 from streams.ops.service import Service
+from streams.ops.templates import render
 
-# Mosquitto's default max_queued_messages (1000) silently drops QoS 1
-# messages to a slow subscriber; measured here: a Python subscriber lost
-# 80 % of a 50,000-message burst. The gateway's session must queue while it
-# is slow or away, so the cap is set far above any burst a ward produces.
+# Far above any burst a ward produces: see docker/mosquitto/mosquitto.conf.tmpl.
 MAX_QUEUED_MESSAGES = 5_000_000
 
 
@@ -23,22 +21,9 @@ class MosquittoService(Service):
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         port = self.ports["mqtt"]
-        conf = f"""# written by `vitalstream stack up`; see docker/mosquitto/mosquitto.conf
-listener {port} 127.0.0.1
-allow_anonymous true
-persistence true
-persistence_location {self.data_dir.resolve()}/
-autosave_interval 10
-max_queued_messages {MAX_QUEUED_MESSAGES}
-max_queued_bytes 0
-max_inflight_messages 1000
-persistent_client_expiration 7d
-log_dest stdout
-log_type error
-log_type warning
-log_type notice
-connection_messages false
-"""
+        conf = render("mosquitto/mosquitto.conf.tmpl", port=port, bind="127.0.0.1",
+                      persistence_dir=self.data_dir.resolve(),
+                      max_queued_messages=MAX_QUEUED_MESSAGES)
         (self.data_dir / "mosquitto.conf").write_text(conf)
 
     def argv(self) -> list[str]:
