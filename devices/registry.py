@@ -15,13 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from devices.pseudonym import Pseudonymizer
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 REGISTRY_RECORD_VERSION = 1
 
@@ -41,13 +44,45 @@ def enrollment_record(device: str, pid: str | None, ward: str | None, bed: str |
             "bed": bed, "ts_ms": ts_ms}
 
 
+class RegistryFile(Generic[T]):
+    """The hospital's registry export, re-read when its mtime changes.
+
+    `parse` turns the file's entries into what the reader keeps. A file that
+    does not parse (half written, hand edited) is reported and the last good
+    result is kept: a broken export must not unenroll every device.
+    """
+
+    def __init__(self, path: Path | None, parse: Callable[[list[dict[str, Any]]], T]) -> None:
+        self.path = path
+        self._parse = parse
+        self._mtime_ns: int | None = None
+
+    def read_if_changed(self) -> T | None:
+        """The parsed entries when the file changed and parses, else None."""
+        if self.path is None:
+            return None
+        try:
+            mtime_ns = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        if mtime_ns == self._mtime_ns:
+            return None
+        try:
+            parsed = self._parse(json.loads(self.path.read_text())["devices"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.error("registry file unreadable, keeping previous file=%s error=%s",
+                      self.path, type(exc).__name__)
+            return None
+        self._mtime_ns = mtime_ns
+        return parsed
+
+
 class DeviceRegistry:
     """Thread-safe: the MQTT thread reads, the Kafka consumer task writes."""
 
     def __init__(self, pseudonymizer: Pseudonymizer, file: Path | None = None) -> None:
         self._pseudonymizer = pseudonymizer
-        self._file = file
-        self._file_mtime_ns: int | None = None
+        self._file = RegistryFile(file, self._parse_entries)
         self._from_file: dict[str, Enrollment] = {}
         self._from_topic: dict[str, Enrollment | None] = {}
         self._lock = threading.Lock()
@@ -65,35 +100,24 @@ class DeviceRegistry:
             devices = set(self._from_file) | {d for d, e in self._from_topic.items() if e}
             return len(devices - {d for d, e in self._from_topic.items() if e is None})
 
+    def _parse_entries(self, entries: list[dict[str, Any]]) -> dict[str, Enrollment]:
+        return {
+            str(e["device"]): Enrollment(
+                device=str(e["device"]),
+                pid=self._pseudonymizer.pseudonym(str(e["patient_id"])),
+                ward=e.get("ward"),
+                bed=e.get("bed"),
+            )
+            for e in entries
+        }
+
     def reload_if_changed(self) -> bool:
         """Re-read the file when its mtime changed. Returns True if reloaded."""
-        if self._file is None:
-            return False
-        try:
-            mtime_ns = self._file.stat().st_mtime_ns
-        except FileNotFoundError:
-            return False
-        if mtime_ns == self._file_mtime_ns:
-            return False
-        try:
-            entries = json.loads(self._file.read_text())
-            parsed = {
-                str(e["device"]): Enrollment(
-                    device=str(e["device"]),
-                    pid=self._pseudonymizer.pseudonym(str(e["patient_id"])),
-                    ward=e.get("ward"),
-                    bed=e.get("bed"),
-                )
-                for e in entries["devices"]
-            }
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            # Keep serving the last good registry; a half-written file must not unenroll everyone.
-            log.error("registry file unreadable, keeping previous file=%s error=%s",
-                      self._file, type(exc).__name__)
+        parsed = self._file.read_if_changed()
+        if parsed is None:
             return False
         with self._lock:
             self._from_file = parsed
-            self._file_mtime_ns = mtime_ns
         log.info("registry file loaded devices=%d", len(parsed))
         return True
 

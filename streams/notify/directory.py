@@ -19,9 +19,10 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devices.pseudonym import Pseudonymizer
-from devices.registry import REGISTRY_RECORD_VERSION
+from devices.registry import REGISTRY_RECORD_VERSION, RegistryFile
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,7 @@ class PatientDirectory:
 
     def __init__(self, pseudonymizer: Pseudonymizer, file: Path | None = None) -> None:
         self._pseudonymizer = pseudonymizer
-        self._file = file
-        self._file_mtime_ns: int | None = None
+        self._file = RegistryFile(file, self._parse_entries)
         self._from_file: dict[str, _Entry] = {}  # pid -> entry
         self._from_topic: dict[str, _Entry | None] = {}  # device -> entry (None: unenrolled)
         self._lock = threading.Lock()
@@ -72,29 +72,20 @@ class PatientDirectory:
             pids = set(self._from_file) | {e.pid for e in self._from_topic.values() if e}
         return len(pids)
 
+    def _parse_entries(self, entries: list[dict[str, Any]]) -> dict[str, _Entry]:
+        parsed: dict[str, _Entry] = {}
+        for e in entries:
+            pid = self._pseudonymizer.pseudonym(str(e["patient_id"]))
+            parsed[pid] = _Entry(str(e["device"]), pid, _opt(e.get("ward")),
+                                 _opt(e.get("bed")), _opt(e.get("display_name")))
+        return parsed
+
     def reload_if_changed(self) -> bool:
-        if self._file is None:
-            return False
-        try:
-            mtime_ns = self._file.stat().st_mtime_ns
-        except FileNotFoundError:
-            return False
-        if mtime_ns == self._file_mtime_ns:
-            return False
-        try:
-            entries = json.loads(self._file.read_text())["devices"]
-            parsed: dict[str, _Entry] = {}
-            for e in entries:
-                pid = self._pseudonymizer.pseudonym(str(e["patient_id"]))
-                parsed[pid] = _Entry(str(e["device"]), pid, _opt(e.get("ward")),
-                                     _opt(e.get("bed")), _opt(e.get("display_name")))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.error("directory file unreadable, keeping previous file=%s error=%s",
-                      self._file, type(exc).__name__)
+        parsed = self._file.read_if_changed()
+        if parsed is None:
             return False
         with self._lock:
             self._from_file = parsed
-            self._file_mtime_ns = mtime_ns
         log.info("directory file loaded patients=%d", len(parsed))
         return True
 
