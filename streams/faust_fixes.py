@@ -20,7 +20,7 @@ _HANDOVER_WAIT_S = 10.0
 _original_getmany = faust_consumer.Consumer.getmany
 
 
-async def _getmany(self: faust_consumer.Consumer, timeout: float) -> AsyncIterator[Any]:
+async def _getmany(self: faust_consumer.Consumer, timeout: float) -> AsyncIterator[Any]:  # noqa: ASYNC109 - Faust's signature
     """Faust's getmany, noting while the fetch loop is handing a message over.
 
     `_drain_messages` takes each (tp, message) from here, delivers it to the
@@ -82,7 +82,7 @@ async def _perform_seek(self: faust_consumer.Consumer) -> None:
     self.stop_flow()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _HANDOVER_WAIT_S
-    while getattr(self, "_vs_delivering", False) and loop.time() < deadline:
+    while getattr(self, "_vs_delivering", False) and loop.time() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.005)
     try:
         committed = await self.seek_to_committed()

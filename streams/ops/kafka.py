@@ -39,9 +39,14 @@ def ensure_kafka_jars(lib_dir: Path) -> None:
 
 
 def _kraft_cluster_id() -> str:
-    # Kafka's Uuid: 16 random bytes, URL-safe base64 without padding
-    # (what `kafka.tools.StorageTool random-uuid` prints).
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Kafka's Uuid: 16 random bytes, URL-safe base64 without padding (what
+    # `kafka.tools.StorageTool random-uuid` prints). Like Kafka's own
+    # Uuid.randomUuid, never one starting with "-": the command line would take
+    # it for an option (it failed `stack up` about once in 64).
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 @dataclass
@@ -69,15 +74,17 @@ class KafkaService(Service):
             broker_port=broker, controller_port=ctl, data_dir=root / "data"))
         (root / "log4j.properties").write_text(render("kafka/log4j.properties"))
         if not (root / "data" / "meta.properties").exists():
-            subprocess.run(  # noqa: S603
+            formatted = subprocess.run(  # noqa: S603
                 self._java(
                     "kafka.tools.StorageTool", "format", "-t", _kraft_cluster_id(),
                     "-c", str(root / "server.properties"), "--ignore-formatted",
                     jvm=["-Xmx256m", f"-Dlog4j.configuration=file:{root}/log4j.properties"],
                 ),
-                check=True,
-                capture_output=True,
+                capture_output=True, text=True, check=False,
             )
+            if formatted.returncode != 0:
+                raise StackError("formatting Kafka's storage failed: "
+                                 + (formatted.stderr or formatted.stdout)[-1000:])
 
     def argv(self) -> list[str]:
         root = self.data_dir.resolve()

@@ -66,7 +66,7 @@ async def test_fetch_loop_delivers_nothing_between_the_seek_and_resume_flow(monk
     c = StubConsumer({TP0: None})
     stale = list(range(0, 50))  # fetched before the seek
 
-    async def original_getmany(self, timeout):
+    async def original_getmany(self, timeout):  # noqa: ASYNC109 - Faust's signature
         for offset in stale:
             if not self.flow_active:  # faust's getmany checks this per record
                 break
@@ -91,7 +91,7 @@ async def test_fetch_loop_delivers_nothing_between_the_seek_and_resume_flow(monk
                 c._read_offset[tp] = offset
 
     loop_task = asyncio.ensure_future(fetch_loop())
-    while len(delivered) < 5:
+    while len(delivered) < 5:  # noqa: ASYNC110 - a bounded test poll
         await asyncio.sleep(0.001)
     await faust_fixes._perform_seek(c)  # type: ignore[arg-type]
     await asyncio.sleep(0.05)  # the fetch loop gets every chance to go on

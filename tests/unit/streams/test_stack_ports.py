@@ -31,3 +31,11 @@ def test_a_stale_pid_file_is_not_trusted(tmp_path):
     proc.pid_file.write_text('{"pid": 1, "start_ticks": -5, "argv": []}')
     assert proc.pid() is None
     assert proc.stop() is False
+
+
+def test_kraft_cluster_ids_never_look_like_an_option():
+    from streams.ops.kafka import _kraft_cluster_id
+
+    ids = {_kraft_cluster_id() for _ in range(5000)}
+    assert len(ids) == 5000
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
