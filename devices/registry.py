@@ -123,22 +123,28 @@ class DeviceRegistry:
 
     def apply_record(self, value: bytes | None, key: bytes | None) -> None:
         """Apply one `devices.registry` record (None value: tombstone)."""
-        if value is None:
-            if key is not None:
-                with self._lock:
-                    self._from_topic[key.decode()] = None
-            return
-        rec = json.loads(value)
-        if rec.get("v") != REGISTRY_RECORD_VERSION:
-            log.warning("registry record with unknown version skipped v=%s", rec.get("v"))
-            return
-        device = str(rec["device"])
-        entry = (
-            Enrollment(device, str(rec["pid"]), rec.get("ward"), rec.get("bed"))
-            if rec.get("pid") else None
-        )
-        with self._lock:
-            self._from_topic[device] = entry
+        parsed = parse_registry_record(value, key)
+        if parsed is not None:
+            device, entry = parsed
+            with self._lock:
+                self._from_topic[device] = entry
+
+
+def parse_registry_record(value: bytes | None, key: bytes | None
+                          ) -> tuple[str, Enrollment | None] | None:
+    """One `devices.registry` record as (device, enrollment); enrollment None
+    means unenrolled (a pid-None record or a tombstone). None: nothing to apply
+    (a keyless tombstone, an unknown record version)."""
+    if value is None:
+        return None if key is None else (key.decode(), None)
+    rec = json.loads(value)
+    if rec.get("v") != REGISTRY_RECORD_VERSION:
+        log.warning("registry record with unknown version skipped v=%s", rec.get("v"))
+        return None
+    device = str(rec["device"])
+    if not rec.get("pid"):
+        return device, None
+    return device, Enrollment(device, str(rec["pid"]), rec.get("ward"), rec.get("bed"))
 
 
 def write_registry_file(path: Path, entries: list[dict[str, Any]]) -> None:

@@ -37,34 +37,31 @@ def _scale(mantissa: int, exponent: int) -> float:
     return float(mantissa * 10**exponent)
 
 
+def _decode(raw: int, special: dict[int, str], mantissa_bits: int, exponent_bits: int
+            ) -> float | str:
+    """Two's-complement mantissa in the low bits, exponent in the high bits."""
+    name = special.get(raw)
+    if name is not None:
+        return name
+    mantissa = raw & ((1 << mantissa_bits) - 1)
+    if mantissa >= 1 << (mantissa_bits - 1):
+        mantissa -= 1 << mantissa_bits
+    exponent = raw >> mantissa_bits
+    if exponent >= 1 << (exponent_bits - 1):
+        exponent -= 1 << exponent_bits
+    return _scale(mantissa, exponent)
+
+
 def decode_float(raw: int) -> float | str:
     """A 32-bit FLOAT (already read as uint32 LE): the value, or the name of
     the special value it is."""
-    special = FLOAT_SPECIAL.get(raw)
-    if special is not None:
-        return special
-    mantissa = raw & 0xFFFFFF
-    if mantissa >= 0x800000:
-        mantissa -= 0x1000000
-    exponent = raw >> 24
-    if exponent >= 0x80:
-        exponent -= 0x100
-    return _scale(mantissa, exponent)
+    return _decode(raw, FLOAT_SPECIAL, 24, 8)
 
 
 def decode_sfloat(raw: int) -> float | str:
     """A 16-bit SFLOAT (already read as uint16 LE): the value, or the name of
     the special value it is."""
-    special = SFLOAT_SPECIAL.get(raw)
-    if special is not None:
-        return special
-    mantissa = raw & 0x0FFF
-    if mantissa >= 0x0800:
-        mantissa -= 0x1000
-    exponent = raw >> 12
-    if exponent >= 0x8:
-        exponent -= 0x10
-    return _scale(mantissa, exponent)
+    return _decode(raw, SFLOAT_SPECIAL, 12, 4)
 
 
 def encode_sfloat(mantissa: int, exponent: int) -> int:

@@ -14,7 +14,6 @@ except counts and device ids.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from devices.pseudonym import Pseudonymizer
-from devices.registry import REGISTRY_RECORD_VERSION, RegistryFile
+from devices.registry import RegistryFile, parse_registry_record
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +90,15 @@ class PatientDirectory:
 
     def apply_record(self, value: bytes | None, key: bytes | None) -> None:
         """One `devices.registry` record (None value: tombstone for the key's device)."""
-        if value is None:
-            if key is not None:
-                with self._lock:
-                    self._from_topic[key.decode()] = None
+        parsed = parse_registry_record(value, key)
+        if parsed is None:
             return
-        rec = json.loads(value)
-        if rec.get("v") != REGISTRY_RECORD_VERSION:
-            log.warning("registry record with unknown version skipped v=%s", rec.get("v"))
+        device, enrollment = parsed
+        if enrollment is None:
+            with self._lock:
+                self._from_topic[device] = None
             return
-        device = str(rec["device"])
-        entry = (_Entry(device, str(rec["pid"]), _opt(rec.get("ward")), _opt(rec.get("bed")))
-                 if rec.get("pid") else None)
+        entry = _Entry(device, enrollment.pid, _opt(enrollment.ward), _opt(enrollment.bed))
         with self._lock:
             # Re-insert so dict order is arrival order (lookup takes the latest).
             self._from_topic.pop(device, None)

@@ -30,7 +30,8 @@ async def test_patient_id_and_name_never_reach_logs_or_audit(tmp_path: Path, cap
     caplog.set_level("DEBUG")
     h = Harness(tmp_path)
     await h.feed(event())
-    logs, audit = caplog.text, "\n".join(h.rec.lines)
+    # The messages, not caplog.text: its "file.py:88" prefixes are line numbers.
+    logs, audit = "\n".join(caplog.messages), "\n".join(h.rec.lines)
     assert PID in logs + audit
     assert "MRN-1" not in logs and "Ada" not in logs and "88" not in logs
     # The audit is InfluxDB data: it may carry the value that triggered the
