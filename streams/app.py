@@ -6,12 +6,13 @@ from datetime import timedelta
 
 import faust
 
-from streams import faust_fixes
+from streams import faust_fastpath, faust_fixes
 from streams.settings import Settings
 
 
 def create_app(settings: Settings, *, store: str | None = None) -> faust.App:
     faust_fixes.install()
+    faust_fastpath.install()
     w, k = settings.worker, settings.kafka
     return faust.App(
         w.app_id,

@@ -6,11 +6,21 @@ to InfluxDB. `alerts.acks` updates the same patient state.
 
 Delivery (DESIGN.md, "Delivery and failure"):
 - Events are taken with `noack_take` and acknowledged only at a checkpoint:
-  after the batch's points are in InfluxDB and the touched patients' state
-  was written to the table (changelog). Faust flushes the producer before it
-  commits, so output records and changelog entries are in Kafka before the
-  offset moves. A crash replays from the last checkpoint; the state in the
-  changelog matches it (a message seen twice is skipped by its msg_id).
+  after every point written for them is in InfluxDB and the touched
+  patients' state was written to the table (changelog). Faust flushes the
+  producer before it commits, so output records and changelog entries are
+  in Kafka before the offset moves. A crash replays from the last
+  checkpoint; the state in the changelog matches it (a message seen twice is
+  skipped by its msg_id).
+- InfluxDB writes overlap with processing: one write is in flight while the
+  next batches are processed and their points gather behind it (InfluxDB
+  runs on another core). The gathered points are bounded; past the bound the
+  stream waits for the write, so a slow or stopped InfluxDB pauses the
+  stream instead of filling memory.
+- A patient's state is a head plus one chunk per event minute
+  (streams/pipeline/state.py), all on the patient's partition: the table
+  partitions by the current event (`use_partitioner=False`), which the
+  runtime sets to the patient's last event around every table access.
 - concurrency=1 (faust-streaming #606: offsets committed past in-flight
   messages with more).
 - Window closing is driven by the analytics watermark and a timer, not by
@@ -20,11 +30,13 @@ Delivery (DESIGN.md, "Delivery and failure"):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 import weakref
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import faust
@@ -36,12 +48,16 @@ from streams import topics
 from streams.agents.records import parse_reading_batches
 from streams.app import create_app
 from streams.pipeline.processor import Outputs, PatientProcessor, ProcessorConfig
-from streams.pipeline.state import PatientState, decode_state, encode_state
+from streams.pipeline.state import PatientState, checkpoint_records, load_state
 from streams.settings import Settings
 from streams.sinks.influx import InfluxSink, InfluxTarget, make_writer
 from streams.sinks.points import alert_line, feature_line, reading_lines, score_line
 
 log = logging.getLogger(__name__)
+
+# Points gathered behind the InfluxDB write in flight before the stream waits
+# for it (backpressure), as a multiple of the write batch size.
+SINK_BACKLOG_BATCHES = 4
 
 
 def influx_target(settings: Settings) -> InfluxTarget:
@@ -66,7 +82,7 @@ class WorkerRuntime:
 
     def __init__(self, processor: PatientProcessor, table: Any, sink: InfluxSink,
                  outputs: dict[str, faust.TopicT], deadletter: faust.TopicT,
-                 checkpoint_interval_s: float) -> None:
+                 checkpoint_interval_s: float, sink_batch_points: int = 5000) -> None:
         self.processor = processor
         self.table = table
         self.sink = sink
@@ -82,22 +98,37 @@ class WorkerRuntime:
         self.lock = asyncio.Lock()
         self.last_checkpoint = time.monotonic()
         self.counters: Counter[str] = Counter()
+        self.sink_backlog_max = SINK_BACKLOG_BATCHES * sink_batch_points
+        self.unwritten: list[str] = []  # points gathered behind the write in flight
+        self.writing: asyncio.Task[None] | None = None
 
     # -- state --------------------------------------------------------------
+    @contextlib.contextmanager
+    def _as_event(self, pid: str) -> Iterator[None]:
+        """Make the patient's last event Faust's "current event": the table
+        reads and writes the partition of that event (see module doc); there
+        is none in a timer, and after noack_take it is another event's."""
+        token = _current_event.set(weakref.ref(self.pid_event[pid]))
+        try:
+            yield
+        finally:
+            _current_event.reset(token)
+
     def state(self, pid: str) -> PatientState:
         cached = self.cache.get(pid)
         if cached is not None:
             return cached
-        raw = self.table.get(pid.encode())
-        state = self.processor.new_state(pid)
-        if raw is not None:
-            try:
-                state = decode_state(raw)
-            except (ValueError, KeyError, TypeError) as exc:
-                # A state we cannot read must not stop the stream: start over, say so.
-                log.error("patient state unreadable, starting fresh pid=%s error=%s",
-                          pid, type(exc).__name__)
-                self.counters["state_reset"] += 1
+        state = None
+        try:
+            with self._as_event(pid):
+                state = load_state(pid, self.table.get)
+        except (ValueError, KeyError, TypeError) as exc:
+            # A state we cannot read must not stop the stream: start over, say so.
+            log.error("patient state unreadable, starting fresh pid=%s error=%s",
+                      pid, type(exc).__name__)
+            self.counters["state_reset"] += 1
+        if state is None:
+            state = self.processor.new_state(pid)
         self.cache[pid] = state
         return state
 
@@ -107,6 +138,8 @@ class WorkerRuntime:
         self.dirty.clear()
         self.pending.clear()
         self.pid_event.clear()
+        # Points of unacknowledged events: their new owner processes them again.
+        self.unwritten.clear()
 
     # -- processing -----------------------------------------------------------
     async def on_readings(self, stream: faust.StreamT, events: list[faust.EventT]) -> None:
@@ -129,7 +162,7 @@ class WorkerRuntime:
             self.counters["deadletters"] += len(parsed.dead_letters)
             await self._emit(out, lines)
             self.pending.extend((stream, e) for e in events)
-            if time.monotonic() - self.last_checkpoint >= self.checkpoint_interval_s:
+            if self._checkpoint_due():
                 await self._checkpoint()
 
     async def on_acks(self, stream: faust.StreamT, events: list[faust.EventT]) -> None:
@@ -145,8 +178,8 @@ class WorkerRuntime:
                     log.error("unreadable acknowledgement skipped offset=%d",
                               event.message.offset)
                     continue
-                out.extend(self.processor.ack(self.state(pid), alert_id, by, ts_ms))
                 self.pid_event[pid] = event
+                out.extend(self.processor.ack(self.state(pid), alert_id, by, ts_ms))
                 self.dirty.add(pid)
             await self._emit(out, [])
             self.pending.extend((stream, e) for e in events)
@@ -164,8 +197,12 @@ class WorkerRuntime:
                     self.dirty.add(pid)
                 out.extend(produced)
             await self._emit(out, [])
-            if self.pending or self.dirty:
+            # Also when the stream is quiet, so the last events get acknowledged.
+            if (self.pending or self.dirty) and self._checkpoint_due():
                 await self._checkpoint()
+
+    def _checkpoint_due(self) -> bool:
+        return time.monotonic() - self.last_checkpoint >= self.checkpoint_interval_s
 
     async def _emit(self, out: Outputs, reading_lines_: list[str]) -> None:
         lines = list(reading_lines_)
@@ -185,22 +222,47 @@ class WorkerRuntime:
         self.counters["scores"] += len(out.scores)
         self.counters["alert_events"] += len(out.alerts)
         if lines:
-            rejected = await self.sink.write(lines)  # returns only once InfluxDB has them
-            if rejected:
-                log.error("influx rejected points count=%d", len(rejected))
+            self.unwritten += lines
+            if self.writing is not None and len(self.unwritten) >= self.sink_backlog_max:
+                await self._finish_write()  # backpressure: InfluxDB is behind
+            if self.writing is None or self.writing.done():
+                await self._finish_write()
+                self._start_write()
+
+    def _start_write(self) -> None:
+        if self.unwritten:
+            lines, self.unwritten = self.unwritten, []
+            self.writing = asyncio.ensure_future(self._write(lines))
+
+    async def _write(self, lines: list[str]) -> None:
+        rejected = await self.sink.write(lines)  # returns only once InfluxDB has them
+        if rejected:
+            log.error("influx rejected points count=%d", len(rejected))
+
+    async def _finish_write(self) -> None:
+        """Wait for the write in flight (its errors are raised here)."""
+        writing, self.writing = self.writing, None
+        if writing is not None:
+            await writing
+
+    async def flush_sink(self) -> None:
+        """Every gathered point into InfluxDB."""
+        await self._finish_write()
+        self._start_write()
+        await self._finish_write()
 
     async def _checkpoint(self) -> None:
-        """Write touched patients' state, then let Faust commit their offsets."""
+        """Points into InfluxDB, touched patients' state into the table, then
+        let Faust commit the offsets of the events behind them."""
+        await self.flush_sink()
         for pid in self.dirty:
-            # Faust's RocksDB store files a write under the partition of the
-            # current event, and there is none in a timer or after noack_take.
-            # A pid's events all come from one partition (co-partitioned, keyed
-            # by pid), which is also where use_partitioner puts its changelog.
-            token = _current_event.set(weakref.ref(self.pid_event[pid]))
-            try:
-                self.table[pid.encode()] = encode_state(self.cache[pid])
-            finally:
-                _current_event.reset(token)
+            with self._as_event(pid):
+                for key, value in checkpoint_records(self.cache[pid]):
+                    if value is None:
+                        with contextlib.suppress(KeyError):
+                            del self.table[key]
+                    else:
+                        self.table[key] = value
         self.dirty.clear()
         for stream, event in self.pending:
             await stream.ack(event)
@@ -228,10 +290,11 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
     table = app.Table(
         "patient-state", default=None, partitions=settings.kafka.partitions,
         key_type=bytes, value_type=bytes,
-        # Partition by the key's hash (Kafka's default partitioner, as the
-        # gateway's producer uses): the changelog partition of a pid is the
-        # partition of its readings, and timers may write outside an event.
-        use_partitioner=True,
+        # Partition by the current event, which the runtime sets to the
+        # patient's own (see WorkerRuntime._as_event): a patient's head and
+        # minute chunks all land on the partition of its readings, so they
+        # are restored together by the worker that owns the patient.
+        use_partitioner=False,
     )
     processor = PatientProcessor(
         ProcessorConfig(specs=DEFAULT_SPECS, allowed_lateness_ms=w.allowed_lateness_ms,
@@ -243,6 +306,7 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
         {"features": topic(topics.VITALS_FEATURES), "scores": topic(topics.VITALS_SCORES),
          "alerts": topic(topics.ALERTS)},
         topic(topics.VITALS_DEADLETTER), w.checkpoint_interval_s,
+        sink_batch_points=settings.influx.batch_max_points,
     )
 
     @app.agent(normalized, concurrency=1)

@@ -11,8 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from analytics.alert_rules import SEVERITIES, collect_signals
 from analytics.alerts import AlertEvent as RuleEvent
 from analytics.alerts import AlertMachine
@@ -81,24 +79,25 @@ class PatientProcessor:
     def process_batch(self, state: PatientState, batch: Mapping[str, Any], now_ms: int) -> Outputs:
         """One `vitals.normalized` record (already version-checked)."""
         out = Outputs()
+        readings = batch["readings"]
         msg_id = batch.get("msg_id")
-        if msg_id is not None:
-            if msg_id in state.recent_msg_ids:
-                out.duplicate_messages = 1  # an MQTT redelivery: already counted
-                return out
-            state.recent_msg_ids.append(msg_id)
+        if msg_id is not None and readings and not state.first_sight(
+                msg_id, int(readings[0]["ts_ms"])):
+            out.duplicate_messages = 1  # an MQTT redelivery: already counted
+            return out
         if batch.get("ward"):
             state.ward = batch["ward"]
-        readings = batch["readings"]
         manual = [r for r in readings if r["metric"] in MANUAL_METRICS]
         continuous = [r for r in readings if r["metric"] not in MANUAL_METRICS]
         for r in manual:
             state.news2.update(r["metric"], float(r["value"]), int(r["ts_ms"]))
         if continuous:
+            # Plain lists: a device message holds a handful of readings, and
+            # PatientWindows takes small arrivals without numpy (cheaper).
             result = state.windows.add(
                 [r["metric"] for r in continuous],
-                np.fromiter((r["value"] for r in continuous), dtype=np.float64, count=len(continuous)),
-                np.fromiter((r["ts_ms"] for r in continuous), dtype=np.int64, count=len(continuous)),
+                [float(r["value"]) for r in continuous],
+                [int(r["ts_ms"]) for r in continuous],
                 [1 if r.get("quality") else 0 for r in continuous],
                 now_ms=now_ms,
             )

@@ -14,20 +14,31 @@ from typing import Any
 
 from streams.sinks.lineprotocol import line, line_prefix, string_field
 
+# Rendered tag sets of `vitals` points by (pid, device, ward, metric). A 1 Hz
+# device message holds one reading per metric, so rendering per record would
+# re-render the same few tag sets every second; cleared when it grows past
+# the bound (a few thousand patients x five metrics fit).
+_PREFIXES: dict[tuple[str, str, str | None, str], str] = {}
+_PREFIXES_MAX = 100_000
+
 
 def reading_lines(batch: Mapping[str, Any]) -> Iterable[str]:
     """Points of one `vitals.normalized` record (a dict, as parsed from JSON).
 
-    The hot path of the sink: the tag set is rendered once per metric of the
-    record, not once per reading (same output as `line()`, checked in tests).
+    The hot path of the sink: tag sets are rendered once per patient, device,
+    ward and metric, not once per reading (same output as `line()`, checked
+    in tests).
     """
-    tags = {"pid": batch["pid"], "device": batch["device"], "ward": batch.get("ward")}
-    prefixes: dict[str, str] = {}
+    pid, device, ward = batch["pid"], batch["device"], batch.get("ward")
     for reading in batch["readings"]:
         metric = reading["metric"]
-        prefix = prefixes.get(metric)
+        key = (pid, device, ward, metric)
+        prefix = _PREFIXES.get(key)
         if prefix is None:
-            prefix = prefixes[metric] = line_prefix("vitals", {**tags, "metric": metric})
+            if len(_PREFIXES) >= _PREFIXES_MAX:
+                _PREFIXES.clear()
+            prefix = _PREFIXES[key] = line_prefix(
+                "vitals", {"pid": pid, "device": device, "ward": ward, "metric": metric})
         value = float(reading["value"])
         quality = reading.get("quality")
         # InfluxDB has no NaN/inf: such a value is left out, as line() does.
