@@ -85,22 +85,26 @@ class PatientProcessor:
                 msg_id, int(readings[0]["ts_ms"])):
             out.duplicate_messages = 1  # an MQTT redelivery: already counted
             return out
-        if batch.get("ward"):
+        if batch.get("ward") and batch["ward"] != state.ward:
             state.ward = batch["ward"]
+            state.changed()
         manual = [r for r in readings if r["metric"] in MANUAL_METRICS]
         continuous = [r for r in readings if r["metric"] not in MANUAL_METRICS]
         for r in manual:
             state.news2.update(r["metric"], float(r["value"]), int(r["ts_ms"]))
+            state.changed()
         if continuous:
             # Plain lists: a device message holds a handful of readings, and
             # PatientWindows takes small arrivals without numpy (cheaper).
+            times_ms = [int(r["ts_ms"]) for r in continuous]
             result = state.windows.add(
                 [r["metric"] for r in continuous],
                 [float(r["value"]) for r in continuous],
-                [int(r["ts_ms"]) for r in continuous],
+                times_ms,
                 [1 if r.get("quality") else 0 for r in continuous],
                 now_ms=now_ms,
             )
+            state.mark_added(times_ms)  # (dropped readings too: at worst a needless write)
             out.late_readings = result.late_count
             quality = {q for r in continuous for q in r.get("quality") or ()}
             out.extend(self._on_closed(state, result.closed, quality))
@@ -153,6 +157,7 @@ class PatientProcessor:
         scoring = [w for w in closed if w.window == SCORE_WINDOW]
         if not scoring:
             return out
+        state.changed()  # baselines, NEWS2 and alert state move on below
         anomalies = [s for w in scoring if (s := state.anomaly.observe_window(w)) is not None]
         for w in scoring:
             median = _finite(w.features.get("median"))
@@ -167,6 +172,7 @@ class PatientProcessor:
 
     def _score_and_alert(self, state: PatientState, ts_ms: int, windows: list[ClosedWindow],
                          anomalies: list[AnomalyScore], quality: set[str]) -> Outputs:
+        state.changed()
         news2 = state.news2.score(ts_ms)
         state.last_news2_total = None if news2.total is None else int(news2.total)
         scores = self._scores_record(state.pid, ts_ms, news2, anomalies)
@@ -188,6 +194,7 @@ class PatientProcessor:
     def _save_alerts(self, state: PatientState) -> None:
         if state.pid in self.machine.states:
             state.alerts = self.machine.patient_to_dict(state.pid)
+            state.changed()
             del self.machine.states[state.pid]  # the machine never holds a stale copy
 
     # -- records ----------------------------------------------------------------

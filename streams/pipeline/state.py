@@ -11,10 +11,16 @@ state is split by event-time minute:
   of the patient's chunks with a checksum of what the table holds for each.
 - `<pid>#<minute_ms>`: one chunk per event-time minute: the buffered
   readings of that minute (all metrics) and the ids of the device messages
-  that started in it. A chunk is written only when its content changed
-  (in steady state: the current minute) and deleted once the windows no
+  that started in it. A chunk is written only when something was added to
+  it (in steady state: the current minute) and deleted once the windows no
   longer need it, so each reading goes to the changelog about
   `checkpoint interval / 60 s` as often as before.
+
+A checkpoint costs about the same for every patient with new data, so it
+has to be cheap: the minutes that changed are tracked as readings arrive
+(`mark_added`), not found by scanning, and the JSON of the slowly changing
+part of the head (NEWS2 carry-forward, baselines, alert machines) is cached
+until the processor changes it (`changed`).
 
 All keys of a patient live on the patient's partition: the worker writes
 them with the patient's last event as Faust's "current event", and the table
@@ -26,9 +32,15 @@ to is still buffered (the open windows plus lateness, about 6 minutes of
 event time). An older redelivery can only bring readings whose windows have
 closed: they are counted as late, and InfluxDB points are idempotent.
 
-Encoding: JSON, numpy arrays as raw little-endian bytes in base64, the whole
-record zlib-compressed (level 1). Heads written before chunking (a full
-state under `<pid>`, version 1) still load.
+Encoding (version 2), chosen for the cost of writing, which happens every
+checkpoint; reading happens only after a rebalance or restart:
+- head: `h` + JSON (windows, chunk list) + newline + the slow part, JSON
+  zlib-compressed once per change and cached;
+- chunk: `c` + JSON (metrics and their reading counts, msg ids) + newline +
+  the arrays as raw little-endian bytes, all ts (int64), then all values
+  (float64), then all flags (uint8), metric after metric.
+States written before chunking (version 1: one zlib-compressed JSON record
+with everything under `<pid>`) still load.
 """
 
 from __future__ import annotations
@@ -50,7 +62,9 @@ STATE_VERSION = 2
 LEGACY_STATE_VERSION = 1  # one record with everything (before chunks)
 CHUNK_MS = 60_000  # one chunk per event-time minute (the windows' step)
 
-_ZLIB_MAGIC = b"z"  # JSON never starts with it: old uncompressed states still load
+_ZLIB_MAGIC = b"z"  # a version-1 state (JSON never starts with it)
+_HEAD_MAGIC = b"h"
+_CHUNK_MAGIC = b"c"
 _DTYPES = {"ts_ms": "<i8", "values": "<f8", "flagged": "u1"}
 _CHUNK_SEP = "#"
 
@@ -69,8 +83,9 @@ class PatientState:
     # chunk start -> ids of the messages whose first reading is in that minute
     msg_ids: dict[int, list[str]] = field(default_factory=dict)
     seen_msg_ids: set[str] = field(default_factory=set)
-    # chunk start -> checksum of the chunk as the table holds it
-    written: dict[int, int] = field(default_factory=dict)
+    written: set[int] = field(default_factory=set)  # chunks the table holds
+    dirty_chunks: set[int] = field(default_factory=set)  # changed since written
+    slow_zlib: bytes | None = None  # the head's slow part, encoded; None: changed
 
     @classmethod
     def new(cls, pid: str, specs: Sequence[WindowSpec], allowed_lateness_ms: int,
@@ -83,8 +98,19 @@ class PatientState:
         if msg_id in self.seen_msg_ids:
             return False
         self.seen_msg_ids.add(msg_id)
-        self.msg_ids.setdefault(first_ts_ms - first_ts_ms % CHUNK_MS, []).append(msg_id)
+        chunk_ms = first_ts_ms - first_ts_ms % CHUNK_MS
+        self.msg_ids.setdefault(chunk_ms, []).append(msg_id)
+        self.dirty_chunks.add(chunk_ms)
         return True
+
+    def mark_added(self, ts_ms: list[int]) -> None:
+        """Readings with these times went into the window buffers."""
+        for ts in ts_ms:
+            self.dirty_chunks.add(ts - ts % CHUNK_MS)
+
+    def changed(self) -> None:
+        """NEWS2, anomaly, alert state, ward or last score changed."""
+        self.slow_zlib = None
 
 
 def head_key(pid: str) -> bytes:
@@ -145,34 +171,59 @@ def _windows_head(windows: PatientWindows) -> dict[str, Any]:
     }
 
 
-def _chunks(state: PatientState) -> dict[int, tuple[int, dict[str, Any]]]:
-    """Every live chunk: start -> (checksum, record), from buffers and msg ids."""
-    keep_from = _keep_from_ms(state.windows)
-    if keep_from is not None:
-        oldest = keep_from - keep_from % CHUNK_MS
-        for chunk_ms in [c for c in state.msg_ids if c < oldest]:
-            state.seen_msg_ids.difference_update(state.msg_ids.pop(chunk_ms))
-    slices: dict[int, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+def _slow_zlib(state: PatientState) -> bytes:
+    if state.slow_zlib is None:
+        state.slow_zlib = zlib.compress(json.dumps({
+            "news2": state.news2.to_dict(),
+            "anomaly": state.anomaly.to_dict(),
+            "alerts": state.alerts,
+            "ward": state.ward,
+            "last_news2_total": state.last_news2_total,
+        }, separators=(",", ":")).encode(), 1)
+    return state.slow_zlib
+
+
+def _chunk_record(state: PatientState, chunk_ms: int) -> bytes | None:
+    """The chunk as the table should hold it; None if it holds nothing."""
+    counts: list[tuple[str, int]] = []
+    parts: dict[str, list[bytes]] = {k: [] for k in _DTYPES}
     for metric, buf in sorted(state.windows.buffers.items()):
         ts = buf.ts_ms
-        if not len(ts):
-            continue
-        starts = ts - ts % CHUNK_MS
-        bounds = np.flatnonzero(np.diff(starts)) + 1
-        for lo, hi in zip(np.r_[0, bounds].tolist(), np.r_[bounds, len(ts)].tolist(), strict=True):
-            slices.setdefault(int(starts[lo]), {})[metric] = (
-                ts[lo:hi], buf.values[lo:hi], buf.flagged[lo:hi])
-    out: dict[int, tuple[int, dict[str, Any]]] = {}
-    for chunk_ms in sorted(slices.keys() | state.msg_ids.keys()):
-        metrics = slices.get(chunk_ms, {})
-        ids = state.msg_ids.get(chunk_ms, [])
-        crc = zlib.crc32(",".join(ids).encode())
-        for metric, (ts, values, flagged) in metrics.items():
-            crc = zlib.crc32(metric.encode(), crc)
-            for array, key in ((ts, "ts_ms"), (values, "values"), (flagged, "flagged")):
-                crc = zlib.crc32(np.ascontiguousarray(array, dtype=_DTYPES[key]).tobytes(), crc)
-        out[chunk_ms] = (crc, {"metrics": metrics, "msg_ids": ids})
-    return out
+        lo, hi = np.searchsorted(ts, (chunk_ms, chunk_ms + CHUNK_MS)).tolist()
+        if hi > lo:
+            counts.append((metric, hi - lo))
+            parts["ts_ms"].append(ts[lo:hi].astype(_DTYPES["ts_ms"], copy=False).tobytes())
+            parts["values"].append(buf.values[lo:hi].astype(_DTYPES["values"], copy=False).tobytes())
+            parts["flagged"].append(buf.flagged[lo:hi].astype(_DTYPES["flagged"], copy=False).tobytes())
+    ids = state.msg_ids.get(chunk_ms, [])
+    if not counts and not ids:
+        return None
+    header = json.dumps({"v": STATE_VERSION, "metrics": counts, "msg_ids": ids},
+                        separators=(",", ":")).encode()
+    return b"".join((_CHUNK_MAGIC, header, b"\n", *parts["ts_ms"], *parts["values"],
+                     *parts["flagged"]))
+
+
+def _read_chunk(raw: bytes) -> tuple[dict[str, dict[str, np.ndarray]], list[str]]:
+    if raw[:1] != _CHUNK_MAGIC:
+        raise ValueError("not a state chunk")
+    header_end = raw.index(b"\n")
+    header = json.loads(raw[1:header_end])
+    if header.get("v") != STATE_VERSION:
+        raise ValueError(f"state chunk version {header.get('v')!r} not supported")
+    total = sum(n for _, n in header["metrics"])
+    offset = header_end + 1
+    arrays: dict[str, dict[str, np.ndarray]] = {m: {} for m, _ in header["metrics"]}
+    for key, dtype in _DTYPES.items():
+        column = np.frombuffer(raw, dtype=dtype, count=total, offset=offset)
+        offset += column.nbytes
+        start = 0
+        for metric, n in header["metrics"]:
+            arrays[metric][key] = column[start:start + n]
+            start += n
+    if offset != len(raw):
+        raise ValueError("state chunk has the wrong length")
+    return arrays, list(header["msg_ids"])
 
 
 def checkpoint_records(state: PatientState) -> list[tuple[bytes, bytes | None]]:
@@ -180,31 +231,30 @@ def checkpoint_records(state: PatientState) -> list[tuple[bytes, bytes | None]]:
     the head, then deletions (value None) of chunks no longer needed.
 
     Marks them written: call only when the caller writes every record."""
-    chunks = _chunks(state)
+    keep_from = _keep_from_ms(state.windows)
+    if keep_from is not None:
+        oldest = keep_from - keep_from % CHUNK_MS
+        for chunk_ms in [c for c in state.msg_ids if c < oldest]:
+            state.seen_msg_ids.difference_update(state.msg_ids.pop(chunk_ms))
+        # The windows pruned everything before keep_from: whole minutes are
+        # gone, the one holding keep_from (if it is not a minute) lost a part.
+        state.dirty_chunks.update(c for c in state.written if c < keep_from)
     records: list[tuple[bytes, bytes | None]] = []
-    for chunk_ms, (crc, chunk) in chunks.items():
-        if state.written.get(chunk_ms) == crc:
-            continue
-        records.append((chunk_key(state.pid, chunk_ms), _compress({
-            "v": STATE_VERSION,
-            "metrics": {m: {"ts_ms": _b64(t, "ts_ms"), "values": _b64(v, "values"),
-                            "flagged": _b64(f, "flagged")}
-                        for m, (t, v, f) in chunk["metrics"].items()},
-            "msg_ids": chunk["msg_ids"],
-        })))
-    gone = [c for c in state.written if c not in chunks]
-    state.written = {c: crc for c, (crc, _) in chunks.items()}
-    records.append((head_key(state.pid), _compress({
-        "v": STATE_VERSION,
-        "pid": state.pid,
-        "windows": _windows_head(state.windows),
-        "news2": state.news2.to_dict(),
-        "anomaly": state.anomaly.to_dict(),
-        "alerts": state.alerts,
-        "ward": state.ward,
-        "last_news2_total": state.last_news2_total,
-        "chunks": {str(c): crc for c, crc in state.written.items()},
-    })))
+    gone: list[int] = []
+    for chunk_ms in sorted(state.dirty_chunks):
+        record = _chunk_record(state, chunk_ms)
+        if record is not None:
+            records.append((chunk_key(state.pid, chunk_ms), record))
+            state.written.add(chunk_ms)
+        elif chunk_ms in state.written:
+            gone.append(chunk_ms)
+            state.written.discard(chunk_ms)
+    state.dirty_chunks.clear()
+    head = json.dumps({"v": STATE_VERSION, "pid": state.pid,
+                       "windows": _windows_head(state.windows),
+                       "chunks": sorted(state.written)}, separators=(",", ":")).encode()
+    records.append((head_key(state.pid), b"".join((_HEAD_MAGIC, head, b"\n",
+                                                   _slow_zlib(state)))))
     records += [(chunk_key(state.pid, c), None) for c in gone]
     return records
 
@@ -220,33 +270,37 @@ def load_state(pid: str, get: TableGet) -> PatientState | None:
     raw = get(head_key(pid))
     if raw is None:
         return None
-    head = _decompress(raw)
-    if head.get("v") == LEGACY_STATE_VERSION:
-        return _from_legacy(head)
+    if raw[:1] != _HEAD_MAGIC:
+        data = _decompress(raw)
+        if data.get("v") != LEGACY_STATE_VERSION:
+            raise ValueError(f"patient state version {data.get('v')!r} not supported")
+        return _from_legacy(data)
+    head_end = raw.index(b"\n")
+    head = json.loads(raw[1:head_end])
     if head.get("v") != STATE_VERSION:
         raise ValueError(f"patient state version {head.get('v')!r} not supported")
+    slow_zlib = raw[head_end + 1:]
     buffers: dict[str, dict[str, list[np.ndarray]]] = {}
     msg_ids: dict[int, list[str]] = {}
-    written: dict[int, int] = {}
-    for chunk_text, crc in head["chunks"].items():
-        chunk_ms = int(chunk_text)
+    for chunk_ms in sorted(head["chunks"]):
         chunk_raw = get(chunk_key(pid, chunk_ms))
         if chunk_raw is None:
             raise MissingChunk(f"chunk {chunk_ms} missing")
-        chunk = _decompress(chunk_raw)
-        for metric, arrays in chunk["metrics"].items():
+        arrays, ids = _read_chunk(chunk_raw)
+        for metric, columns in arrays.items():
             parts = buffers.setdefault(metric, {k: [] for k in _DTYPES})
             for key in _DTYPES:
-                parts[key].append(_unb64(arrays[key], key))
-        if chunk["msg_ids"]:
-            msg_ids[chunk_ms] = list(chunk["msg_ids"])
-        written[chunk_ms] = int(crc)
+                parts[key].append(columns[key])
+        if ids:
+            msg_ids[chunk_ms] = ids
     # Chunks are loaded in minute order, so each metric's readings stay in time order.
-    state = _from_head(head, {m: {k: np.concatenate(v) for k, v in parts.items()}
-                              for m, parts in buffers.items()})
+    state = _from_head({**head, **json.loads(zlib.decompress(slow_zlib))},
+                       {m: {k: np.concatenate(v) for k, v in parts.items()}
+                        for m, parts in buffers.items()})
     state.msg_ids = msg_ids
     state.seen_msg_ids = {i for ids in msg_ids.values() for i in ids}
-    state.written = written
+    state.written = set(head["chunks"])
+    state.slow_zlib = slow_zlib
     return state
 
 
@@ -265,7 +319,7 @@ def _from_head(head: Mapping[str, Any], buffers: Mapping[str, Any]) -> PatientSt
 
 def _from_legacy(data: Mapping[str, Any]) -> PatientState:
     """A version-1 state (everything in one record). Its chunks are not in the
-    table yet (`written` is empty), so the next checkpoint writes them all."""
+    table yet, so the next checkpoint writes them all."""
     state = _from_head(data, {m: {k: _unb64(v, k) for k, v in arrays.items()}
                               for m, arrays in data["windows"]["buffers"].items()})
     # Its recent ids had no times: file them under the newest buffered minute.
@@ -273,6 +327,9 @@ def _from_legacy(data: Mapping[str, Any]) -> PatientState:
         newest = state.windows.max_ts_ms - state.windows.max_ts_ms % CHUNK_MS
         state.msg_ids[newest] = list(data["recent_msg_ids"])
         state.seen_msg_ids.update(data["recent_msg_ids"])
+    for buf in state.windows.buffers.values():
+        state.mark_added(buf.ts_ms.tolist())
+    state.dirty_chunks.update(state.msg_ids)
     return state
 
 

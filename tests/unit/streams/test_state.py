@@ -89,6 +89,10 @@ def test_restored_state_equals_the_live_one_and_carries_on_identically():
     assert buffers(restored) == buffers(live)
     assert restored.windows.watermark_ms == live.windows.watermark_ms
     assert restored.seen_msg_ids == live.seen_msg_ids
+    # The head's cached part followed every change (baselines, NEWS2, alert machines).
+    assert restored.anomaly.to_dict() == live.anomaly.to_dict()
+    assert restored.news2.to_dict() == live.news2.to_dict()
+    assert restored.alerts == live.alerts and restored.last_news2_total == live.last_news2_total
     rest_live = feed(proc_a, live, range(250, 400))
     rest_restored = feed(proc_b, restored, range(250, 400))
     assert [f.model_dump() for o in rest_live for f in o.features] == \
@@ -153,3 +157,22 @@ def test_chunk_values_keep_full_precision():
     table.apply(checkpoint_records(state))
     restored = load_state("p1", table.get)
     assert restored.windows.buffers["spo2"].values[0] == np.float64(97.123456789012)
+
+
+def test_the_head_follows_alert_and_score_changes_between_checkpoints():
+    proc, table = make_processor(), Table()
+    state = proc.new_state("p1")
+    feed(proc, state, range(0, 70))
+    table.apply(checkpoint_records(state))
+    before = load_state("p1", table.get)
+    for i in range(70, 400):  # SpO2 85 %: windows close, scores and an alert follow
+        b = second(i)
+        b["readings"][0]["value"] = 85.0
+        proc.process_batch(state, b, T0 + i * 1000)
+        if i % 7 == 0:
+            table.apply(checkpoint_records(state))
+    table.apply(checkpoint_records(state))
+    after = load_state("p1", table.get)
+    assert after.alerts == state.alerts and after.alerts != before.alerts
+    assert after.news2.to_dict() == state.news2.to_dict()
+    assert after.anomaly.to_dict() == state.anomaly.to_dict()
