@@ -2,11 +2,11 @@
 to measure a recommendation before anyone edits streams/ (benchmark harness
 only; nothing here is used by the product).
 
-    VITALSTREAM_BENCH_EXPERIMENT=batch1m,zlib python -m benchmarks.worker.experiment worker
+    VITALSTREAM_BENCH_EXPERIMENT=batch1m,stockfetch python -m benchmarks.worker.experiment worker
 
-- batch1m: Faust producer batches up to 1 MiB with a 5 ms linger (default
-  16 kB, so every ~45 kB patient state is a produce request of its own);
-- zlib: patient states zlib-compressed (level 1) in the table/changelog;
+- batch1m: Faust producer batches up to 1 MiB with a 5 ms linger (default 16 kB);
+- stockfetch: Faust's own fetch loop (four tasks per message), without
+  streams/faust_fastpath.py, to measure what that patch gives;
 - profile: cProfile the whole run, written to $VITALSTREAM_BENCH_PROFILE_OUT.
 Checkpoint interval needs no patch: VITALSTREAM_WORKER__CHECKPOINT_INTERVAL_S.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-import zlib
 from typing import Any
 
 ENV = "VITALSTREAM_BENCH_EXPERIMENT"
@@ -34,22 +33,18 @@ def _batch1m() -> None:
     faust.App = app  # type: ignore[misc]
 
 
-def _zlib() -> None:
-    import streams.worker as worker
-    from streams.pipeline import state
+def _stockfetch() -> None:
+    from streams import faust_fastpath
 
-    if hasattr(state, "_ZLIB_MAGIC"):
-        return  # streams.pipeline.state compresses on its own since bdcd0d3
-    worker.encode_state = lambda s: zlib.compress(state.encode_state(s), 1)  # type: ignore[assignment]
-    worker.decode_state = lambda raw: state.decode_state(zlib.decompress(raw))  # type: ignore[assignment]
+    faust_fastpath.install = lambda: None  # type: ignore[assignment]
 
 
 def main() -> int:
     wanted = {w for w in os.environ.get(ENV, "").split(",") if w}
     if "batch1m" in wanted:
         _batch1m()
-    if "zlib" in wanted:
-        _zlib()
+    if "stockfetch" in wanted:
+        _stockfetch()
     from streams.cli import main as cli_main
 
     if "profile" in wanted:

@@ -121,7 +121,7 @@ class PatientProcessor:
         The worker ticks every second; most patients need neither."""
         last = state.windows.last_arrival_ms
         if last is not None and now_ms - last >= state.windows.idle_timeout_ms and any(
-                len(buf.ts_ms) for buf in state.windows.buffers.values()):
+                len(buf) for buf in state.windows.buffers.values()):
             return True
         rules = state.alerts.get("rules", {}) if state.alerts else {}
         return any(r.get("phase") == "active" or r.get("silenced_until_ms") is not None
