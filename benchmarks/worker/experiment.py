@@ -5,6 +5,8 @@ only; nothing here is used by the product).
     VITALSTREAM_BENCH_EXPERIMENT=batch1m,stockfetch python -m benchmarks.worker.experiment worker
 
 - batch1m: Faust producer batches up to 1 MiB with a 5 ms linger (default 16 kB);
+- gcdefault: CPython's default garbage-collector thresholds instead of the
+  worker's (streams/commands/worker.py);
 - stockfetch: Faust's own fetch loop (four tasks per message), without
   streams/faust_fastpath.py, to measure what that patch gives;
 - profile: cProfile the whole run, written to $VITALSTREAM_BENCH_PROFILE_OUT.
@@ -45,6 +47,10 @@ def main() -> int:
         _batch1m()
     if "stockfetch" in wanted:
         _stockfetch()
+    if "gcdefault" in wanted:  # CPython's default thresholds, not the worker's own
+        from streams.commands import worker as worker_command
+
+        worker_command.tune_gc = lambda: None  # type: ignore[assignment]
     from streams.cli import main as cli_main
 
     if "profile" in wanted:

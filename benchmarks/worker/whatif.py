@@ -17,6 +17,7 @@ from streams.settings import Settings
 CKPT5 = {"VITALSTREAM_WORKER__CHECKPOINT_INTERVAL_S": "5"}
 VARIANTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("as-is", "", {}),
+    ("CPython's default gc thresholds", "gcdefault", {}),
     ("Faust's own fetch loop", "stockfetch", {}),
     ("checkpoint every 5 s", "", CKPT5),
     ("producer batch 1 MiB", "batch1m", {}),
