@@ -99,8 +99,9 @@ class WorkerRuntime:
         self.last_checkpoint = time.monotonic()
         self.counters: Counter[str] = Counter()
         self.sink_backlog_max = SINK_BACKLOG_BATCHES * sink_batch_points
-        self.unwritten: list[str] = []  # points gathered behind the write in flight
-        self.writing: asyncio.Task[None] | None = None
+        self.unwritten: list[str] = []  # points gathered behind the writes in flight
+        self.writing: asyncio.Future[None] | None = None  # the last write started
+        self.committing: asyncio.Future[None] | None = None  # the checkpoint in flight
 
     # -- state --------------------------------------------------------------
     @contextlib.contextmanager
@@ -132,8 +133,9 @@ class WorkerRuntime:
         self.cache[pid] = state
         return state
 
-    def forget(self) -> None:
+    async def forget(self) -> None:
         """After a rebalance: the table (restored from the changelog) is the truth."""
+        await self.abandon()
         self.cache.clear()
         self.dirty.clear()
         self.pending.clear()
@@ -205,7 +207,7 @@ class WorkerRuntime:
         return time.monotonic() - self.last_checkpoint >= self.checkpoint_interval_s
 
     async def _emit(self, out: Outputs, reading_lines_: list[str]) -> None:
-        lines = list(reading_lines_)
+        lines = reading_lines_  # ours: the caller built it for this call
         for rec in out.features:
             await self.outputs["features"].send(key=rec.pid.encode(), value=rec.to_bytes())
             if (p := feature_line(rec)) is not None:
@@ -221,53 +223,94 @@ class WorkerRuntime:
         self.counters["features"] += len(out.features)
         self.counters["scores"] += len(out.scores)
         self.counters["alert_events"] += len(out.alerts)
-        if lines:
-            self.unwritten += lines
-            if self.writing is not None and len(self.unwritten) >= self.sink_backlog_max:
-                await self._finish_write()  # backpressure: InfluxDB is behind
-            if self.writing is None or self.writing.done():
-                await self._finish_write()
-                self._start_write()
+        self.unwritten += lines
+        if len(self.unwritten) >= self.sink_backlog_max and not self._written():
+            await self._wait_written()  # backpressure: InfluxDB is behind
+        if self.unwritten and self._written():
+            self._start_write()
 
-    def _start_write(self) -> None:
+    # -- InfluxDB: one chain of writes, in order ---------------------------------
+    def _written(self) -> bool:
+        return self.writing is None or self.writing.done()
+
+    async def _wait_written(self) -> None:
+        """Wait for the writes started so far (a failed write raises here)."""
+        if self.writing is not None:
+            await asyncio.shield(self.writing)
+
+    def _start_write(self) -> asyncio.Future[None] | None:
+        """Hand every gathered point to a write that starts once the writes
+        before it are done; returns the last write (None: nothing written yet)."""
         if self.unwritten:
             lines, self.unwritten = self.unwritten, []
-            self.writing = asyncio.ensure_future(self._write(lines))
+            self.writing = asyncio.ensure_future(self._write_after(self.writing, lines))
+        return self.writing
 
-    async def _write(self, lines: list[str]) -> None:
+    async def _write_after(self, previous: asyncio.Future[None] | None, lines: list[str]) -> None:
+        if previous is not None:
+            await previous  # a failed write fails every write after it: nothing is acked
         rejected = await self.sink.write(lines)  # returns only once InfluxDB has them
         if rejected:
             log.error("influx rejected points count=%d", len(rejected))
 
-    async def _finish_write(self) -> None:
-        """Wait for the write in flight (its errors are raised here)."""
-        writing, self.writing = self.writing, None
-        if writing is not None:
-            await writing
-
     async def flush_sink(self) -> None:
         """Every gathered point into InfluxDB."""
-        await self._finish_write()
         self._start_write()
-        await self._finish_write()
+        await self._wait_written()
 
+    # -- checkpoints ---------------------------------------------------------------
     async def _checkpoint(self) -> None:
-        """Points into InfluxDB, touched patients' state into the table, then
-        let Faust commit the offsets of the events behind them."""
-        await self.flush_sink()
+        """Snapshot what the events so far produced, and commit it behind the
+        InfluxDB writes, while processing goes on: points into InfluxDB first,
+        then the touched patients' state into the table, then acknowledge the
+        events so Faust may commit their offsets. The table never holds a
+        state whose points are not in InfluxDB yet (a replay after a crash
+        skips duplicates by msg_id, so their points must already be there).
+        One commit at a time: a second waits for the first (backpressure)."""
+        if self.committing is not None:
+            await asyncio.shield(self.committing)
+        barrier = self._start_write()
+        writes = []
         for pid in self.dirty:
-            with self._as_event(pid):
-                for key, value in checkpoint_records(self.cache[pid]):
+            writes.append((self.pid_event[pid], checkpoint_records(self.cache[pid])))
+        self.dirty.clear()
+        events, self.pending = self.pending, []
+        self.committing = asyncio.ensure_future(self._commit(barrier, writes, events))
+        self.last_checkpoint = time.monotonic()
+
+    async def _commit(self, barrier: asyncio.Future[None] | None,
+                      writes: list[tuple[faust.EventT, list[tuple[bytes, bytes | None]]]],
+                      events: list[tuple[faust.StreamT, faust.EventT]]) -> None:
+        if barrier is not None:
+            await barrier
+        for event, records in writes:
+            # The table partitions a write by the current event (see _as_event).
+            token = _current_event.set(weakref.ref(event))
+            try:
+                for key, value in records:
                     if value is None:
                         with contextlib.suppress(KeyError):
                             del self.table[key]
                     else:
                         self.table[key] = value
-        self.dirty.clear()
-        for stream, event in self.pending:
+            finally:
+                _current_event.reset(token)
+        for stream, event in events:
             await stream.ack(event)
-        self.pending.clear()
-        self.last_checkpoint = time.monotonic()
+
+    async def settle(self) -> None:
+        """Wait for the checkpoint being committed (tests, shutdown)."""
+        if self.committing is not None:
+            await asyncio.shield(self.committing)
+
+    async def abandon(self) -> None:
+        """Drop the checkpoint being committed: after a rebalance its patients
+        may belong to another worker, which replays their events."""
+        committing, self.committing = self.committing, None
+        if committing is not None and not committing.done():
+            committing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await committing
 
     def stats_line(self) -> str:
         c = self.counters
@@ -331,10 +374,11 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: faust.App, revoked: Any, **_kw: Any) -> None:
         async with runtime.lock:
-            runtime.forget()
+            await runtime.forget()
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def close_sink(sender: faust.App, **_kwargs: Any) -> None:
+        await runtime.abandon()  # unacknowledged: replayed after the restart
         await runtime.sink.close()
 
     app.vitalstream_runtime = runtime  # type: ignore[attr-defined]

@@ -67,6 +67,7 @@ async def test_readings_become_points_features_scores_and_an_alert(worker):
             if runtime.counters["readings"] >= 600:
                 break
             await asyncio.sleep(0.05)
+        await runtime.flush_sink()  # InfluxDB writes run beside the processing
     vitals = [line for line in writer.lines if line.startswith("vitals,")]
     assert len(vitals) == 600
     assert any(line.startswith("vital_features,metric=spo2,pid=p1,window=1m") for line in writer.lines)
