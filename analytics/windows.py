@@ -529,7 +529,9 @@ def add_batch(arrivals: Sequence[Arrival], *, now_ms: int) -> list[WindowResult]
         raise InputError("a patient appears twice in one add_batch call")
     ingested = [pw._ingest(m, v, t, q, now_ms) for pw, m, v, t, q in arrivals]
     plans = [a[0]._plan() for a in arrivals]
-    closed = features_for_plans(plans, _merged_config(arrivals))
+    # Most arrivals close nothing: no config to merge then (one add per device message).
+    closed = (features_for_plans(plans, _merged_config(arrivals))
+              if any(p is not None for p in plans) else [[] for _ in plans])
     return [WindowResult(c, late, dropped, nflag, a[0].watermark_ms)
             for a, c, (late, dropped, nflag) in zip(arrivals, closed, ingested, strict=False)]
 

@@ -9,7 +9,7 @@ replayed record overwrites its point instead of adding one.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from streams.sinks.lineprotocol import line, line_prefix, string_field
@@ -22,7 +22,7 @@ _PREFIXES: dict[tuple[str, str, str | None, str], str] = {}
 _PREFIXES_MAX = 100_000
 
 
-def reading_lines(batch: Mapping[str, Any]) -> Iterable[str]:
+def reading_lines(batch: Mapping[str, Any]) -> list[str]:
     """Points of one `vitals.normalized` record (a dict, as parsed from JSON).
 
     The hot path of the sink: tag sets are rendered once per patient, device,
@@ -30,23 +30,32 @@ def reading_lines(batch: Mapping[str, Any]) -> Iterable[str]:
     in tests).
     """
     pid, device, ward = batch["pid"], batch["device"], batch.get("ward")
+    lines = []
     for reading in batch["readings"]:
         metric = reading["metric"]
-        key = (pid, device, ward, metric)
-        prefix = _PREFIXES.get(key)
+        prefix = _PREFIXES.get((pid, device, ward, metric))
         if prefix is None:
-            if len(_PREFIXES) >= _PREFIXES_MAX:
-                _PREFIXES.clear()
-            prefix = _PREFIXES[key] = line_prefix(
-                "vitals", {"pid": pid, "device": device, "ward": ward, "metric": metric})
+            prefix = _prefix(pid, device, ward, metric)
         value = float(reading["value"])
         quality = reading.get("quality")
+        if not quality and math.isfinite(value):  # the common case
+            lines.append(f"{prefix} value={value!r} {int(reading['ts_ms'])}")
+            continue
         # InfluxDB has no NaN/inf: such a value is left out, as line() does.
         fields = [f"value={value!r}"] if math.isfinite(value) else []
         if quality:
             fields.append(f"quality={string_field(','.join(quality))}")
         if fields:
-            yield f"{prefix} {','.join(fields)} {int(reading['ts_ms'])}"
+            lines.append(f"{prefix} {','.join(fields)} {int(reading['ts_ms'])}")
+    return lines
+
+
+def _prefix(pid: str, device: str, ward: str | None, metric: str) -> str:
+    if len(_PREFIXES) >= _PREFIXES_MAX:
+        _PREFIXES.clear()
+    prefix = _PREFIXES[(pid, device, ward, metric)] = line_prefix(
+        "vitals", {"pid": pid, "device": device, "ward": ward, "metric": metric})
+    return prefix
 
 
 _FEATURE_FIELDS = ("count", "coverage", "mean", "median", "min", "max", "std", "p5", "p95",

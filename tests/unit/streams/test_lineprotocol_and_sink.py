@@ -30,6 +30,21 @@ def test_reading_points_are_deterministic_so_a_replay_overwrites():
                                           'value=97.0,quality="low_perfusion" 10']
 
 
+def test_reading_points_equal_the_general_line_builder():
+    readings = [{"metric": "heart_rate", "value": 72, "ts_ms": 1},
+                {"metric": "spo2", "value": 96.5, "ts_ms": 2, "quality": []},
+                {"metric": "spo2", "value": math.nan, "ts_ms": 3},
+                {"metric": "spo2", "value": math.inf, "ts_ms": 4, "quality": ["motion", "low_battery"]},
+                {"metric": "body_temperature", "value": 37.25, "ts_ms": 5, "quality": ["motion"]}]
+    batch = {"pid": "p 1", "device": "d,1", "ward": "W=2", "readings": readings}
+    expected = [line("vitals", {"pid": "p 1", "device": "d,1", "ward": "W=2", "metric": r["metric"]},
+                     {"value": float(r["value"]),
+                      "quality": ",".join(r["quality"]) if r.get("quality") else None}, r["ts_ms"])
+                for r in readings]
+    assert reading_lines(batch) == [e for e in expected if e is not None]
+    assert len(reading_lines(batch)) == 4  # the NaN reading without quality has no field left
+
+
 class ScriptedWriter(InfluxWriter):
     """A stand-in for the HTTP call, scripted per attempt (the real server is
     exercised in tests/integration)."""
