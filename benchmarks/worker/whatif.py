@@ -1,11 +1,18 @@
 """`python -m benchmarks.worker.whatif`: the 1 s-message load drained by the
-worker as it is and with candidate changes (see experiment.py), same run."""
+worker as it is and with candidate changes (see experiment.py), same run.
+
+`--baseline-ref REF` adds the worker of an earlier commit (exported with
+`git archive` and put first on PYTHONPATH), so "before and after" come
+from one run on one machine load rather than from two days."""
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
+import subprocess
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -24,11 +31,23 @@ VARIANTS: tuple[tuple[str, str, dict[str, str]], ...] = (
 )
 
 
+def export_tree(ref: str, into: Path) -> Path:
+    """The repository's `streams/`, `analytics/` and `devices/` at `ref`."""
+    tree = into / f"tree-{ref}"
+    archive = subprocess.run(["git", "archive", ref, "streams", "analytics", "devices"],
+                             check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(tree, filter="data")
+    return tree
+
+
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.worker.whatif")
     p.add_argument("--patients", type=int, default=500)
     p.add_argument("--duration-s", type=int, default=120)
     p.add_argument("--seconds-per-message", type=int, default=1)
+    p.add_argument("--baseline-ref", help="also run the worker of this git commit")
+    p.add_argument("--only", help="comma-separated variant names to run (default: all)")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -37,8 +56,15 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="vs-bench-whatif-"))
     load = Load(f"{args.seconds_per_message}s x 5 vitals", args.patients, args.duration_s,
                 args.seconds_per_message)
+    variants = list(VARIANTS)
+    if args.only:
+        wanted = set(args.only.split(","))
+        variants = [v for v in variants if v[0] in wanted]
+    if args.baseline_ref:
+        tree = export_tree(args.baseline_ref, workdir)
+        variants.insert(1, (f"worker at {args.baseline_ref}", "", {"PYTHONPATH": str(tree)}))
     results = []
-    for name, experiment, env in VARIANTS:
+    for name, experiment, env in variants:
         r = run_load(settings, load, workdir, experiment=experiment, extra_env=env,
                      baselines=False, label=name)
         r["variant"] = name
