@@ -93,10 +93,15 @@ class Proc:
     """A `vitalstream` subprocess; its output goes to a log file we can tail."""
 
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path,
-                 module: str = "streams.cli") -> None:
+                 module: str = "streams.cli", code_dir: Path | None = None) -> None:
         # module: another entry point taking the same arguments (benchmark experiments)
         self.argv = [sys.executable, "-m", module, *args]
         self.env = {**os.environ, **env}
+        # code_dir: run another checkout's code. `python -m` puts the working
+        # directory first on sys.path, ahead of PYTHONPATH, so both are set.
+        self.cwd = code_dir or Path(os.getcwd())
+        if code_dir is not None:
+            self.env["PYTHONPATH"] = str(code_dir)
         self.log_path = log_path
         self.popen: subprocess.Popen[bytes] | None = None
 
@@ -108,7 +113,7 @@ class Proc:
     def start(self) -> Proc:
         with open(self.log_path, "ab") as log:
             self.popen = subprocess.Popen(self.argv, env=self.env, stdout=log,
-                                          stderr=subprocess.STDOUT, cwd=os.getcwd())
+                                          stderr=subprocess.STDOUT, cwd=self.cwd)
         return self
 
     def alive(self) -> bool:

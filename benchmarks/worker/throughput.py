@@ -100,7 +100,8 @@ def slug(text: str) -> str:
 def run_load(settings: Settings, load: Load, workdir: Path, *, profile: bool = False,
              database: str = influx.BENCH_DATABASE, timeout_s: float = 600,
              experiment: str = "", extra_env: dict[str, str] | None = None,
-             baselines: bool = True, label: str = "") -> dict[str, Any]:
+             baselines: bool = True, label: str = "",
+             code_dir: Path | None = None) -> dict[str, Any]:
     run_id = benv.new_run_id()
     prefix = benv.topic_prefix(run_id)
     topic = topic_name(VITALS_NORMALIZED, prefix)
@@ -125,7 +126,8 @@ def run_load(settings: Settings, load: Load, workdir: Path, *, profile: bool = F
     if experiment:
         env["VITALSTREAM_BENCH_EXPERIMENT"] = experiment
         module = "benchmarks.worker.experiment"
-    proc = Proc(["worker", "--loglevel", "info"], env, run_dir / "worker.log", module=module)
+    proc = Proc(["worker", "--loglevel", "info"], env, run_dir / "worker.log", module=module,
+                code_dir=code_dir)
     watch = StatsWatch(proc.log_path)
     spy = None
     t_start = time.monotonic()

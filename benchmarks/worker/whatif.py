@@ -2,8 +2,8 @@
 worker as it is and with candidate changes (see experiment.py), same run.
 
 `--baseline-ref REF` adds the worker of an earlier commit (exported with
-`git archive` and put first on PYTHONPATH), so "before and after" come
-from one run on one machine load rather than from two days."""
+`git archive` and run from there), so "before and after" come from one run
+on one machine load rather than from two days."""
 
 from __future__ import annotations
 
@@ -60,13 +60,15 @@ def main() -> int:
     if args.only:
         wanted = set(args.only.split(","))
         variants = [v for v in variants if v[0] in wanted]
+    trees = {}
     if args.baseline_ref:
-        tree = export_tree(args.baseline_ref, workdir)
-        variants.insert(1, (f"worker at {args.baseline_ref}", "", {"PYTHONPATH": str(tree)}))
+        name = f"worker at {args.baseline_ref}"
+        trees[name] = export_tree(args.baseline_ref, workdir)
+        variants.insert(1, (name, "", {}))
     results = []
     for name, experiment, env in variants:
         r = run_load(settings, load, workdir, experiment=experiment, extra_env=env,
-                     baselines=False, label=name)
+                     baselines=False, label=name, code_dir=trees.get(name))
         r["variant"] = name
         results.append(r)
         print(f"{name}: {r['worker_steady_readings_per_s']:,.0f} readings/s", flush=True)
