@@ -2,7 +2,7 @@
 
 A patient's window buffers are most of the state: a 5-minute hopping window
 at 1 Hz holds about 1,500 readings per patient. Writing all of it at every
-checkpoint (every 2 s, for every patient who sent anything) made the
+checkpoint (every few seconds, for every patient who sent anything) made the
 changelog, not the analysis, the worker's wall (benchmarks/worker). So the
 state is split by event-time minute:
 
