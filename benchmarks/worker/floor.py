@@ -100,8 +100,11 @@ def main() -> int:
                                   topic, str(messages), variant, "--timeout-s", str(args.timeout_s)],
                                  env=child_env, capture_output=True, text=True,
                                  timeout=args.timeout_s + 120)
-            lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-            result = json.loads(lines[-1]) if lines else {"variant": variant, "error": out.stderr[-500:]}
+            # Faust's worker draws a spinner (terminal escapes) before our line.
+            lines = [ln[ln.index('{"variant"'):] for ln in out.stdout.splitlines()
+                     if '{"variant"' in ln]
+            result = json.loads(lines[-1]) if lines else {
+                "variant": variant, "error": f"exit {out.returncode}: {(out.stderr or out.stdout)[-800:]}"}
             rows.append(result)
             print(json.dumps(result), flush=True)
     finally:
