@@ -38,6 +38,7 @@ from analytics.errors import ConfigError, InputError, StateError
 from analytics.features import DEFAULT_FEATURE_CONFIG, MetricFeatureConfig, WindowFeatures
 from analytics.hrv import HRV_FEATURES
 from analytics.metrics import METRICS
+from analytics.window_buffer import MetricBuffer as _Buffer
 from analytics.window_close import ClosePlan, features_for_plans
 
 
@@ -92,78 +93,6 @@ class WindowResult:
 
 
 _EMPTY_INDEX = np.zeros(0, dtype=np.int64)
-
-
-class _Buffer:
-    """One metric's buffered readings, sorted by time (stable on equal times).
-
-    Readings of small arrivals wait in plain lists and join the arrays only
-    when the arrays are read (`ts_ms`, `values`, `flagged`), so a 5-reading
-    message costs list appends, not three concatenations of the whole buffer.
-    """
-
-    __slots__ = ("_flagged", "_new_flagged", "_new_ts_ms", "_new_values", "_ts_ms", "_values")
-
-    def __init__(self, ts_ms: np.ndarray | None = None, values: np.ndarray | None = None,
-                 flagged: np.ndarray | None = None) -> None:
-        self._ts_ms = np.zeros(0, dtype=np.int64) if ts_ms is None else ts_ms
-        self._values = np.zeros(0) if values is None else values
-        self._flagged = np.zeros(0, dtype=bool) if flagged is None else flagged
-        self._new_ts_ms: list[int] = []
-        self._new_values: list[float] = []
-        self._new_flagged: list[bool] = []
-
-    def __len__(self) -> int:
-        return len(self._ts_ms) + len(self._new_ts_ms)
-
-    @property
-    def ts_ms(self) -> np.ndarray:
-        self._consolidate()
-        return self._ts_ms
-
-    @property
-    def values(self) -> np.ndarray:
-        self._consolidate()
-        return self._values
-
-    @property
-    def flagged(self) -> np.ndarray:
-        self._consolidate()
-        return self._flagged
-
-    def append(self, ts_ms: int, value: float, flagged: bool) -> None:
-        self._new_ts_ms.append(ts_ms)
-        self._new_values.append(value)
-        self._new_flagged.append(flagged)
-
-    def extend(self, ts: np.ndarray, values: np.ndarray, flagged: np.ndarray) -> None:
-        self._consolidate()
-        self._merge(ts, values, flagged)
-
-    def keep_from(self, ts_ms: int) -> None:
-        self._consolidate()
-        i = int(np.searchsorted(self._ts_ms, ts_ms, side="left"))
-        if i:
-            self._ts_ms, self._values, self._flagged = (
-                self._ts_ms[i:], self._values[i:], self._flagged[i:])
-
-    def _consolidate(self) -> None:
-        if self._new_ts_ms:
-            ts = np.array(self._new_ts_ms, dtype=np.int64)
-            values = np.array(self._new_values, dtype=np.float64)
-            flagged = np.array(self._new_flagged, dtype=bool)
-            self._new_ts_ms, self._new_values, self._new_flagged = [], [], []
-            self._merge(ts, values, flagged)
-
-    def _merge(self, ts: np.ndarray, values: np.ndarray, flagged: np.ndarray) -> None:
-        in_order = len(self._ts_ms) == 0 or len(ts) == 0 or ts[0] >= self._ts_ms[-1]
-        self._ts_ms = np.concatenate((self._ts_ms, ts))
-        self._values = np.concatenate((self._values, values))
-        self._flagged = np.concatenate((self._flagged, flagged))
-        if not (in_order and np.all(ts[1:] >= ts[:-1])):
-            order = np.argsort(self._ts_ms, kind="stable")
-            self._ts_ms, self._values, self._flagged = (
-                self._ts_ms[order], self._values[order], self._flagged[order])
 
 
 class PatientWindows:
