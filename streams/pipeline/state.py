@@ -127,10 +127,17 @@ def _compress(doc: Mapping[str, Any]) -> bytes:
 
 def _decompress(raw: bytes) -> dict[str, Any]:
     # Records written before compression was introduced are plain JSON.
-    data = json.loads(zlib.decompress(raw[1:]) if raw[:1] == _ZLIB_MAGIC else raw)
+    data = json.loads(_inflate(raw[1:]) if raw[:1] == _ZLIB_MAGIC else raw)
     if not isinstance(data, dict):
         raise ValueError("patient state record is not an object")
     return data
+
+
+def _inflate(data: bytes) -> bytes:
+    try:
+        return zlib.decompress(data)
+    except zlib.error as exc:  # a damaged record is a ValueError like any other
+        raise ValueError(f"patient state record does not decompress: {exc}") from exc
 
 
 def _b64(array: np.ndarray, key: str) -> str:
@@ -294,7 +301,7 @@ def load_state(pid: str, get: TableGet) -> PatientState | None:
         if ids:
             msg_ids[chunk_ms] = ids
     # Chunks are loaded in minute order, so each metric's readings stay in time order.
-    state = _from_head({**head, **json.loads(zlib.decompress(slow_zlib))},
+    state = _from_head({**head, **json.loads(_inflate(slow_zlib))},
                        {m: {k: np.concatenate(v) for k, v in parts.items()}
                         for m, parts in buffers.items()})
     state.msg_ids = msg_ids

@@ -176,3 +176,37 @@ def test_the_head_follows_alert_and_score_changes_between_checkpoints():
     assert after.alerts == state.alerts and after.alerts != before.alerts
     assert after.news2.to_dict() == state.news2.to_dict()
     assert after.anomaly.to_dict() == state.anomaly.to_dict()
+
+
+@pytest.mark.parametrize("damage", [
+    lambda raw: raw[:-7],  # the compressed part cut short
+    lambda raw: raw[:1] + b"{not json" + raw[raw.index(b"\n"):],
+    lambda raw: b"z" + raw[1:],  # taken for a version-1 record
+])
+def test_a_damaged_head_is_a_value_error_the_worker_can_handle(damage):
+    proc, table = make_processor(), Table()
+    state = proc.new_state("p1")
+    feed(proc, state, range(0, 30))
+    table.apply(checkpoint_records(state))
+    table[head_key("p1")] = damage(table[head_key("p1")])
+    with pytest.raises(ValueError):
+        load_state("p1", table.get)
+
+
+def test_the_worker_starts_a_patient_fresh_when_its_state_cannot_be_read(caplog):
+    from streams.worker import WorkerRuntime
+
+    class Event:  # the runtime only makes it Faust's current event (a weak reference)
+        pass
+
+    proc, table = make_processor(), Table()
+    state = proc.new_state("p1")
+    feed(proc, state, range(0, 30))
+    table.apply(checkpoint_records(state))
+    table[head_key("p1")] = table[head_key("p1")][:-7]
+    runtime = WorkerRuntime(proc, table, sink=None, outputs={}, deadletter=None,  # type: ignore[arg-type]
+                            checkpoint_interval_s=5)
+    runtime.pid_event["p1"] = Event()
+    fresh = runtime.state("p1")
+    assert fresh.windows.max_ts_ms is None and runtime.counters["state_reset"] == 1
+    assert "starting fresh" in caplog.text and "p1" in caplog.text  # a pseudonym, never a patient id
