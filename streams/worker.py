@@ -318,7 +318,8 @@ class WorkerRuntime:
                 f"features={c['features']} scores={c['scores']} "
                 f"alert_events={c['alert_events']} late={c['late_readings']} "
                 f"duplicates={c['duplicate_messages']} deadletters={c['deadletters']} "
-                f"points={self.sink.points_written} influx_retries={self.sink.retries}")
+                f"points={self.sink.points_written} influx_retries={self.sink.retries} "
+                f"state_resets={c['state_reset']}")
 
 
 def build_worker_app(settings: Settings, *, store: str | None = None,
