@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+from bisect import bisect_left
+
 import numpy as np
 
 
@@ -57,6 +60,32 @@ class MetricBuffer:
         if i:
             self._ts_ms, self._values, self._flagged = (
                 self._ts_ms[i:], self._values[i:], self._flagged[i:])
+
+    def packed_between(self, lo_ms: int, hi_ms: int) -> tuple[int, bytes, bytes, bytes]:
+        """Readings with lo_ms <= ts < hi_ms, in time order, as little-endian
+        bytes: (count, int64 times, float64 values, uint8 flags); the same
+        bytes as slicing the arrays.
+
+        For the state checkpoint, which runs every few seconds for every
+        patient with new data: pending readings that are in order after the
+        arrays (the normal case) are packed from the lists, without building
+        the arrays (three concatenations of the whole buffer per metric)."""
+        new = self._new_ts_ms
+        if new and ((len(self._ts_ms) and new[0] < self._ts_ms[-1])
+                    or any(b < a for a, b in zip(new, new[1:], strict=False))):
+            self._consolidate()  # out of order: the arrays sort them (stably)
+            new = self._new_ts_ms
+        a, b = np.searchsorted(self._ts_ms, (lo_ms, hi_ms)).tolist()
+        i, j = bisect_left(new, lo_ms), bisect_left(new, hi_ms)
+        n = j - i
+        return (
+            b - a + n,
+            self._ts_ms[a:b].astype("<i8", copy=False).tobytes() + struct.pack(f"<{n}q", *new[i:j]),
+            (self._values[a:b].astype("<f8", copy=False).tobytes()
+             + struct.pack(f"<{n}d", *self._new_values[i:j])),
+            (self._flagged[a:b].astype("u1", copy=False).tobytes()
+             + bytes(1 if f else 0 for f in self._new_flagged[i:j])),
+        )
 
     def _consolidate(self) -> None:
         if self._new_ts_ms:

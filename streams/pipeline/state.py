@@ -195,13 +195,12 @@ def _chunk_record(state: PatientState, chunk_ms: int) -> bytes | None:
     counts: list[tuple[str, int]] = []
     parts: dict[str, list[bytes]] = {k: [] for k in _DTYPES}
     for metric, buf in sorted(state.windows.buffers.items()):
-        ts = buf.ts_ms
-        lo, hi = np.searchsorted(ts, (chunk_ms, chunk_ms + CHUNK_MS)).tolist()
-        if hi > lo:
-            counts.append((metric, hi - lo))
-            parts["ts_ms"].append(ts[lo:hi].astype(_DTYPES["ts_ms"], copy=False).tobytes())
-            parts["values"].append(buf.values[lo:hi].astype(_DTYPES["values"], copy=False).tobytes())
-            parts["flagged"].append(buf.flagged[lo:hi].astype(_DTYPES["flagged"], copy=False).tobytes())
+        n, ts, values, flagged = buf.packed_between(chunk_ms, chunk_ms + CHUNK_MS)
+        if n:
+            counts.append((metric, n))
+            parts["ts_ms"].append(ts)
+            parts["values"].append(values)
+            parts["flagged"].append(flagged)
     ids = state.msg_ids.get(chunk_ms, [])
     if not counts and not ids:
         return None
