@@ -335,21 +335,28 @@ class PatientWindows:
         cols = [np.concatenate(c) for c in zip(*parts, strict=False)]
         return ClosePlan(metrics, windows, *cols)
 
-    def _prune(self) -> None:
-        # Oldest start among still-open windows, over all specs.
+    def keep_from_ms(self) -> int | None:
+        """Oldest start among still-open windows, over all specs: readings
+        before it are not needed any more. None until windows have closed."""
         keep_from = None
         for spec in self.specs:
             closed = self.closed_end_ms[spec.name]
             if closed is None:
-                return
+                return None
             first_open_start = closed + spec.step_ms - spec.size_ms
             keep_from = first_open_start if keep_from is None else min(keep_from, first_open_start)
-        assert keep_from is not None
-        for buf in self.buffers.values():
-            buf.keep_from(keep_from)
+        return keep_from
+
+    def _prune(self) -> None:
+        keep_from = self.keep_from_ms()
+        if keep_from is not None:
+            for buf in self.buffers.values():
+                buf.keep_from(keep_from)
 
     # -- state ------------------------------------------------------------
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self, *, include_buffers: bool = True) -> dict[str, object]:
+        """Everything `from_dict` needs; without buffers ("buffers": {}) for
+        callers that store the readings their own way."""
         return {
             "v": self.VERSION,
             "specs": [s.to_dict() for s in self.specs],
@@ -364,7 +371,7 @@ class PatientWindows:
             "buffers": {
                 m: {"ts_ms": b.ts_ms.tolist(), "values": b.values.tolist(),
                     "flagged": b.flagged.astype(int).tolist()}
-                for m, b in sorted(self.buffers.items()) if len(b)
+                for m, b in sorted(self.buffers.items()) if len(b) and include_buffers
             },
         }
 

@@ -104,12 +104,13 @@ class WorkerRuntime:
         self.committing: asyncio.Future[None] | None = None  # the checkpoint in flight
 
     # -- state --------------------------------------------------------------
+    @staticmethod
     @contextlib.contextmanager
-    def _as_event(self, pid: str) -> Iterator[None]:
-        """Make the patient's last event Faust's "current event": the table
-        reads and writes the partition of that event (see module doc); there
-        is none in a timer, and after noack_take it is another event's."""
-        token = _current_event.set(weakref.ref(self.pid_event[pid]))
+    def _as_event(event: faust.EventT) -> Iterator[None]:
+        """Make a patient's event Faust's "current event": the table reads and
+        writes the partition of that event (see module doc); there is none in
+        a timer, and after noack_take it is another event's."""
+        token = _current_event.set(weakref.ref(event))
         try:
             yield
         finally:
@@ -121,7 +122,7 @@ class WorkerRuntime:
             return cached
         state = None
         try:
-            with self._as_event(pid):
+            with self._as_event(self.pid_event[pid]):
                 state = load_state(pid, self.table.get)
         except (ValueError, KeyError, TypeError) as exc:
             # A state we cannot read must not stop the stream: start over, say so.
@@ -284,24 +285,15 @@ class WorkerRuntime:
         if barrier is not None:
             await barrier
         for event, records in writes:
-            # The table partitions a write by the current event (see _as_event).
-            token = _current_event.set(weakref.ref(event))
-            try:
+            with self._as_event(event):  # the table partitions a write by it
                 for key, value in records:
                     if value is None:
                         with contextlib.suppress(KeyError):
                             del self.table[key]
                     else:
                         self.table[key] = value
-            finally:
-                _current_event.reset(token)
         for stream, event in events:
             await stream.ack(event)
-
-    async def settle(self) -> None:
-        """Wait for the checkpoint being committed (tests, shutdown)."""
-        if self.committing is not None:
-            await asyncio.shield(self.committing)
 
     async def abandon(self) -> None:
         """Drop the checkpoint being committed: after a rebalance its patients

@@ -148,36 +148,6 @@ def _unb64(text: str, key: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype=_DTYPES[key])
 
 
-def _keep_from_ms(windows: PatientWindows) -> int | None:
-    """Oldest start of a still-open window: readings before it are not needed
-    any more (the same rule `PatientWindows` prunes its buffers by)."""
-    keep: int | None = None
-    for spec in windows.specs:
-        closed = windows.closed_end_ms[spec.name]
-        if closed is None:
-            return None
-        start = closed + spec.step_ms - spec.size_ms
-        keep = start if keep is None else min(keep, start)
-    return keep
-
-
-def _windows_head(windows: PatientWindows) -> dict[str, Any]:
-    """`PatientWindows.to_dict()` without the buffers (they go to chunks)."""
-    return {
-        "v": windows.VERSION,
-        "specs": [s.to_dict() for s in windows.specs],
-        "allowed_lateness_ms": windows.allowed_lateness_ms,
-        "idle_timeout_ms": windows.idle_timeout_ms,
-        "max_ts_ms": windows.max_ts_ms,
-        "last_arrival_ms": windows.last_arrival_ms,
-        "watermark_ms": windows.watermark_ms,
-        "closed_end_ms": dict(windows.closed_end_ms),
-        "late_total": windows.late_total,
-        "flagged_total": windows.flagged_total,
-        "buffers": {},
-    }
-
-
 def _slow_zlib(state: PatientState) -> bytes:
     if state.slow_zlib is None:
         state.slow_zlib = zlib.compress(json.dumps({
@@ -237,7 +207,7 @@ def checkpoint_records(state: PatientState) -> list[tuple[bytes, bytes | None]]:
     the head, then deletions (value None) of chunks no longer needed.
 
     Marks them written: call only when the caller writes every record."""
-    keep_from = _keep_from_ms(state.windows)
+    keep_from = state.windows.keep_from_ms()
     if keep_from is not None:
         oldest = keep_from - keep_from % CHUNK_MS
         for chunk_ms in [c for c in state.msg_ids if c < oldest]:
@@ -257,7 +227,7 @@ def checkpoint_records(state: PatientState) -> list[tuple[bytes, bytes | None]]:
             state.written.discard(chunk_ms)
     state.dirty_chunks.clear()
     head = json.dumps({"v": STATE_VERSION, "pid": state.pid,
-                       "windows": _windows_head(state.windows),
+                       "windows": state.windows.to_dict(include_buffers=False),
                        "chunks": sorted(state.written)}, separators=(",", ":")).encode()
     records.append((head_key(state.pid), b"".join((_HEAD_MAGIC, head, b"\n",
                                                    _slow_zlib(state)))))
@@ -342,7 +312,7 @@ def _from_legacy(data: Mapping[str, Any]) -> PatientState:
 def legacy_encode(state: PatientState) -> bytes:
     """A version-1 record, as workers before chunking wrote it (for tests of
     the upgrade path only)."""
-    windows = _windows_head(state.windows)
+    windows = state.windows.to_dict(include_buffers=False)
     windows["buffers"] = {m: {"ts_ms": _b64(b.ts_ms, "ts_ms"), "values": _b64(b.values, "values"),
                               "flagged": _b64(b.flagged, "flagged")}
                           for m, b in sorted(state.windows.buffers.items()) if len(b.ts_ms)}

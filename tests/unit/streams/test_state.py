@@ -48,6 +48,15 @@ def feed(proc, state, seconds):
     return [proc.process_batch(state, second(i), T0 + i * 1000) for i in seconds]
 
 
+def checkpointed(seconds):
+    """A processor, and a patient fed `seconds` and checkpointed into a table."""
+    proc, table = make_processor(), Table()
+    state = proc.new_state("p1")
+    feed(proc, state, seconds)
+    table.apply(checkpoint_records(state))
+    return proc, table, state
+
+
 def buffers(state):
     return {m: (b.ts_ms.tolist(), b.values.tolist(), b.flagged.tolist())
             for m, b in state.windows.buffers.items() if len(b.ts_ms)}
@@ -103,20 +112,14 @@ def test_restored_state_equals_the_live_one_and_carries_on_identically():
 
 
 def test_a_redelivery_is_recognised_after_a_restore():
-    proc, table = make_processor(), Table()
-    state = proc.new_state("p1")
-    feed(proc, state, range(0, 90))
-    table.apply(checkpoint_records(state))
+    proc, table, state = checkpointed(range(0, 90))
     restored = load_state("p1", table.get)
     again = proc.process_batch(restored, second(85), T0 + 95_000)
     assert again.duplicate_messages == 1
 
 
 def test_a_late_reading_rewrites_the_minute_it_belongs_to():
-    proc, table = make_processor(), Table()
-    state = proc.new_state("p1")
-    feed(proc, state, range(1, 64))
-    table.apply(checkpoint_records(state))
+    proc, table, state = checkpointed(range(1, 64))
     proc.process_batch(state, {**second(0), "msg_id": "late"}, T0 + 64_500)  # minute 0, late
     written = table.apply(checkpoint_records(state))
     assert chunk_key("p1", T0) in written and chunk_key("p1", T0 + CHUNK_MS) not in written
@@ -135,10 +138,7 @@ def test_state_written_before_chunking_still_loads_and_is_then_chunked():
 
 
 def test_a_missing_chunk_is_an_error_not_a_silently_shorter_window():
-    proc, table = make_processor(), Table()
-    state = proc.new_state("p1")
-    feed(proc, state, range(0, 90))
-    table.apply(checkpoint_records(state))
+    proc, table, state = checkpointed(range(0, 90))
     del table[chunk_key("p1", T0)]
     with pytest.raises(MissingChunk):
         load_state("p1", table.get)
@@ -160,10 +160,7 @@ def test_chunk_values_keep_full_precision():
 
 
 def test_the_head_follows_alert_and_score_changes_between_checkpoints():
-    proc, table = make_processor(), Table()
-    state = proc.new_state("p1")
-    feed(proc, state, range(0, 70))
-    table.apply(checkpoint_records(state))
+    proc, table, state = checkpointed(range(0, 70))
     before = load_state("p1", table.get)
     for i in range(70, 400):  # SpO2 85 %: windows close, scores and an alert follow
         b = second(i)
@@ -184,10 +181,7 @@ def test_the_head_follows_alert_and_score_changes_between_checkpoints():
     lambda raw: b"z" + raw[1:],  # taken for a version-1 record
 ])
 def test_a_damaged_head_is_a_value_error_the_worker_can_handle(damage):
-    proc, table = make_processor(), Table()
-    state = proc.new_state("p1")
-    feed(proc, state, range(0, 30))
-    table.apply(checkpoint_records(state))
+    proc, table, state = checkpointed(range(0, 30))
     table[head_key("p1")] = damage(table[head_key("p1")])
     with pytest.raises(ValueError):
         load_state("p1", table.get)
@@ -199,10 +193,7 @@ def test_the_worker_starts_a_patient_fresh_when_its_state_cannot_be_read(caplog)
     class Event:  # the runtime only makes it Faust's current event (a weak reference)
         pass
 
-    proc, table = make_processor(), Table()
-    state = proc.new_state("p1")
-    feed(proc, state, range(0, 30))
-    table.apply(checkpoint_records(state))
+    proc, table, state = checkpointed(range(0, 30))
     table[head_key("p1")] = table[head_key("p1")][:-7]
     runtime = WorkerRuntime(proc, table, sink=None, outputs={}, deadletter=None,  # type: ignore[arg-type]
                             checkpoint_interval_s=5)
