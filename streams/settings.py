@@ -93,6 +93,12 @@ class PrivacySettings(BaseModel):
             self.key_file.chmod(0o600)
 
 
+class StaffSettings(BaseModel):
+    """Care-staff accounts (streams/staff), shared by HTTP/MQTT acks and the console."""
+
+    file: Path = Path(".stack/staff.json")
+
+
 class GatewaySettings(BaseModel):
     registry_file: Path = Path(".stack/registry.json")
     topic_root: str = "devices"
@@ -138,6 +144,7 @@ class Settings(BaseSettings):
     influx: InfluxSettings = InfluxSettings()
     stack: StackSettings = StackSettings()
     privacy: PrivacySettings = PrivacySettings()
+    staff: StaffSettings = StaffSettings()
     gateway: GatewaySettings = GatewaySettings()
     worker: WorkerSettings = WorkerSettings()
     notify: NotifySettings = NotifySettings()

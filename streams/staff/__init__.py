@@ -1,0 +1,1 @@
+"""Care-staff identities shared by every care-facing entry point (acks, console)."""
