@@ -1,4 +1,4 @@
-"""The canonical metric table (DESIGN.md, "Canonical reading").
+"""The canonical metric table (docs/architecture.md; the table itself is below).
 
 Every reading, whatever a device sent, is normalized to one of these metrics,
 in the UCUM unit given here. Codes:

@@ -1,6 +1,6 @@
 """The MQTT -> Kafka gateway: loses nothing, acknowledges only what Kafka has.
 
-Delivery contract (DESIGN.md, "Delivery and failure"):
+Delivery contract (docs/architecture.md, "Delivery"):
 - MQTT 5, QoS 1, persistent session (clean start off, session expiry set),
   shared subscription `$share/<group>/devices/+/...` so gateways split load.
 - paho's manual acks: the PUBACK for a message is sent only after Kafka

@@ -24,7 +24,7 @@ from typing import Final
 
 from analytics.metrics import LOINC_TO_METRIC, MDC_TO_METRIC, METRICS, Consciousness, MetricSpec
 
-# IEEE 11073-10101 reference ids of the codes in DESIGN.md's table.
+# IEEE 11073-10101 reference ids of the codes in analytics/metrics.py's table.
 MDC_REFIDS: Final[MappingProxyType[str, int]] = MappingProxyType(
     {
         "MDC_ECG_HEART_RATE": 147842,

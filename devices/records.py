@@ -1,4 +1,4 @@
-"""Wire records the device edge produces (DESIGN.md, "Kafka topics").
+"""Wire records the device edge produces (docs/architecture.md, "Kafka topics").
 
 The producer owns its contract: these models are the single definition of
 `vitals.normalized` and `vitals.deadletter` records. They are JSON on the wire,

@@ -36,7 +36,7 @@ async def ensure_topics(
 
 
 def project_topics(partitions: int, prefix: str = "") -> list[tuple[str, int, dict[str, str]]]:
-    """DESIGN.md's topics, all with one partition count (co-partitioned)."""
+    """The project's topics, all with one partition count (co-partitioned)."""
     result = []
     for spec in TOPICS:
         config: dict[str, str] = {}

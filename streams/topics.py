@@ -1,4 +1,4 @@
-"""The Kafka topics of DESIGN.md, defined once.
+"""The Kafka topics (docs/architecture.md, "Kafka topics"), defined once.
 
 All topics share one partition count so they are co-partitioned by key
 (the patient pseudonym): a worker that owns partition p of

@@ -4,7 +4,7 @@ Per patient, `vitals.normalized` -> windows -> `vitals.features`,
 `vitals.scores`, `alerts`, and every reading, feature, score and alert event
 to InfluxDB. `alerts.acks` updates the same patient state.
 
-Delivery (DESIGN.md, "Delivery and failure"):
+Delivery (docs/architecture.md, "Delivery"):
 - Events are taken with `noack_take` and acknowledged only at a checkpoint:
   after every point written for them is in InfluxDB and the touched
   patients' state was written to the table (changelog). Faust flushes the

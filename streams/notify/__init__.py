@@ -1,5 +1,5 @@
 """The alert notifier: `alerts` -> MQTT / webhook / e-mail, escalation, acks, audit.
 
 The only place where a pseudonym is resolved back to ward, bed and display
-name (DESIGN.md, "Privacy"). See docs/notify.md.
+name (docs/architecture.md, "Privacy"). See docs/notify.md.
 """

@@ -1,6 +1,6 @@
 """Re-identification for care staff: pseudonym -> ward, bed, display name.
 
-This is the one place in the system that does it (DESIGN.md, "Privacy").
+This is the one place in the system that does it (docs/architecture.md, "Privacy").
 Two sources, merged like devices.registry.DeviceRegistry does:
 - the hospital's registry export (same JSON file as the gateway's:
   ``{"devices": [{"device", "patient_id", "ward", "bed", "display_name"?}]}``);

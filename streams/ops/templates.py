@@ -1,4 +1,4 @@
-"""The service configurations live in docker/<service>/ (DESIGN.md: the
+"""The service configurations live in docker/<service>/ (docs/architecture.md: the
 native stack reuses them); this renders them for `vitalstream stack up`."""
 
 from __future__ import annotations

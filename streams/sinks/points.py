@@ -1,4 +1,4 @@
-"""The InfluxDB schema (DESIGN.md, "InfluxDB"): records -> line-protocol points.
+"""The InfluxDB schema (docs/architecture.md, "InfluxDB"): records -> line-protocol points.
 
 Measurements `vitals`, `vital_features`, `scores`, `alerts`; tags are low
 cardinality (pid, metric, device, ward, window, rule, severity). A point's

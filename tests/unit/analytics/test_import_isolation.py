@@ -1,4 +1,4 @@
-"""analytics must stay pure: importing it pulls in no I/O framework (DESIGN.md)."""
+"""analytics must stay pure: importing it pulls in no I/O framework (docs/architecture.md, "Folders")."""
 
 from __future__ import annotations
 
