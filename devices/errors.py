@@ -8,10 +8,12 @@ rejections. They exist so the decoders can stop early with a reason code.
 
 from __future__ import annotations
 
+from analytics.errors import VitalstreamError
+
 from devices.records import RejectReason
 
 
-class DeviceError(Exception):
+class DeviceError(VitalstreamError):
     """Root of every error raised by the `devices` package."""
 
     retriable: bool = False

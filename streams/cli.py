@@ -7,6 +7,15 @@ import importlib
 import logging
 import sys
 
+from analytics.errors import VitalstreamError
+
+log = logging.getLogger("vitalstream")
+
+# Exit codes: 1 for an error that the same command will meet again (fix the
+# input or the configuration), 75 (EX_TEMPFAIL) for one that may pass later.
+EXIT_ERROR = 1
+EXIT_RETRY_LATER = 75
+
 # Subcommand name -> module in streams.commands. Each has register(subparsers).
 COMMANDS: dict[str, str] = {
     "stack": "stack",
@@ -19,7 +28,6 @@ COMMANDS: dict[str, str] = {
     "devices": "devices",
     "news2": "news2",
     "schemas": "schemas",
-    "topics": "topics",
 }
 
 
@@ -36,12 +44,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
         if wanted is not None and name != wanted:
             sub.add_parser(name, help=f"(see `vitalstream {name} --help`)")
             continue
-        try:
-            module = importlib.import_module(f"streams.commands.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"streams.commands.{module_name}":
-                raise
-            continue  # command not built yet
+        module = importlib.import_module(f"streams.commands.{module_name}")
         module.register(sub)
     return parser
 
@@ -53,7 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except VitalstreamError as exc:
+        # The one place errors become a message: no traceback for a known error.
+        log.error("%s: %s", type(exc).__name__, exc)
+        print(f"vitalstream {args.command}: {exc}", file=sys.stderr)
+        return EXIT_RETRY_LATER if exc.retriable else EXIT_ERROR
 
 
 if __name__ == "__main__":

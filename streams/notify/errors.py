@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from analytics.errors import VitalstreamError
 
-class NotifyError(Exception):
+
+class NotifyError(VitalstreamError):
     retriable = False
 
 

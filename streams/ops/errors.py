@@ -1,7 +1,9 @@
 """Errors of the native stack."""
 
+from analytics.errors import VitalstreamError
 
-class StackError(Exception):
+
+class StackError(VitalstreamError):
     """Root error of `vitalstream stack`."""
 
     retriable = False

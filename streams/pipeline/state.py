@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from analytics.anomaly import AnomalyScorer
+from analytics.errors import StateError
 from analytics.news2 import News2State
 from analytics.windows import PatientWindows, WindowSpec
 
@@ -129,15 +130,15 @@ def _decompress(raw: bytes) -> dict[str, Any]:
     # Records written before compression was introduced are plain JSON.
     data = json.loads(_inflate(raw[1:]) if raw[:1] == _ZLIB_MAGIC else raw)
     if not isinstance(data, dict):
-        raise ValueError("patient state record is not an object")
+        raise StateError("patient state record is not an object")
     return data
 
 
 def _inflate(data: bytes) -> bytes:
     try:
         return zlib.decompress(data)
-    except zlib.error as exc:  # a damaged record is a ValueError like any other
-        raise ValueError(f"patient state record does not decompress: {exc}") from exc
+    except zlib.error as exc:  # a damaged record is a StateError like any other
+        raise StateError(f"patient state record does not decompress: {exc}") from exc
 
 
 def _b64(array: np.ndarray, key: str) -> str:
@@ -182,11 +183,11 @@ def _chunk_record(state: PatientState, chunk_ms: int) -> bytes | None:
 
 def _read_chunk(raw: bytes) -> tuple[dict[str, dict[str, np.ndarray]], list[str]]:
     if raw[:1] != _CHUNK_MAGIC:
-        raise ValueError("not a state chunk")
+        raise StateError("not a state chunk")
     header_end = raw.index(b"\n")
     header = json.loads(raw[1:header_end])
     if header.get("v") != STATE_VERSION:
-        raise ValueError(f"state chunk version {header.get('v')!r} not supported")
+        raise StateError(f"state chunk version {header.get('v')!r} not supported")
     total = sum(n for _, n in header["metrics"])
     offset = header_end + 1
     arrays: dict[str, dict[str, np.ndarray]] = {m: {} for m, _ in header["metrics"]}
@@ -198,7 +199,7 @@ def _read_chunk(raw: bytes) -> tuple[dict[str, dict[str, np.ndarray]], list[str]
             arrays[metric][key] = column[start:start + n]
             start += n
     if offset != len(raw):
-        raise ValueError("state chunk has the wrong length")
+        raise StateError("state chunk has the wrong length")
     return arrays, list(header["msg_ids"])
 
 
@@ -235,26 +236,26 @@ def checkpoint_records(state: PatientState) -> list[tuple[bytes, bytes | None]]:
     return records
 
 
-class MissingChunk(ValueError):
+class MissingChunk(StateError):
     """The head lists a chunk the table does not hold."""
 
 
 def load_state(pid: str, get: TableGet) -> PatientState | None:
     """The patient's state from the table; None if it has none.
 
-    Raises ValueError (or KeyError/TypeError) for a record it cannot read."""
+    Raises StateError (or KeyError/TypeError) for a record it cannot read."""
     raw = get(head_key(pid))
     if raw is None:
         return None
     if raw[:1] != _HEAD_MAGIC:
         data = _decompress(raw)
         if data.get("v") != LEGACY_STATE_VERSION:
-            raise ValueError(f"patient state version {data.get('v')!r} not supported")
+            raise StateError(f"patient state version {data.get('v')!r} not supported")
         return _from_legacy(data)
     head_end = raw.index(b"\n")
     head = json.loads(raw[1:head_end])
     if head.get("v") != STATE_VERSION:
-        raise ValueError(f"patient state version {head.get('v')!r} not supported")
+        raise StateError(f"patient state version {head.get('v')!r} not supported")
     slow_zlib = raw[head_end + 1:]
     buffers: dict[str, dict[str, list[np.ndarray]]] = {}
     msg_ids: dict[int, list[str]] = {}
