@@ -9,7 +9,6 @@ rejections. They exist so the decoders can stop early with a reason code.
 from __future__ import annotations
 
 from analytics.errors import VitalstreamError
-
 from devices.records import RejectReason
 
 
