@@ -48,9 +48,18 @@ def gateway() -> tuple[Gateway, FakeClient, FakeProducer]:
     return gw, client, producer
 
 
-async def settle() -> None:
-    for _ in range(5):
+async def until(what: str, predicate) -> None:  # noqa: ANN001
+    """Let the loop run Kafka's done-callbacks until `predicate()` holds (bounded)."""
+    for _ in range(1000):
+        if predicate():
+            return
         await asyncio.sleep(0)
+    raise AssertionError(f"never happened: {what}")
+
+
+def waiting(gw: Gateway) -> list[int]:
+    """Records still unacknowledged by Kafka, per message, in arrival order."""
+    return [p.waiting for p in gw._order]
 
 
 async def test_acks_wait_for_every_record_and_keep_arrival_order() -> None:
@@ -61,15 +70,17 @@ async def test_acks_wait_for_every_record_and_keep_arrival_order() -> None:
     # Kafka answers out of order: message 3 first, then half of message 2.
     producer.sent[3][2].set_result(None)
     producer.sent[1][2].set_result(None)
-    await settle()
-    assert client.acked == []  # message 1 still waits: nothing may be acked
+    # The gateway has counted both answers; still nothing may be acked: 1 waits.
+    await until("Kafka's answers for 2 and 3 counted", lambda: waiting(gw) == [1, 1, 0])
+    assert client.acked == []
     producer.sent[0][2].set_result(None)
-    await settle()
-    assert client.acked == [1]  # 2 still has a record out, 3 waits behind it
+    await until("message 1 acked", lambda: client.acked)
+    assert waiting(gw) == [1, 0]  # 2 still has a record out, 3 waits behind it
+    assert client.acked == [1]
     producer.sent[2][2].set_result(None)
-    await settle()
+    await until("messages 2 and 3 acked", lambda: len(client.acked) == 3)
     assert client.acked == [1, 2, 3]
-    assert gw.idle_for_s() >= 0 and not gw._order
+    assert not gw._order and gw._drained.is_set()
 
 
 async def test_a_failed_record_is_retried_until_kafka_takes_it() -> None:
