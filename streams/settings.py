@@ -50,7 +50,6 @@ class InfluxSettings(BaseModel):
     username: str | None = Field(default=None, description="v1: user")
     password: SecretStr | None = Field(default=None, description="v1: password")
     batch_max_points: int = Field(default=5000, ge=1)
-    flush_interval_ms: int = Field(default=500, ge=10)
     timeout_ms: int = Field(default=10_000, ge=100)
 
 

@@ -34,10 +34,6 @@ class Router:
     def tier(self, level: int) -> TierSettings | None:
         return self._rota.get(level)
 
-    @property
-    def top_tier(self) -> int:
-        return max(self._rota)
-
     def targets(self, ward: str | None, severity: str, tier: int, kind: str) -> list[Target]:
         ward_key = ward or "unknown"
         seen: dict[str, Target] = {}
