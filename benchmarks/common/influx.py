@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import urllib.parse
-import urllib.request
 from typing import Any
+
+from streams.influxql import influxql_rows
 
 # Never the shared database: benchmarks write millions of points.
 BENCH_DATABASE = "vitalstream_bench"
@@ -13,20 +12,7 @@ BENCH_DATABASE = "vitalstream_bench"
 
 def query(url: str, q: str, database: str | None = None,
           timeout_s: float = 30) -> list[dict[str, Any]]:
-    params = {"q": q, "epoch": "ms"}
-    if database:
-        params["db"] = database
-    body = urllib.parse.urlencode(params).encode()
-    with urllib.request.urlopen(f"{url.rstrip('/')}/query", data=body, timeout=timeout_s) as r:
-        result = json.loads(r.read())["results"][0]
-    if "error" in result:
-        raise RuntimeError(f"InfluxQL error: {result['error']}")
-    rows = []
-    for series in result.get("series", []):
-        for values in series["values"]:
-            row = dict(zip(series["columns"], values, strict=True))
-            rows.append({**series.get("tags", {}), **row})
-    return rows
+    return influxql_rows(url, q, database, timeout_s=timeout_s)
 
 
 def ensure_database(url: str, database: str = BENCH_DATABASE) -> None:

@@ -4,27 +4,17 @@ HTTP API) and Kafka (dead letters, consumer lag)."""
 from __future__ import annotations
 
 import json
-import urllib.parse
-import urllib.request
 from collections import Counter
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.influxql import influxql_rows
+
 
 def influx_rows(url: str, db: str, q: str) -> list[dict[str, Any]]:
-    body = urllib.parse.urlencode({"q": q, "db": db, "epoch": "ms"}).encode()
-    with urllib.request.urlopen(f"{url}/query", data=body, timeout=30) as resp:  # noqa: S310
-        result = json.loads(resp.read())["results"][0]
-    if "error" in result:
-        raise RuntimeError(f"InfluxQL error: {result['error']}")
-    rows = []
-    for series in result.get("series", []):
-        for values in series["values"]:
-            rows.append({**series.get("tags", {}), **dict(zip(series["columns"], values,
-                                                              strict=True))})
-    return rows
+    return influxql_rows(url, q, db)
 
 
 async def topic_records(bootstrap: str, topic: str, since_ms: int) -> list[dict[str, Any]]:

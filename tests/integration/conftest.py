@@ -11,8 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +19,8 @@ import pytest
 
 from devices.pseudonym import Pseudonymizer
 from devices.registry import write_registry_file
+from streams.connections import influx_auth
+from streams.influxql import influxql_rows
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -124,14 +124,8 @@ def processes(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
 
 def influx_query(settings: Settings, q: str) -> list[dict]:
     """InfluxQL over the v1 HTTP API; returns rows as dicts (time in epoch ms)."""
-    body = urllib.parse.urlencode({"q": q, "db": settings.influx.database, "epoch": "ms"}).encode()
-    with urllib.request.urlopen(f"{settings.influx.url}/query", data=body, timeout=10) as resp:
-        result = json.loads(resp.read())["results"][0]
-    rows = []
-    for series in result.get("series", []):
-        for values in series["values"]:
-            rows.append({**series.get("tags", {}), **dict(zip(series["columns"], values, strict=False))})
-    return rows
+    return influxql_rows(settings.influx.url, q, settings.influx.database,
+                         auth=influx_auth(settings.influx, "admin"), timeout_s=10)
 
 
 def wait_until(predicate: Callable[[], object], timeout_s: float, what: str,

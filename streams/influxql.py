@@ -1,0 +1,47 @@
+"""InfluxQL over InfluxDB's v1 HTTP API (`/query`): the one reader of query results.
+
+Used by the demo summary, the benchmarks and the integration tests (and
+anything else that reads InfluxDB 1.x). Rows come back as flat dicts: the
+series' tags merged with its columns, times in epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from analytics.errors import VitalstreamError
+
+
+class InfluxQueryError(VitalstreamError):
+    """The server answered the query with an error (bad InfluxQL, no such database)."""
+
+
+def influxql_rows(url: str, q: str, database: str | None = None,
+                  auth: tuple[str, str] | None = None, timeout_s: float = 30) -> list[dict[str, Any]]:
+    """Run one InfluxQL statement; `auth` is (user, password) for an auth-enabled server."""
+    params = {"q": q, "epoch": "ms"}
+    if database:
+        params["db"] = database
+    request = urllib.request.Request(f"{url.rstrip('/')}/query",
+                                     data=urllib.parse.urlencode(params).encode())
+    if auth is not None:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310
+            result = json.loads(resp.read())["results"][0]
+    except urllib.error.HTTPError as exc:
+        raise InfluxQueryError(f"InfluxDB answered HTTP {exc.code} to a query") from exc
+    if "error" in result:
+        raise InfluxQueryError(f"InfluxQL error: {result['error']}")
+    rows = []
+    for series in result.get("series", []):
+        tags = series.get("tags", {})
+        for values in series["values"]:
+            rows.append({**tags, **dict(zip(series["columns"], values, strict=True))})
+    return rows
