@@ -37,6 +37,7 @@ import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from benchmarks.common.procs import cpu_s
 from devices.registry import write_registry_file
 from devices.simulator.encoders import (
     SimReading,
@@ -221,13 +222,9 @@ class Gateways:
                 proc.wait(10)
 
 
-def cpu_s(pids: list[int]) -> float:
-    """User + system CPU seconds of processes so far (Linux /proc)."""
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+def total_cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of processes so far (a process that is gone counts 0)."""
+    return sum(cpu_s(pid) or 0.0 for pid in pids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,9 +253,9 @@ def run_gateways(settings: Settings, gateways: Gateways, slots: tuple[str, ...],
     procs = gateways.start(slots)
     try:
         gateways.wait_running(slots)
-        cpu_start = cpu_s([p.pid for p in procs])
+        cpu_start = total_cpu_s([p.pid for p in procs])
         count, span_s, readings = asyncio.run(read_span(bootstrap, start, len(messages), 300))
-        cpu_used = cpu_s([p.pid for p in procs]) - cpu_start
+        cpu_used = total_cpu_s([p.pid for p in procs]) - cpu_start
     finally:
         gateways.stop(procs)
     if count < len(messages):
