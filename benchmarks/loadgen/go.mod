@@ -1,0 +1,3 @@
+module vitalstream/benchmarks/loadgen
+
+go 1.21
