@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.notify.settings import NotifySettings
+from streams.staff.settings import StaffSettings
 
 
 class KafkaSettings(BaseModel):
@@ -90,12 +91,6 @@ class PrivacySettings(BaseModel):
             self.key_file.parent.mkdir(parents=True, exist_ok=True)
             self.key_file.write_text(secrets.token_hex(32))
             self.key_file.chmod(0o600)
-
-
-class StaffSettings(BaseModel):
-    """Care-staff accounts (streams/staff), shared by HTTP/MQTT acks and the console."""
-
-    file: Path = Path(".stack/staff.json")
 
 
 class GatewaySettings(BaseModel):

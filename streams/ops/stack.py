@@ -64,6 +64,7 @@ class NativeStack:
                                           k.replication_factor))
         self.influx.create_database()
         self.settings.privacy.ensure_dev_key()
+        self.settings.staff.ensure_dev_token_key()
         return ready_s
 
     def down(self) -> list[str]:

@@ -10,13 +10,16 @@ is a JSON object owned by the operator (mode 0600), written only through
 from __future__ import annotations
 
 import json
-import os
 import re
+import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from streams.staff.errors import InvalidAccountError
+from streams.staff.settings import write_secret
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
@@ -37,7 +40,12 @@ class StaffMember:
 
 
 class StaffDirectory:
-    """The staff file: {"v": 1, "staff": {username: {display_name, wards, role, hash}}}."""
+    """The staff file: {"v": 1, "staff": {username: {display_name, wards, role, hash, epoch}}}.
+
+    `epoch` is random per account and changes with every `add` (a new
+    password) and `revoke_tokens`: session tokens carry it, so they die with
+    the account, its password, or an explicit revocation.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -48,22 +56,18 @@ class StaffDirectory:
         return dict(json.loads(self.path.read_text()).get("staff", {}))
 
     def _save(self, staff: dict[str, dict]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"v": 1, "staff": staff}, fh, indent=1, sort_keys=True)
-        os.replace(tmp, self.path)
+        write_secret(self.path, json.dumps({"v": 1, "staff": staff}, indent=1, sort_keys=True))
 
     def add(self, member: StaffMember, password: str) -> None:
         if not USERNAME_PATTERN.match(member.username):
-            raise ValueError(f"invalid username {member.username!r}: letters, digits, _.@- only")
+            raise InvalidAccountError(f"invalid username {member.username!r}: letters, digits, _.@- only")
         if not member.wards:
-            raise ValueError("a member of staff needs at least one ward")
+            raise InvalidAccountError("a member of staff needs at least one ward")
         staff = self._load()
         record = asdict(member)
         record["wards"] = list(member.wards)
         record["hash"] = _hasher.hash(password)
+        record["epoch"] = secrets.token_hex(8)
         staff[member.username] = record
         self._save(staff)
 
@@ -73,6 +77,20 @@ class StaffDirectory:
             return False
         self._save(staff)
         return True
+
+    def revoke_tokens(self, username: str) -> bool:
+        """Invalidate every session token issued to `username` so far."""
+        staff = self._load()
+        if username not in staff:
+            return False
+        staff[username]["epoch"] = secrets.token_hex(8)
+        self._save(staff)
+        return True
+
+    def token_epoch(self, username: str) -> str | None:
+        """The account's current token epoch; None when there is no such account."""
+        record = self._load().get(username)
+        return None if record is None else str(record.get("epoch", ""))
 
     def get(self, username: str) -> StaffMember | None:
         record = self._load().get(username)
