@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from devices.decoders import DECODERS, Observation, Rejection
+from devices.decoders.base import ContactReporting
 from devices.errors import DecodeError
 from devices.normalize import coerce_value, convert, resolve_metric, unit_conversion
 from devices.records import Reading, RejectReason
@@ -41,6 +42,9 @@ __all__ = [
 class DecodeResult:
     readings: list[Reading]  # canonical metric/unit/loinc, ts_ms int
     rejections: list[Rejection]
+    # Sensor on the patient (True), off (False), not said (None): kept even when
+    # every reading is rejected, e.g. a strap off the chest sending heart rate 0.
+    sensor_contact: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -69,6 +73,9 @@ def decode_payload(
             )
         observations, rejections = decoder.decode(bytes(payload), received_ms)
         readings = _normalize(observations, rejections, received_ms, limits)
+        contact = (
+            decoder.sensor_contact(payload) if isinstance(decoder, ContactReporting) else None
+        )
     except DecodeError as exc:
         return _whole(exc.reason, exc.detail)
     except Exception as exc:  # the contract: never raise for any input
@@ -90,7 +97,7 @@ def decode_payload(
         )
     if len(rejections) > 1:
         rejections.sort(key=_by_index)
-    return DecodeResult(readings, rejections)
+    return DecodeResult(readings, rejections, contact)
 
 
 def _normalize(

@@ -65,6 +65,10 @@ class Ingestor:
         self.accepted_readings = 0
         self.accepted_statuses = 0
         self.messages = 0
+        # Devices whose last contact status record said "off the body": a record is
+        # produced when contact changes, not for every message of a strap left on the
+        # table. Bounded by the devices off the body at once.
+        self._off_body: set[str] = set()
 
     def _dead(self, reason: RejectReason, detail: str, topic: str, device: str | None,
               payload: bytes, received_ms: int, index: int | None = None) -> DeadLetter:
@@ -111,7 +115,30 @@ class Ingestor:
                 source=parsed.fmt, msg_id=message_id(topic, payload),
                 received_ms=received_ms, readings=decoded.readings,
             )
-        return IngestResult(batch=batch, dead_letters=dead, device=device)
+        status = self._contact_status(enrollment, parsed.device, decoded.sensor_contact,
+                                      topic, payload, received_ms)
+        return IngestResult(batch=batch, dead_letters=dead, device=device, status=status)
+
+    def _contact_status(self, enrollment: Enrollment, device: str, contact: bool | None,
+                        topic: str, payload: bytes, received_ms: int
+                        ) -> DeviceStatusRecord | None:
+        """A status record when a vitals message changes the sensor's contact status.
+
+        The contact bits outlive the readings: "04 00" (2A37, not on the body,
+        heart rate 0) has its reading rejected, yet the contact loss is news
+        for the technical alarms on `devices.status`."""
+        if contact is None or (not contact) is (device in self._off_body):
+            return None
+        if contact:
+            self._off_body.discard(device)
+        else:
+            self._off_body.add(device)
+        self.accepted_statuses += 1
+        return DeviceStatusRecord.model_construct(
+            v=1, device=device, pid=enrollment.pid, ward=enrollment.ward, online=True,
+            battery_pct=None, on_body=contact, firmware=None, ts_ms=received_ms,
+            msg_id=message_id(topic, payload), received_ms=received_ms,
+        )
 
     def _status(self, topic: str, device: str, payload: bytes, received_ms: int) -> IngestResult:
         """A status message or Last Will: from any device, enrolled or not (a

@@ -10,7 +10,7 @@ observations the same way for every format.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from analytics.metrics import QualityFlag
 from devices.records import RejectReason
@@ -45,3 +45,17 @@ class Decoder(Protocol):
     def decode(
         self, payload: bytes, received_ms: int
     ) -> tuple[list[Observation], list[Rejection]]: ...
+
+
+@runtime_checkable
+class ContactReporting(Protocol):
+    """A format whose messages say whether the sensor touches the patient.
+
+    Called only on a message `decode` accepted as a whole. The answer is
+    kept apart from the readings because it outlives them: a strap off the
+    chest sends heart rate 0, which is rejected, but "not on the body" is
+    still true and becomes a device status record (devices.ingest)."""
+
+    def sensor_contact(self, payload: bytes) -> bool | None:
+        """True on the body, False off it, None when the message does not say."""
+        ...

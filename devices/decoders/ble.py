@@ -57,6 +57,11 @@ class HeartRateMeasurementDecoder:
 
     fmt = "ble/2a37"
 
+    def sensor_contact(self, payload: bytes) -> bool | None:
+        """Flags bits 1-2: 0b11 detected, 0b10 not detected, else not supported."""
+        contact = (payload[0] >> 1) & 0b11
+        return None if contact < 0b10 else contact == 0b11
+
     def decode(self, payload: bytes, received_ms: int) -> tuple[list[Observation], list[Rejection]]:
         size = len(payload)
         if size < 2:
@@ -77,6 +82,9 @@ class HeartRateMeasurementDecoder:
                 raise _short(self.fmt, offset, size)
         rr_ms: list[float] = []
         if flags & 0x10:
+            if size == offset:
+                # docs/payloads.md: the flags announce a field the bytes do not carry.
+                raise _short(self.fmt, offset + 2, size)
             if (size - offset) % 2:
                 raise DecodeError(_MALFORMED, f"{self.fmt}: RR intervals need 2 bytes each")
             rr_ms = [
@@ -191,6 +199,29 @@ def plx_quality(measurement_status: int, device_sensor_status: int) -> tuple[Qua
     return tuple(f for f in _FLAG_ORDER if f in found)
 
 
+_PLX_OFF_BODY_BITS: Final = 1 << 11 | 1 << 13 | 1 << 15
+
+
+def _plx_status(payload: bytes) -> tuple[int, int, int]:
+    """(measurement status, device and sensor status, bytes the flags announce) of a
+    0x2A5F value; a status the bytes are too short for reads as 0."""
+    size = len(payload)
+    flags = payload[0]
+    offset = 5 + (4 if flags & 0x01 else 0) + (4 if flags & 0x02 else 0)
+    measurement_status = device_status = 0
+    if flags & 0x04:
+        if size >= offset + 2:
+            measurement_status = payload[offset] | payload[offset + 1] << 8
+        offset += 2
+    if flags & 0x08:
+        if size >= offset + 3:
+            device_status = int.from_bytes(payload[offset : offset + 3], "little")
+        offset += 3
+    if flags & 0x10:
+        offset += 2
+    return measurement_status, device_status, offset
+
+
 class PlxContinuousMeasurementDecoder:
     """0x2A5F. Flags, then SpO2PR-Normal (SpO2 %, pulse rate /min; SFLOATs),
     then per flag: bit0 SpO2PR-Fast (4 bytes), bit1 SpO2PR-Slow (4 bytes),
@@ -202,23 +233,18 @@ class PlxContinuousMeasurementDecoder:
 
     fmt = "ble/2a5f"
 
+    def sensor_contact(self, payload: bytes) -> bool | None:
+        """Device and Sensor Status bits 11 (unconnected to user), 13 (displaced),
+        15 (disconnected): off the body; the field without them: on it."""
+        if not payload[0] & 0x08:
+            return None
+        return not _plx_status(payload)[1] & _PLX_OFF_BODY_BITS
+
     def decode(self, payload: bytes, received_ms: int) -> tuple[list[Observation], list[Rejection]]:
         size = len(payload)
         if size < 5:
             raise _short(self.fmt, 5, size)
-        flags = payload[0]
-        offset = 5 + (4 if flags & 0x01 else 0) + (4 if flags & 0x02 else 0)
-        measurement_status = device_status = 0
-        if flags & 0x04:
-            if size >= offset + 2:
-                measurement_status = payload[offset] | payload[offset + 1] << 8
-            offset += 2
-        if flags & 0x08:
-            if size >= offset + 3:
-                device_status = int.from_bytes(payload[offset : offset + 3], "little")
-            offset += 3
-        if flags & 0x10:
-            offset += 2
+        measurement_status, device_status, offset = _plx_status(payload)
         if size < offset:
             raise _short(self.fmt, offset, size)
         if size > offset:

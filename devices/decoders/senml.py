@@ -24,6 +24,7 @@ in the pack.
 from __future__ import annotations
 
 import math
+import re
 from typing import Final
 
 from devices.decoders.base import Observation, Rejection
@@ -40,6 +41,8 @@ _NUMBER: Final = (int, float)
 _UNIT_MAP: Final[dict[str, str]] = {"%": "/"}
 _MAX_ABS_TIME_S: Final = 1e13  # about 300,000 years; keeps ms arithmetic finite
 _BASE_KEYS: Final = frozenset(("bn", "bt", "bu", "bv", "bs", "bver"))
+# RFC 8428 §4.5.1: a resolved name is A-Z a-z 0-9 - : . / _ and starts with a letter or digit.
+_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-:./_]*\Z")
 
 
 def _number(value: object) -> bool:
@@ -65,6 +68,8 @@ class SenmlDecoder:
         base_time: float = 0
         base_unit: str | None = None
         base_value: float = 0
+        version = SENML_VERSION  # RFC 8428 §4.4: the default until a bver says otherwise
+        versioned = False  # a record has been read at `version`
         observations: list[Observation] = []
         rejections: list[Rejection] = []
         for index, record in enumerate(pack):
@@ -86,6 +91,13 @@ class SenmlDecoder:
                         RejectReason.UNSUPPORTED_VERSION,
                         f"SenML version {bver} is newer than supported ({SENML_VERSION})",
                     )
+                if bver != version and versioned:
+                    # §4.4: "All Records in a Pack MUST have the same version number."
+                    raise DecodeError(
+                        _MALFORMED, f"record {index} changes bver: a pack has one SenML version"
+                    )
+                version = bver
+            versioned = True
             if "bn" in record:
                 if type(record["bn"]) is not str:
                     raise DecodeError(_MALFORMED, "bn must be a string")
@@ -115,6 +127,14 @@ class SenmlDecoder:
             name = base_name + record.get("n", "")
             if not name:
                 rejections.append(Rejection(_MALFORMED, "SenML record has no name", index))
+                continue
+            if not _NAME.match(name):
+                rejections.append(Rejection(
+                    _MALFORMED,
+                    "SenML name must be A-Z a-z 0-9 - : . / _ and start with a letter or digit"
+                    " (RFC 8428 §4.5.1)",
+                    index,
+                ))
                 continue
             if "v" in record:
                 value: object = _add(base_value, record["v"])

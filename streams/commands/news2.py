@@ -42,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--spo2", type=float, help="SpO2, %%")
     parser.add_argument("--scale2", action="store_true",
                         help="use SpO2 scale 2 (prescribed for hypercapnic respiratory failure)")
+    parser.add_argument("--scale", type=int, choices=(1, 2), default=1,
+                        help="SpO2 scale: 1 (default) or 2 (same as --scale2)")
     air = parser.add_mutually_exclusive_group()
     air.add_argument("--oxygen", dest="oxygen", action="store_true", default=None,
                      help="on supplemental oxygen")
@@ -66,13 +68,14 @@ def run(args: argparse.Namespace) -> int:
         params["supplemental_oxygen"] = 1.0 if args.oxygen else 0.0
     if args.acvpu is not None:
         params["consciousness"] = float(ACVPU[args.acvpu])
-    if args.scale2:
+    if args.scale2 or args.scale == 2:
         params["spo2_scale2"] = 1.0
     now_ms = time.time_ns() // 1_000_000
     result = score_news2(params, now_ms)
+    why = _not_scored(params, result.missing)
 
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps({**result.to_dict(), "not_scored": why}, indent=2))
         return 0
     scored = {p.metric: p for p in result.parameters}
     print(f"{'parameter':<26}{'value':>8}{'charted':>9}{'points':>8}")
@@ -88,9 +91,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"SpO2 scale: {result.scale}")
     partial = f" (PARTIAL: missing {', '.join(result.missing)})" if result.partial else ""
     print(f"band: {result.band.value}{partial}")
+    for metric, reason in why.items():
+        print(f"{LABELS[metric]} not scored: {reason}")
     print(f"monitoring: {result.monitoring}")
     print(f"clinical response: {result.response}")
     return 0
+
+
+def _not_scored(params: dict[str, float], missing: tuple[str, ...]) -> dict[str, str]:
+    """Why a parameter that was given is still missing from the score."""
+    why: dict[str, str] = {}
+    if "spo2" in params and "spo2" in missing and "supplemental_oxygen" not in params:
+        # RCP 2017, chart 1, SpO2 scale 2: 93 % and above scores 0 on air but
+        # 1-3 on oxygen, so the score cannot be read off without the oxygen state.
+        why["spo2"] = ("on SpO2 scale 2 a saturation of 93 % or more scores 0 on air and "
+                       "1-3 on oxygen; give --air or --oxygen")
+    return why
 
 
 def _display(metric: str, value: float) -> str:

@@ -43,3 +43,15 @@ def test_oxygen_and_air_are_exclusive() -> None:
     command.register(parser.add_subparsers(dest="command"))
     with pytest.raises(SystemExit):
         parser.parse_args(["news2", "--air", "--oxygen"])
+
+
+def test_scale2_spo2_without_air_or_oxygen_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    out = run(capsys, "--spo2", "95", "--scale", "2")
+    assert "SpO2 scale: 2" in out
+    assert "SpO2 (%) not scored" in out and "--air or --oxygen" in out
+    data = json.loads(run(capsys, "--spo2", "95", "--scale2", "--json"))
+    assert "spo2" in data["missing"] and "--air or --oxygen" in data["not_scored"]["spo2"]
+    # Given the oxygen state it is scored, and nothing is explained away.
+    data = json.loads(run(capsys, "--spo2", "95", "--scale", "2", "--air", "--json"))
+    assert "spo2" not in data["missing"] and data["not_scored"] == {}
+    assert "not scored" not in run(capsys, "--spo2", "95")

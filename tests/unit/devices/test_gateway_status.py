@@ -73,3 +73,35 @@ def test_metrics_text_counts_rejections_per_reason(tmp_path) -> None:  # noqa: A
     for line in lines:  # every sample line is "name{labels} number"
         if not line.startswith("#"):
             float(line.rsplit(" ", 1)[1])
+
+
+def test_contact_lost_with_heart_rate_0_keeps_the_contact_status(tmp_path) -> None:  # noqa: ANN001
+    """A strap off the chest ("04 00", 2A37: contact not detected, HR 0): the reading
+    is rejected, the contact loss becomes one status record, until contact returns."""
+    ing = ingestor(tmp_path)
+    off = ing.ingest("devices/d1/vitals/ble/2a37", bytes.fromhex("04 00"), NOW_MS)
+    assert off.batch is None
+    assert [d.reason for d in off.dead_letters] == [RejectReason.OUT_OF_RANGE]
+    assert off.status is not None and off.status.on_body is False and off.status.online
+    assert off.status.device == "d1" and off.status.ts_ms == NOW_MS
+    assert off.status.pid == Pseudonymizer(KEY).pseudonym("MRN-1")
+    DeviceStatusRecord.model_validate(json.loads(off.status.to_bytes()))
+    # Still off: no record per message; back on: one record, then quiet again.
+    assert ing.ingest("devices/d1/vitals/ble/2a37", bytes.fromhex("04 00"), NOW_MS).status is None
+    back = ing.ingest("devices/d1/vitals/ble/2a37", bytes.fromhex("06 48"), NOW_MS + 1000)
+    assert back.status is not None and back.status.on_body is True
+    assert back.batch is not None and back.batch.readings[0].value == 72
+    assert ing.ingest("devices/d1/vitals/ble/2a37", bytes.fromhex("06 48"), NOW_MS).status is None
+
+
+def test_oximeter_sensor_displaced_is_a_contact_status(tmp_path) -> None:  # noqa: ANN001
+    # 2A5F with Device and Sensor Status bit 13 (sensor displaced), SpO2 NaN, pulse NaN.
+    payload = bytes.fromhex("08 FF 07 FF 07 00 20 00")
+    result = ingestor(tmp_path).ingest("devices/d1/vitals/ble/2a5f", payload, NOW_MS)
+    assert result.batch is None and len(result.dead_letters) == 2
+    assert result.status is not None and result.status.on_body is False
+
+
+def test_malformed_message_says_nothing_about_contact(tmp_path) -> None:  # noqa: ANN001
+    result = ingestor(tmp_path).ingest("devices/d1/vitals/ble/2a37", bytes.fromhex("04"), NOW_MS)
+    assert result.status is None and result.dead_letters[0].reason == RejectReason.MALFORMED
