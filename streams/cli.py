@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "devices": "devices",
     "news2": "news2",
     "schemas": "schemas",
+    "influx": "influx",
 }
 
 

@@ -42,6 +42,6 @@ def influxql_rows(url: str, q: str, database: str | None = None,
     rows = []
     for series in result.get("series", []):
         tags = series.get("tags", {})
-        for values in series["values"]:
+        for values in series.get("values", []):  # SHOW ... lists empty series too
             rows.append({**tags, **dict(zip(series["columns"], values, strict=True))})
     return rows

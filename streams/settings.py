@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.notify.settings import NotifySettings
 from streams.staff.settings import StaffSettings
+from streams.tiers import TierSettings
 
 
 class KafkaSettings(BaseModel):
@@ -66,6 +67,14 @@ class StackSettings(BaseModel):
     influx_port: int = 8086
     influx_rpc_port: int = 8088
     victoria_port: int = 8428
+    # The native stack keeps raw points forever (the other tiers as
+    # configured): the simulator and the tests write 2023 timestamps, which a
+    # 30-day raw tier would refuse. `vitalstream influx setup` on a real
+    # server uses VITALSTREAM_TIERS__RAW_DURATION (30 d).
+    influx_raw_duration: str = "INF"
+    # How often the native InfluxDB deletes expired shard groups (its own
+    # default is 30 min; short here so the retention test can watch it).
+    influx_retention_check: str = "5s"
     start_timeout_s: float = 90.0
 
 
@@ -142,6 +151,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = GatewaySettings()
     worker: WorkerSettings = WorkerSettings()
     notify: NotifySettings = NotifySettings()
+    tiers: TierSettings = TierSettings()
 
     def redacted(self) -> dict[str, Any]:
         """A dump safe for logs: secrets show as '**********'."""

@@ -67,6 +67,7 @@ def influx_target(settings: Settings) -> InfluxTarget:
         token=i.token.get_secret_value() if i.token else None,
         username=i.username, password=i.password.get_secret_value() if i.password else None,
         timeout_ms=i.timeout_ms, batch_max_points=i.batch_max_points,
+        retention_policy=settings.tiers.raw_rp,
     )
 
 

@@ -14,6 +14,8 @@ have java             || need+=(openjdk-17-jre-headless)
 have mvn              || need+=(maven)
 # The demo report is checked in a real browser (tests/integration/test_demo_report.py).
 have chromium         || need+=(chromium)
+# Metrics and alert rules are checked with the real Prometheus (tests/integration/test_metrics.py).
+have prometheus       || need+=(prometheus)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

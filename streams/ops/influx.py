@@ -24,6 +24,7 @@ def http(method: str, url: str, body: bytes | None = None, timeout_s: float = 5.
 @dataclass
 class InfluxV1Service(Service):
     database: str = "vitalstream"
+    retention_check: str = "30m"
 
     @property
     def url(self) -> str:
@@ -34,7 +35,8 @@ class InfluxV1Service(Service):
         for sub in ("meta", "data", "wal"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         conf = render("influxdb/influxdb.conf.tmpl", bind="127.0.0.1", data_root=root,
-                      http_port=self.ports["http"], rpc_port=self.ports["rpc"])
+                      http_port=self.ports["http"], rpc_port=self.ports["rpc"],
+                      retention_check=self.retention_check)
         (root / "influxdb.conf").write_text(conf)
 
     def argv(self) -> list[str]:
@@ -56,9 +58,6 @@ class InfluxV1Service(Service):
         result = self.query(f"SELECT ok FROM probe WHERE time = {ts_ms}ms", db=HEALTH_DB)
         if "series" not in result["results"][0]:
             raise RuntimeError("influxdb probe point not readable")
-
-    def create_database(self) -> None:
-        self.query(f'CREATE DATABASE "{self.database}"')
 
 
 @dataclass

@@ -11,9 +11,11 @@ import asyncio
 import logging
 from pathlib import Path
 
+from streams.connections import influx_auth
 from streams.kafka_admin import ensure_project_topics
 from streams.ops.errors import StackError
 from streams.ops.influx import InfluxV1Service, VictoriaMetricsService
+from streams.ops.influx_setup import setup_tiers
 from streams.ops.kafka import KafkaService
 from streams.ops.mosquitto import MosquittoService
 from streams.ops.service import Service
@@ -35,7 +37,7 @@ class NativeStack:
         self.mosquitto = MosquittoService("mosquitto", self.root, {"mqtt": s.mqtt_port})
         self.influx = InfluxV1Service(
             "influxdb", self.root, {"http": s.influx_port, "rpc": s.influx_rpc_port},
-            database=settings.influx.database,
+            database=settings.influx.database, retention_check=s.influx_retention_check,
         )
         self.victoria = VictoriaMetricsService("victoria-metrics", self.root, {"http": s.victoria_port})
 
@@ -62,7 +64,11 @@ class NativeStack:
         k = self.settings.kafka
         asyncio.run(ensure_project_topics(self.kafka.bootstrap, k.partitions, k.topic_prefix,
                                           k.replication_factor))
-        self.influx.create_database()
+        # The database with its retention tiers, as `vitalstream influx setup` makes them.
+        tiers = self.settings.tiers.model_copy(
+            update={"raw_duration": self.settings.stack.influx_raw_duration})
+        setup_tiers(self.influx.url, self.settings.influx.database, tiers,
+                    auth=influx_auth(self.settings.influx, "admin"))
         self.settings.privacy.ensure_dev_key()
         self.settings.staff.ensure_dev_token_key()
         return ready_s

@@ -40,6 +40,9 @@ class InfluxTarget:
     password: str | None = None
     timeout_ms: int = 10_000
     batch_max_points: int = 5000
+    # v1: the retention policy written to (the raw tier, streams/tiers.py);
+    # None writes to the database's default policy.
+    retention_policy: str | None = None
 
 
 class InfluxWriter(ABC):
@@ -93,6 +96,8 @@ class InfluxV1Writer(InfluxWriter):
         assert self._session is not None
         url = f"{self.target.url.rstrip('/')}/write"
         params = {"db": self.target.database, "precision": "ms"}
+        if self.target.retention_policy:
+            params["rp"] = self.target.retention_policy
         try:
             async with self._session.post(url, params=params, data=body) as resp:
                 if resp.status == 204:
