@@ -12,15 +12,27 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.notify.settings import NotifySettings
+from streams.security_settings import SecuritySettings
 from streams.staff.settings import StaffSettings
 from streams.tiers import TierSettings
 
 
-class KafkaSettings(BaseModel):
+class _SecuredClientSettings(BaseModel):
+    """A client's settings; `security` is the tree's SecuritySettings (set by Settings),
+    so `streams/connections.py` finds the CA and credentials from `settings.kafka` alone."""
+
+    _security: SecuritySettings = PrivateAttr(default_factory=SecuritySettings)
+
+    @property
+    def security(self) -> SecuritySettings:
+        return self._security
+
+
+class KafkaSettings(_SecuredClientSettings):
     bootstrap: str = "127.0.0.1:9092"
     # One partition count for every topic, so they are co-partitioned by pid.
     partitions: int = Field(default=4, ge=1)
@@ -28,7 +40,7 @@ class KafkaSettings(BaseModel):
     topic_prefix: str = Field(default="", description="prepended to every topic name")
 
 
-class MqttSettings(BaseModel):
+class MqttSettings(_SecuredClientSettings):
     host: str = "127.0.0.1"
     port: int = 1883
     username: str | None = None
@@ -42,7 +54,7 @@ class MqttSettings(BaseModel):
     max_inflight: int = Field(default=2000, ge=1)
 
 
-class InfluxSettings(BaseModel):
+class InfluxSettings(_SecuredClientSettings):
     api: Literal["v1", "v2"] = "v1"
     url: str = "http://127.0.0.1:8086"
     database: str = Field(default="vitalstream", description="v1: database name")
@@ -152,6 +164,13 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     notify: NotifySettings = NotifySettings()
     tiers: TierSettings = TierSettings()
+    security: SecuritySettings = SecuritySettings()
+
+    @model_validator(mode="after")
+    def _share_security(self) -> Settings:
+        for client in (self.kafka, self.mqtt, self.influx):
+            client._security = self.security
+        return self
 
     def redacted(self) -> dict[str, Any]:
         """A dump safe for logs: secrets show as '**********'."""

@@ -21,3 +21,7 @@ class PortInUseError(StackError):
 
 class ServiceNotReadyError(StackError):
     retriable = True
+
+
+class SecurityConfigError(StackError):
+    """A certificate, key or credential is missing or unusable: fix the configuration."""

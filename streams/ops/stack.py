@@ -13,11 +13,13 @@ from pathlib import Path
 
 from streams.connections import influx_auth
 from streams.kafka_admin import ensure_project_topics
+from streams.ops.credentials import ensure_dev_credentials
 from streams.ops.errors import StackError
 from streams.ops.influx import InfluxV1Service, VictoriaMetricsService
 from streams.ops.influx_setup import setup_tiers
 from streams.ops.kafka import KafkaService
 from streams.ops.mosquitto import MosquittoService
+from streams.ops.pki import ensure_dev_pki
 from streams.ops.service import Service
 from streams.settings import Settings
 
@@ -48,6 +50,9 @@ class NativeStack:
     def up(self) -> dict[str, float]:
         """Start every service, wait until each answers, create topics and database."""
         self.root.mkdir(parents=True, exist_ok=True)
+        # Before any service starts: they are configured with these files.
+        ensure_dev_pki(self.settings.security)
+        ensure_dev_credentials(self.settings.security)
         started: list[Service] = []
         try:
             for service in self.services:
