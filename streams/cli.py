@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "news2": "news2",
     "schemas": "schemas",
     "influx": "influx",
+    "export": "export",
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.export.settings import ExportSettings
 from streams.notify.settings import NotifySettings
 from streams.security_settings import SecuritySettings
 from streams.staff.settings import StaffSettings
@@ -163,6 +164,7 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = GatewaySettings()
     worker: WorkerSettings = WorkerSettings()
     notify: NotifySettings = NotifySettings()
+    export: ExportSettings = ExportSettings()
     tiers: TierSettings = TierSettings()
     security: SecuritySettings = SecuritySettings()
 

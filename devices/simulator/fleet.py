@@ -11,6 +11,7 @@ with a chart format gets nurse observations (a per-patient "chart" device).
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -91,11 +92,17 @@ def build_patient(config: SimulationConfig, index: int) -> SimPatient:
 def registry_entries(config: SimulationConfig) -> list[dict[str, Any]]:
     """Registry file entries (devices.registry format) for every simulated device."""
     entries = []
-    for patient in build_patients(config):
+    this_year = time.gmtime().tm_year
+    for index, patient in enumerate(build_patients(config)):
         p = patient.profile
         for d in patient.devices:
+            # Year of birth and sex are what a research export may carry
+            # (streams/export); sex alternates, not drawn, so that the
+            # simulated vital signs stay those of the seed.
             entries.append({"device": d.device_id, "patient_id": p.patient_id,
-                            "ward": p.ward, "bed": p.bed})
+                            "ward": p.ward, "bed": p.bed,
+                            "birth_year": this_year - int(p.age_y),
+                            "sex": "female" if index % 2 == 0 else "male"})
     return entries
 
 

@@ -16,6 +16,8 @@ have mvn              || need+=(maven)
 have chromium         || need+=(chromium)
 # Metrics and alert rules are checked with the real Prometheus (tests/integration/test_metrics.py).
 have prometheus       || need+=(prometheus)
+# The research export is loaded into a real PostgreSQL in tests/integration/test_exports.py.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -43,6 +43,8 @@ def setup_tiers(url: str, database: str, t: TierSettings,
 
     result = SetupResult()
     influxql_rows(url, f"CREATE DATABASE {q(database)}", auth=auth)
+    # The research exports' release audit (streams/export/audit.py).
+    influxql_rows(url, f"CREATE DATABASE {q(database + '_audit')}", auth=auth)
     existing = {row["name"] for row in run(f"SHOW RETENTION POLICIES ON {q(database)}")}
     all_tiers = tiers(t)
     for tier in all_tiers:
