@@ -63,6 +63,12 @@ DEFAULT_FEATURE_CONFIG: dict[str, MetricFeatureConfig] = {
     "diastolic_bp": MetricFeatureConfig(rate_hz=1 / 900, below=40.0, above=120.0),
     "mean_bp": MetricFeatureConfig(rate_hz=1 / 900, below=65.0, above=130.0),
     "rr_interval": MetricFeatureConfig(rate_hz=1.0),
+    # Home spot measurements: weight about daily, glucose a few times a day. Glucose
+    # bands: < 70 mg/dL (hypoglycaemia level 1) and > 250 mg/dL (hyperglycaemia level 2),
+    # Battelino et al., Diabetes Care 2019;42:1593-1603 (international consensus on time
+    # in range).
+    "body_weight": MetricFeatureConfig(rate_hz=1 / 86400),
+    "blood_glucose": MetricFeatureConfig(rate_hz=1 / 21600, below=70.0, above=250.0),
 }
 
 FEATURES: tuple[str, ...] = (

@@ -28,6 +28,9 @@ class MetricSpec:
     plausible_max: float
     description: str
     manual: bool = False  # entered by a nurse, not measured by a wearable
+    # A reading must say its unit: the canonical one is not a safe guess (glucose is
+    # mg/dL in some countries and mmol/L in others; 5.4 means either).
+    unit_required: bool = False
 
 
 class Consciousness(enum.IntEnum):
@@ -49,6 +52,23 @@ _TABLE: tuple[MetricSpec, ...] = (
     MetricSpec("diastolic_bp", "8462-4", "mm[Hg]", (150022,), 10, 200, "Diastolic blood pressure"),
     MetricSpec("mean_bp", "8478-0", "mm[Hg]", (150023,), 20, 250, "Mean arterial pressure"),
     MetricSpec("rr_interval", None, "ms", (), 200, 3000, "Beat-to-beat (RR) interval, HRV input"),
+    # Spot measurements of home devices (Bluetooth PLX, weight scale, glucose meter).
+    # MDC codes: partition 2 (SCADA) << 16 | term code, e.g. MDC_PULS_OXIM_PERF_REL 19376.
+    MetricSpec(
+        "pulse_amplitude_index", None, "%", (150448,), 0, 100,
+        "Pulse amplitude (perfusion) index of a pulse oximeter",
+    ),
+    MetricSpec("body_weight", "29463-7", "kg", (188736,), 0.5, 500, "Body weight"),
+    MetricSpec("body_height", "8302-2", "cm", (188740,), 20, 280, "Body height"),
+    MetricSpec("bmi", "39156-5", "kg/m2", (188752,), 5, 150, "Body mass index"),
+    # Blood glucose, any sample type (MDC_CONC_GLU_GEN and the capillary, venous and
+    # arterial whole-blood/plasma codes); 5-2000 mg/dL spans the meters' ranges and
+    # hyperosmolar states. 2339-0 is Glucose [Mass/volume] in Blood.
+    MetricSpec(
+        "blood_glucose", "2339-0", "mg/dL",
+        (160020, 160184, 160188, 160192, 160196, 160200, 160204), 5, 2000, "Blood glucose",
+        unit_required=True,
+    ),
     # Manual observations NEWS2 needs and wearables cannot measure.
     MetricSpec(
         "consciousness", None, "{score}", (), 0, 4,
@@ -69,6 +89,8 @@ MDC_TO_METRIC: dict[int, str] = {code: m.name for m in _TABLE for code in m.mdc_
 LOINC_TO_METRIC: dict[str, str] = {m.loinc: m.name for m in _TABLE if m.loinc}
 # 2708-6 (oxygen saturation in arterial blood) is what some oximeters send for SpO2.
 LOINC_TO_METRIC["2708-6"] = "spo2"
+# 41653-7: Glucose [Mass/volume] in Capillary blood by Glucometer.
+LOINC_TO_METRIC["41653-7"] = "blood_glucose"
 
 
 class QualityFlag(enum.StrEnum):

@@ -25,7 +25,10 @@ from devices.validation import ValidationLimits, check_size, check_time, check_v
 
 logger = logging.getLogger(__name__)
 
-FORMATS: Final[tuple[str, ...]] = ("json", "senml", "ble/2a37", "ble/2a1c", "ble/2a5f")
+FORMATS: Final[tuple[str, ...]] = (
+    "json", "senml", "ble/2a37", "ble/2a1c", "ble/2a5f", "ble/2a35", "ble/2a5e", "ble/2a9d",
+    "ble/2a18",
+)
 DEFAULT_LIMITS: Final = ValidationLimits()
 
 __all__ = [
@@ -107,19 +110,20 @@ def _normalize(
     limits: ValidationLimits,
 ) -> list[Reading]:
     readings: list[Reading] = []
-    for index, metric, raw_value, unit, ts_ms, quality in observations:
+    for index, metric, raw_value, unit, ts_ms, quality, user in observations:
         spec = resolve_metric(metric)
         if spec is None:
             rejections.append(
                 Rejection(RejectReason.UNKNOWN_METRIC, f"unknown metric {_show(metric)}", index)
             )
             continue
-        conv = unit_conversion(spec.ucum, unit)
+        conv = unit_conversion(spec.ucum, unit) if unit or not spec.unit_required else None
         if conv is None:
             rejections.append(
                 Rejection(
                     RejectReason.UNKNOWN_UNIT,
-                    f"unknown unit {_show(unit)} for {spec.name} (canonical: {spec.ucum})",
+                    f"unknown unit {_show(unit)} for {spec.name} (canonical: {spec.ucum})"
+                    if unit else f"{spec.name} needs a unit (e.g. {spec.ucum})",
                     index,
                 )
             )
@@ -143,6 +147,7 @@ def _normalize(
                 value=value,
                 ts_ms=ts_ms,
                 quality=list(quality),
+                user_id=user,
             )
         )
     return readings

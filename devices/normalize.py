@@ -35,6 +35,17 @@ MDC_REFIDS: Final[MappingProxyType[str, int]] = MappingProxyType(
         "MDC_PRESS_BLD_NONINV_SYS": 150021,
         "MDC_PRESS_BLD_NONINV_DIA": 150022,
         "MDC_PRESS_BLD_NONINV_MEAN": 150023,
+        "MDC_PULS_OXIM_PERF_REL": 150448,
+        "MDC_MASS_BODY_ACTUAL": 188736,
+        "MDC_LEN_BODY_ACTUAL": 188740,
+        "MDC_RATIO_MASS_BODY_LEN_SQ": 188752,
+        "MDC_CONC_GLU_GEN": 160020,
+        "MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD": 160184,
+        "MDC_CONC_GLU_CAPILLARY_PLASMA": 160188,
+        "MDC_CONC_GLU_VENOUS_WHOLEBLOOD": 160192,
+        "MDC_CONC_GLU_VENOUS_PLASMA": 160196,
+        "MDC_CONC_GLU_ARTERIAL_WHOLEBLOOD": 160200,
+        "MDC_CONC_GLU_ARTERIAL_PLASMA": 160204,
     }
 )
 
@@ -57,6 +68,13 @@ METRIC_ALIASES: Final[MappingProxyType[str, str]] = MappingProxyType(
         "acvpu": "consciousness",
         "avpu": "consciousness",
         "on_oxygen": "supplemental_oxygen",
+        "perfusion_index": "pulse_amplitude_index",
+        "pai": "pulse_amplitude_index",
+        "weight": "body_weight",
+        "height": "body_height",
+        "body_mass_index": "bmi",
+        "glucose": "blood_glucose",
+        "blood_sugar": "blood_glucose",
     }
 )
 
@@ -180,6 +198,37 @@ _UNITS: Final[dict[str, dict[str, tuple[float, float]]]] = {
         "s": (1000.0, 0.0),
         "MDC_DIM_SEC": (1000.0, 0.0),
         "us": (0.001, 0.0),
+    },
+    "kg": {
+        "kg": _ID,
+        "MDC_DIM_KILO_G": _ID,
+        "g": (0.001, 0.0),
+        "[lb_av]": (0.45359237, 0.0),  # the international avoirdupois pound
+        "lb": (0.45359237, 0.0),
+        "lbs": (0.45359237, 0.0),
+        "MDC_DIM_LB": (0.45359237, 0.0),
+    },
+    "cm": {
+        "cm": _ID,
+        "MDC_DIM_CENTI_M": _ID,
+        "m": (100.0, 0.0),
+        "mm": (0.1, 0.0),
+        "[in_i]": (2.54, 0.0),  # the international inch
+        "in": (2.54, 0.0),
+        "MDC_DIM_INCH": (2.54, 0.0),
+    },
+    "kg/m2": {"kg/m2": _ID, "kg/m^2": _ID, "MDC_DIM_KG_PER_M_SQ": _ID},
+    # Glucose: molar mass 180.156 g/mol, so 1 mmol/L = 18.0156 mg/dL; 1 kg/L = 1e5 mg/dL.
+    "mg/dL": {
+        "mg/dL": _ID,
+        "mg/dl": _ID,
+        "MDC_DIM_MILLI_G_PER_DL": _ID,
+        "g/L": (100.0, 0.0),
+        "kg/L": (100_000.0, 0.0),
+        "mmol/L": (18.0156, 0.0),
+        "mmol/l": (18.0156, 0.0),
+        "MDC_DIM_MILLI_MOLE_PER_L": (18.0156, 0.0),
+        "mol/L": (18_015.6, 0.0),
     },
     "{score}": {"{score}": _ID, "{acvpu}": _ID},
     "{bool}": {"{bool}": _ID, "{boolean}": _ID},

@@ -36,6 +36,11 @@ class Reading(_Record):
     value: float
     ts_ms: int = Field(description="event time, epoch milliseconds UTC")
     quality: list[QualityFlag] = Field(default_factory=list)
+    user_id: int | None = Field(
+        default=None, ge=0, le=254,
+        description="user of a multi-user device (cuff, scale: BLE User ID); absent when "
+        "the device has one user or does not know which",
+    )
 
 
 class ReadingBatch(_Record):

@@ -15,6 +15,11 @@ from devices.decoders.ble import (
     PlxContinuousMeasurementDecoder,
     TemperatureMeasurementDecoder,
 )
+from devices.decoders.ble_metabolic import GlucoseMeasurementDecoder, WeightMeasurementDecoder
+from devices.decoders.ble_spot import (
+    BloodPressureMeasurementDecoder,
+    PlxSpotCheckMeasurementDecoder,
+)
 from devices.decoders.native import JsonDecoder
 from devices.decoders.senml import SenmlDecoder
 
@@ -27,12 +32,20 @@ DECODERS: Final[MappingProxyType[str, Decoder]] = MappingProxyType(
             HeartRateMeasurementDecoder(),
             TemperatureMeasurementDecoder(),
             PlxContinuousMeasurementDecoder(),
+            BloodPressureMeasurementDecoder(),
+            PlxSpotCheckMeasurementDecoder(),
+            WeightMeasurementDecoder(),
+            GlucoseMeasurementDecoder(),
         )
     }
 )
 
 __all__ = [
     "DECODERS",
+    "BloodPressureMeasurementDecoder",
+    "GlucoseMeasurementDecoder",
+    "PlxSpotCheckMeasurementDecoder",
+    "WeightMeasurementDecoder",
     "Decoder",
     "HeartRateMeasurementDecoder",
     "JsonDecoder",

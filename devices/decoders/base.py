@@ -35,6 +35,7 @@ class Observation(NamedTuple):
     unit: str | None  # None: the metric's canonical unit
     ts_ms: int
     quality: tuple[QualityFlag, ...] = ()
+    user_id: int | None = None  # which user of a multi-user device (BLE User ID)
 
 
 class Decoder(Protocol):

@@ -14,6 +14,7 @@ docs/payloads.md has byte-level examples and the quality-flag mapping.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Sequence
 from typing import Final
 
 from analytics.metrics import QualityFlag
@@ -26,20 +27,40 @@ _MALFORMED: Final = RejectReason.MALFORMED
 _CONTACT_LOST: Final = (QualityFlag.CONTACT_LOST,)
 
 
-def _short(name: str, need: int, have: int) -> DecodeError:
+def short(name: str, need: int, have: int) -> DecodeError:
     return DecodeError(_MALFORMED, f"{name}: needs {need} bytes for the flagged fields, got {have}")
 
 
-def _trailing(name: str, used: int, have: int) -> DecodeError:
+def trailing(name: str, used: int, have: int) -> DecodeError:
     return DecodeError(
         _MALFORMED, f"{name}: {have - used} bytes after the fields the flags announce"
     )
 
 
-def _special(metric: str, special: str, index: int) -> Rejection:
+def special(metric: str, name: str, index: int) -> Rejection:
     return Rejection(
-        RejectReason.NOT_FINITE, f"{metric}: device sent IEEE 11073 special value {special}", index
+        RejectReason.NOT_FINITE, f"{metric}: device sent IEEE 11073 special value {name}", index
     )
+
+
+def sfloat_readings(
+    fields: Sequence[tuple[int, str, str, int]], ts_ms: int, quality: tuple[QualityFlag, ...]
+) -> tuple[list[Observation], list[Rejection]]:
+    """(reading index, metric, unit, raw SFLOAT) -> observations, and a `not_finite`
+    rejection for each IEEE 11073 special value (that reading only)."""
+    observations: list[Observation] = []
+    rejections: list[Rejection] = []
+    for index, metric, unit, raw in fields:
+        value = decode_sfloat(raw)
+        if type(value) is str:
+            rejections.append(special(metric, value, index))
+        else:
+            observations.append(Observation(index, metric, value, unit, ts_ms, quality))
+    return observations, rejections
+
+
+def u16(payload: bytes, offset: int) -> int:
+    return payload[offset] | payload[offset + 1] << 8
 
 
 class HeartRateMeasurementDecoder:
@@ -65,11 +86,11 @@ class HeartRateMeasurementDecoder:
     def decode(self, payload: bytes, received_ms: int) -> tuple[list[Observation], list[Rejection]]:
         size = len(payload)
         if size < 2:
-            raise _short(self.fmt, 2, size)
+            raise short(self.fmt, 2, size)
         flags = payload[0]
         if flags & 0x01:
             if size < 3:
-                raise _short(self.fmt, 3, size)
+                raise short(self.fmt, 3, size)
             hr = payload[1] | payload[2] << 8
             offset = 3
         else:
@@ -79,19 +100,19 @@ class HeartRateMeasurementDecoder:
         if flags & 0x08:
             offset += 2
             if size < offset:
-                raise _short(self.fmt, offset, size)
+                raise short(self.fmt, offset, size)
         rr_ms: list[float] = []
         if flags & 0x10:
             if size == offset:
                 # docs/payloads.md: the flags announce a field the bytes do not carry.
-                raise _short(self.fmt, offset + 2, size)
+                raise short(self.fmt, offset + 2, size)
             if (size - offset) % 2:
                 raise DecodeError(_MALFORMED, f"{self.fmt}: RR intervals need 2 bytes each")
             rr_ms = [
                 (payload[i] | payload[i + 1] << 8) * 1000 / 1024 for i in range(offset, size, 2)
             ]
         elif size > offset:
-            raise _trailing(self.fmt, offset, size)
+            raise trailing(self.fmt, offset, size)
 
         observations = [Observation(0, "heart_rate", hr, "/min", received_ms, quality)]
         later_ms = 0.0
@@ -121,24 +142,26 @@ class TemperatureMeasurementDecoder:
     def decode(self, payload: bytes, received_ms: int) -> tuple[list[Observation], list[Rejection]]:
         size = len(payload)
         if size < 5:
-            raise _short(self.fmt, 5, size)
+            raise short(self.fmt, 5, size)
         flags = payload[0]
         need = 5 + (7 if flags & 0x02 else 0) + (1 if flags & 0x04 else 0)
         if size < need:
-            raise _short(self.fmt, need, size)
+            raise short(self.fmt, need, size)
         if size > need:
-            raise _trailing(self.fmt, need, size)
+            raise trailing(self.fmt, need, size)
         value = decode_float(int.from_bytes(payload[1:5], "little"))
         ts_ms = received_ms
         if flags & 0x02:
-            ts_ms = _date_time_ms(payload[5:12], received_ms)
+            ts_ms = date_time_ms(payload[5:12], received_ms)
         if type(value) is str:
-            return [], [_special("body_temperature", value, 0)]
+            return [], [special("body_temperature", value, 0)]
         unit = "[degF]" if flags & 0x01 else "Cel"
         return [Observation(0, "body_temperature", value, unit, ts_ms)], []
 
 
-def _date_time_ms(raw: bytes, received_ms: int) -> int:
+def date_time_ms(raw: bytes, received_ms: int, fmt: str = "ble/2a1c") -> int:
+    """A 7-byte Date Time (year uint16, month, day, hours, minutes, seconds) read
+    as UTC, in epoch ms; year, month or day 0 ("not known"): `received_ms`."""
     year = raw[0] | raw[1] << 8
     month, day, hours, minutes, seconds = raw[2], raw[3], raw[4], raw[5], raw[6]
     if year == 0 or month == 0 or day == 0:
@@ -151,7 +174,7 @@ def _date_time_ms(raw: bytes, received_ms: int) -> int:
         and minutes <= 59
         and seconds <= 59
     ):
-        raise DecodeError(_MALFORMED, "ble/2a1c: time stamp is not a valid date and time")
+        raise DecodeError(_MALFORMED, f"{fmt}: time stamp is not a valid date and time")
     return calendar.timegm((year, month, day, hours, minutes, seconds, 0, 0, 0)) * 1000
 
 
@@ -199,10 +222,10 @@ def plx_quality(measurement_status: int, device_sensor_status: int) -> tuple[Qua
     return tuple(f for f in _FLAG_ORDER if f in found)
 
 
-_PLX_OFF_BODY_BITS: Final = 1 << 11 | 1 << 13 | 1 << 15
+PLX_OFF_BODY_BITS: Final = 1 << 11 | 1 << 13 | 1 << 15
 
 
-def _plx_status(payload: bytes) -> tuple[int, int, int]:
+def plx_status(payload: bytes) -> tuple[int, int, int]:
     """(measurement status, device and sensor status, bytes the flags announce) of a
     0x2A5F value; a status the bytes are too short for reads as 0."""
     size = len(payload)
@@ -226,9 +249,10 @@ class PlxContinuousMeasurementDecoder:
     """0x2A5F. Flags, then SpO2PR-Normal (SpO2 %, pulse rate /min; SFLOATs),
     then per flag: bit0 SpO2PR-Fast (4 bytes), bit1 SpO2PR-Slow (4 bytes),
     bit2 Measurement Status (uint16), bit3 Device and Sensor Status (uint24),
-    bit4 Pulse Amplitude Index (SFLOAT). Only SpO2PR-Normal becomes readings
-    (Fast and Slow are other averages of the same signal); the status fields
-    become quality flags on both. Reading index: 0 spo2, 1 heart rate.
+    bit4 Pulse Amplitude Index (SFLOAT, %). SpO2PR-Normal and the pulse amplitude
+    index become readings (Fast and Slow are other averages of the same signal);
+    the status fields become quality flags on all of them. Reading index: 0 spo2,
+    1 heart rate, 2 pulse amplitude index.
     """
 
     fmt = "ble/2a5f"
@@ -238,28 +262,20 @@ class PlxContinuousMeasurementDecoder:
         15 (disconnected): off the body; the field without them: on it."""
         if not payload[0] & 0x08:
             return None
-        return not _plx_status(payload)[1] & _PLX_OFF_BODY_BITS
+        return not plx_status(payload)[1] & PLX_OFF_BODY_BITS
 
     def decode(self, payload: bytes, received_ms: int) -> tuple[list[Observation], list[Rejection]]:
         size = len(payload)
         if size < 5:
-            raise _short(self.fmt, 5, size)
-        measurement_status, device_status, offset = _plx_status(payload)
+            raise short(self.fmt, 5, size)
+        measurement_status, device_status, offset = plx_status(payload)
         if size < offset:
-            raise _short(self.fmt, offset, size)
+            raise short(self.fmt, offset, size)
         if size > offset:
-            raise _trailing(self.fmt, offset, size)
+            raise trailing(self.fmt, offset, size)
 
+        fields = [(0, "spo2", "%", u16(payload, 1)), (1, "heart_rate", "/min", u16(payload, 3))]
+        if payload[0] & 0x10:
+            fields.append((2, "pulse_amplitude_index", "%", u16(payload, offset - 2)))
         quality = plx_quality(measurement_status, device_status)
-        observations: list[Observation] = []
-        rejections: list[Rejection] = []
-        for index, metric, unit, raw in (
-            (0, "spo2", "%", payload[1] | payload[2] << 8),
-            (1, "heart_rate", "/min", payload[3] | payload[4] << 8),
-        ):
-            value = decode_sfloat(raw)
-            if type(value) is str:
-                rejections.append(_special(metric, value, index))
-            else:
-                observations.append(Observation(index, metric, value, unit, received_ms, quality))
-        return observations, rejections
+        return sfloat_readings(fields, received_ms, quality)

@@ -9,6 +9,8 @@ the round trip through `devices.decoding.decode_payload`):
 - ``ble/2a5f``: PLX Continuous Measurement (SFLOAT SpO2 and pulse rate,
   device and sensor status bits for quality)
 - ``ble/2a1c``: Temperature Measurement (FLOAT Celsius with a UTC time stamp)
+- ``ble/2a35``, ``ble/2a5e``, ``ble/2a9d``, ``ble/2a18``: Blood Pressure,
+  PLX Spot-Check, Weight and Glucose Measurement (home devices' spot values)
 - status: ``devices/{device}/status`` JSON; `WILL_PAYLOAD` the Last Will
 """
 
@@ -136,12 +138,72 @@ def encode_2a5f(spo2: float, pulse_rate: float, quality: Sequence[str] = ()) -> 
 def encode_2a1c(temp_c: float, ts_ms: int) -> bytes:
     """Temperature Measurement in Celsius (FLOAT, 0.1 resolution) with a
     UTC time stamp (whole seconds)."""
-    t = time.gmtime(ts_ms // 1000)
-    stamp = t.tm_year.to_bytes(2, "little") + bytes(
-        [t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec]
-    )
     value = encode_float(round(temp_c * 10), -1).to_bytes(4, "little")
-    return bytes([0x02]) + value + stamp
+    return bytes([0x02]) + value + _date_time(ts_ms)
+
+
+def _date_time(ts_ms: int) -> bytes:
+    t = time.gmtime(ts_ms // 1000)
+    return t.tm_year.to_bytes(2, "little") + bytes(
+        [t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec])
+
+
+def encode_2a35(systolic: float, diastolic: float, mean: float, *, pulse_rate: float | None = None,
+                ts_ms: int | None = None, user_id: int | None = None, kpa: bool = False) -> bytes:
+    """Blood Pressure Measurement: pressures in mmHg (or kPa, 0.1 resolution), with
+    the optional time stamp, pulse rate and user id."""
+    flags = 0x01 if kpa else 0x00
+    body = b"".join(_sfloat(v / 7.50062 if kpa else v) for v in (systolic, diastolic, mean))
+    if ts_ms is not None:
+        flags |= 0x02
+        body += _date_time(ts_ms)
+    if pulse_rate is not None:
+        flags |= 0x04
+        body += _sfloat(pulse_rate)
+    if user_id is not None:
+        flags |= 0x08
+        body += bytes([user_id])
+    return bytes([flags]) + body
+
+
+def encode_2a5e(spo2: float, pulse_rate: float, *, ts_ms: int | None = None,
+                pulse_amplitude_index: float | None = None) -> bytes:
+    """PLX Spot-Check Measurement with the optional time stamp and pulse amplitude index."""
+    flags = 0
+    body = _sfloat(spo2) + _sfloat(pulse_rate)
+    if ts_ms is not None:
+        flags |= 0x01
+        body += _date_time(ts_ms)
+    if pulse_amplitude_index is not None:
+        flags |= 0x08
+        body += _sfloat(pulse_amplitude_index)
+    return bytes([flags]) + body
+
+
+def encode_2a9d(weight_kg: float, *, ts_ms: int | None = None, user_id: int | None = None,
+                bmi: float | None = None, height_cm: float | None = None) -> bytes:
+    """Weight Measurement in SI units (0.005 kg, BMI 0.1, height 0.001 m); BMI and
+    height go together, as the characteristic has one flag for both."""
+    flags = 0
+    body = round(weight_kg / 0.005).to_bytes(2, "little")
+    if ts_ms is not None:
+        flags |= 0x02
+        body += _date_time(ts_ms)
+    if user_id is not None:
+        flags |= 0x04
+        body += bytes([user_id])
+    if bmi is not None and height_cm is not None:
+        flags |= 0x08
+        body += round(bmi * 10).to_bytes(2, "little") + round(height_cm * 10).to_bytes(2, "little")
+    return bytes([flags]) + body
+
+
+def encode_2a18(glucose_mg_dl: float, ts_ms: int, sequence: int = 0) -> bytes:
+    """Glucose Measurement: kg/L (SFLOAT, 1 mg/dL resolution), capillary whole blood
+    from a finger, no time offset."""
+    concentration = encode_sfloat(round(glucose_mg_dl), -5).to_bytes(2, "little")  # mg/dL = 1e-5 kg/L
+    return (bytes([0x02]) + (sequence & 0xFFFF).to_bytes(2, "little") + _date_time(ts_ms)
+            + concentration + bytes([0x11]))
 
 
 def encode_status(ts_ms: int, *, battery_pct: float | None = None, on_body: bool | None = None,

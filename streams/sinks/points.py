@@ -38,13 +38,16 @@ def reading_lines(batch: Mapping[str, Any]) -> list[str]:
             prefix = _prefix(pid, device, ward, metric)
         value = float(reading["value"])
         quality = reading.get("quality")
-        if not quality and math.isfinite(value):  # the common case
+        user = reading.get("user_id")
+        if not quality and user is None and math.isfinite(value):  # the common case
             lines.append(f"{prefix} value={value!r} {int(reading['ts_ms'])}")
             continue
         # InfluxDB has no NaN/inf: such a value is left out, as line() does.
         fields = [f"value={value!r}"] if math.isfinite(value) else []
         if quality:
             fields.append(f"quality={string_field(','.join(quality))}")
+        if user is not None:  # a field, not a tag: which user of a shared cuff or scale
+            fields.append(f"user_id={int(user)}i")
         if fields:
             lines.append(f"{prefix} {','.join(fields)} {int(reading['ts_ms'])}")
     return lines

@@ -90,7 +90,7 @@ def test_range_limits_are_configurable_and_merge_with_defaults() -> None:
 
 def test_limits_reject_nonsense_configuration() -> None:
     with pytest.raises(ValueError, match="unknown metrics"):
-        ValidationLimits(ranges={"glucose": (1, 30)})
+        ValidationLimits(ranges={"cholesterol": (1, 30)})
     with pytest.raises(ValueError, match="min <= max"):
         ValidationLimits(ranges={"heart_rate": (300, 10)})
 

@@ -50,6 +50,14 @@ from devices.normalize import (
         ("rr_interval", "rr_interval"),
         ("consciousness", "consciousness"),
         ("ACVPU", "consciousness"),
+        ("glucose", "blood_glucose"),
+        ("41653-7", "blood_glucose"),
+        (160184, "blood_glucose"),
+        ("MDC_CONC_GLU_CAPILLARY_PLASMA", "blood_glucose"),
+        ("MDC_MASS_BODY_ACTUAL", "body_weight"),
+        (188740, "body_height"),
+        ("39156-5", "bmi"),
+        ("MDC_PULS_OXIM_PERF_REL", "pulse_amplitude_index"),
     ],
 )
 def test_resolve_metric(identifier: str | int, metric: str) -> None:
@@ -63,7 +71,7 @@ def test_resolve_metric(identifier: str | int, metric: str) -> None:
         "temperature",
         "temp",
         "rr",
-        "glucose",
+        "cholesterol",
         "",
         "²",
         "0",

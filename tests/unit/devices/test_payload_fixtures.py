@@ -57,6 +57,7 @@ def test_payload_fixture(path: Path) -> None:
     for reading in result.readings:
         assert reading.loinc == METRICS[reading.metric].loinc
         assert type(reading.ts_ms) is int
+        assert reading.user_id == case.get("user_id")
 
     assert [(r.reason.value, r.reading_index) for r in result.rejections] == [
         (r["reason"], r["reading_index"]) for r in case["rejections"]

@@ -45,6 +45,16 @@ def test_reading_points_equal_the_general_line_builder():
     assert len(reading_lines(batch)) == 4  # the NaN reading without quality has no field left
 
 
+def test_user_of_a_shared_cuff_is_a_field_of_its_points():
+    batch = {"pid": "p", "device": "cuff", "ward": None, "readings": [
+        {"metric": "systolic_bp", "value": 125, "ts_ms": 10, "user_id": 2},
+        {"metric": "systolic_bp", "value": 126, "ts_ms": 11}]}
+    assert reading_lines(batch) == [
+        line("vitals", {"pid": "p", "device": "cuff", "metric": "systolic_bp"},
+             {"value": 125.0, "user_id": 2}, 10),
+        "vitals,device=cuff,metric=systolic_bp,pid=p value=126.0 11"]
+
+
 class ScriptedWriter(InfluxWriter):
     """A stand-in for the HTTP call, scripted per attempt (the real server is
     exercised in tests/integration)."""
