@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from devices.decoding import FORMATS
 from devices.simulator import (
     MIX_ORDER,
     MqttPublisher,
@@ -32,6 +31,7 @@ from devices.simulator import (
     write_ground_truth,
     write_registry,
 )
+from devices.simulator.config import VITALS_FORMATS
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scenario", default="mix",
                    help=f"mix (cycles through all) or one of: {', '.join(MIX_ORDER)}")
     p.add_argument("--formats", default="json",
-                   help=f"comma-separated payload formats to use: {', '.join(FORMATS)}")
+                   help=f"comma-separated payload formats to use: {', '.join(VITALS_FORMATS)}")
     p.add_argument("--device-prefix", help="device id prefix (default sim<seed>)")
     p.add_argument("--bedside-fraction", type=float, default=0.3,
                    help="share of patients with a bedside monitor (default 0.3)")

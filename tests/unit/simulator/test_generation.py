@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from analytics.metrics import METRICS
-from devices.decoding import FORMATS
 from devices.simulator import (
     CollectingPublisher,
     SimulationConfig,
@@ -21,6 +20,7 @@ from devices.simulator import (
     run_simulation,
     write_registry,
 )
+from devices.simulator.config import VITALS_FORMATS
 from devices.simulator.population import draw_patient
 from devices.simulator.publisher import _Acks
 from devices.simulator.scenarios import ScenarioPlan
@@ -28,7 +28,7 @@ from devices.simulator.signals import simulate_block
 from devices.status import parse_status
 from tests.unit.simulator.conftest import decode_all, json_rows, rows_series
 
-ALL_FORMATS = tuple(FORMATS)
+ALL_FORMATS = VITALS_FORMATS  # every format the simulated fleet sends
 
 
 def config(**kw) -> SimulationConfig:  # type: ignore[no-untyped-def]
