@@ -37,6 +37,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from devices.ingest import Ingestor, IngestResult
+from devices.records import DeadLetter
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +264,14 @@ class Gateway:
                 self._retry(pending, record)
                 continue
             future.add_done_callback(partial(self._sent, pending, record))
+
+    async def dead_letter(self, dead: DeadLetter) -> None:
+        """Produce one dead letter of our own (not from an MQTT message), e.g. a
+        `devices.registry` record the follower could not apply; returns once
+        Kafka has it."""
+        key = dead.device.encode() if dead.device else None
+        self.ingestor.rejected_by_reason[dead.reason.value] += 1
+        await (await self._producer_send(self.config.deadletter_topic, dead.to_bytes(), key))
 
     async def _producer_send(self, topic: str, value: bytes | None,
                              key: bytes | None) -> asyncio.Future[object]:

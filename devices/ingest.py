@@ -5,16 +5,29 @@ The gateway and `vitalstream decode` decide alike because both call this.
 
 from __future__ import annotations
 
-import base64
 import hashlib
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pydantic import ValidationError
+
+from devices.decoders import Rejection
 from devices.decoding import DecodeResult, ValidationLimits, decode_payload
-from devices.records import DeadLetter, DeviceStatusRecord, ReadingBatch, RejectReason
+from devices.records import (
+    DEAD_LETTER_MAX_REJECTIONS,
+    DeadLetter,
+    DeviceStatusRecord,
+    ReadingBatch,
+    RejectedReading,
+    RejectReason,
+    bounded_payload,
+)
 from devices.registry import Enrollment
 from devices.status import parse_status
+
+log = logging.getLogger(__name__)
 
 
 class Registry(Protocol):
@@ -73,9 +86,33 @@ class Ingestor:
     def _dead(self, reason: RejectReason, detail: str, topic: str, device: str | None,
               payload: bytes, received_ms: int, index: int | None = None) -> DeadLetter:
         self.rejected_by_reason[reason.value] += 1
+        payload_b64, cut = bounded_payload(payload)
         return DeadLetter(
             reason=reason, detail=detail, mqtt_topic=topic, device=device,
-            payload_b64=base64.b64encode(payload).decode(), reading_index=index,
+            payload_b64=payload_b64, payload_bytes=len(payload), payload_truncated=cut,
+            reading_index=index, ts_ms=received_ms,
+        )
+
+    def _dead_readings(self, rejections: list[Rejection], topic: str, device: str | None,
+                       payload: bytes, received_ms: int) -> DeadLetter:
+        """One dead letter for every rejection of one message, bounded in size
+        (the payload is copied once, the list stops at DEAD_LETTER_MAX_REJECTIONS)."""
+        first = rejections[0]
+        if len(rejections) == 1 or first.reading_index is None:
+            return self._dead(first.reason, first.detail, topic, device, payload, received_ms,
+                              first.reading_index)
+        by_reason = Counter(r.reason.value for r in rejections)
+        self.rejected_by_reason.update(by_reason)
+        payload_b64, cut = bounded_payload(payload)
+        return DeadLetter(
+            reason=first.reason, detail=f"{len(rejections)} readings rejected; first: "
+            f"{first.detail}", mqtt_topic=topic, device=device, payload_b64=payload_b64,
+            payload_bytes=len(payload), payload_truncated=cut,
+            reading_index=first.reading_index,
+            rejections=[RejectedReading(index=r.reading_index or 0, reason=r.reason,
+                                        detail=r.detail)
+                        for r in rejections[:DEAD_LETTER_MAX_REJECTIONS]],
+            rejected_readings=len(rejections), rejected_by_reason=dict(by_reason),
             ts_ms=received_ms,
         )
 
@@ -103,18 +140,25 @@ class Ingestor:
             parsed.fmt or "", payload, device_id=parsed.device, received_ms=received_ms,
             limits=self.limits,
         )
-        dead = [
-            self._dead(r.reason, r.detail, topic, device, payload, received_ms, r.reading_index)
-            for r in decoded.rejections
-        ]
+        dead = []
+        if decoded.rejections:
+            dead.append(self._dead_readings(decoded.rejections, topic, device, payload,
+                                            received_ms))
         batch = None
         if decoded.readings:
+            try:
+                # Validated: the wire record is checked where it is made (an
+                # enrollment is validated too, but a record must never leave
+                # here that a consumer would refuse).
+                batch = ReadingBatch(
+                    v=1, pid=enrollment.pid, device=parsed.device, ward=enrollment.ward,
+                    source=parsed.fmt or "", msg_id=message_id(topic, payload),
+                    received_ms=received_ms, readings=decoded.readings,
+                )
+            except ValidationError as exc:
+                return self._invalid(exc, "reading batch", topic, parsed.device, payload,
+                                     received_ms)
             self.accepted_readings += len(decoded.readings)
-            batch = ReadingBatch.model_construct(
-                v=1, pid=enrollment.pid, device=parsed.device, ward=enrollment.ward,
-                source=parsed.fmt, msg_id=message_id(topic, payload),
-                received_ms=received_ms, readings=decoded.readings,
-            )
         status = self._contact_status(enrollment, parsed.device, decoded.sensor_contact,
                                       topic, payload, received_ms)
         return IngestResult(batch=batch, dead_letters=dead, device=device, status=status)
@@ -134,7 +178,7 @@ class Ingestor:
         else:
             self._off_body.add(device)
         self.accepted_statuses += 1
-        return DeviceStatusRecord.model_construct(
+        return DeviceStatusRecord(
             v=1, device=device, pid=enrollment.pid, ward=enrollment.ward, online=True,
             battery_pct=None, on_body=contact, firmware=None, ts_ms=received_ms,
             msg_id=message_id(topic, payload), received_ms=received_ms,
@@ -151,16 +195,29 @@ class Ingestor:
                 for r in parsed.rejections], device=device)
         st = parsed.status
         enrollment = self.registry.lookup(device)
+        try:
+            record = DeviceStatusRecord(
+                v=1, device=device,
+                pid=enrollment.pid if enrollment else None,
+                ward=enrollment.ward if enrollment else None,
+                online=st.online, battery_pct=st.battery_pct, on_body=st.on_body,
+                firmware=st.firmware, ts_ms=st.ts_ms, msg_id=message_id(topic, payload),
+                received_ms=received_ms,
+            )
+        except ValidationError as exc:
+            return self._invalid(exc, "status record", topic, device, payload, received_ms)
         self.accepted_statuses += 1
-        record = DeviceStatusRecord.model_construct(
-            v=1, device=device,
-            pid=enrollment.pid if enrollment else None,
-            ward=enrollment.ward if enrollment else None,
-            online=st.online, battery_pct=st.battery_pct, on_body=st.on_body,
-            firmware=st.firmware, ts_ms=st.ts_ms, msg_id=message_id(topic, payload),
-            received_ms=received_ms,
-        )
         return IngestResult(status=record, device=device)
+
+    def _invalid(self, exc: ValidationError, what: str, topic: str, device: str,
+                 payload: bytes, received_ms: int) -> IngestResult:
+        """A record we built fails its wire model (a bug or a bad enrollment):
+        dead-lettered with the fields named, never produced."""
+        fields = ", ".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors()}))
+        log.error("%s invalid, dead-lettered device=%s fields=%s", what, device, fields)
+        return IngestResult(dead_letters=[self._dead(
+            RejectReason.INTERNAL, f"{what} invalid: {fields}", topic, device, payload,
+            received_ms)], device=device)
 
     def internal_error(self, topic: str, payload: bytes, received_ms: int) -> IngestResult:
         """Dead-letter a message whose processing raised: kept for replay after a fix."""

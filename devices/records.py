@@ -9,6 +9,7 @@ JSON Schema (`vitalstream schemas` regenerates it).
 
 from __future__ import annotations
 
+import base64
 import enum
 from typing import Final, Literal
 
@@ -33,7 +34,7 @@ class Reading(_Record):
     metric: str = Field(description="canonical metric name, e.g. heart_rate")
     loinc: str | None = Field(default=None, description="LOINC code of the metric")
     unit: str = Field(description="UCUM unit, e.g. /min, %, Cel, mm[Hg], ms")
-    value: float
+    value: float = Field(allow_inf_nan=False)
     ts_ms: int = Field(description="event time, epoch milliseconds UTC")
     quality: list[QualityFlag] = Field(default_factory=list)
     user_id: int | None = Field(
@@ -70,22 +71,59 @@ class RejectReason(enum.StrEnum):
     TS_TOO_OLD = "timestamp_too_old"
     TOO_LARGE = "payload_too_large"
     UNSUPPORTED_VERSION = "unsupported_version"
+    INVALID_RECORD = "invalid_record"  # a Kafka record that does not match its wire model
     INTERNAL = "internal_error"  # a bug of ours; the raw payload is kept for replay
 
 
+# Bounds of one dead letter: a message with thousands of bad readings, or a
+# huge payload, must not become megabytes of dead letters (Kafka's default
+# record limit is 1 MB; the gateway would run out of memory first).
+DEAD_LETTER_MAX_REJECTIONS: Final = 100
+DEAD_LETTER_MAX_PAYLOAD_BYTES: Final = 65536
+
+
+class RejectedReading(_Record):
+    """One rejected reading of a message whose other readings may have passed."""
+
+    index: int = Field(description="position of the reading in the message")
+    reason: RejectReason
+    detail: str = Field(description="human-readable cause; never contains vital values")
+
+
 class DeadLetter(_Record):
-    """A rejected input, with its raw bytes so nothing is lost (key: device)."""
+    """A rejected input, with its raw bytes so nothing is lost (key: device).
+
+    One dead letter per rejected message: `reason` and `reading_index` are
+    its first rejection's, `rejections` lists the rejected readings (the
+    first DEAD_LETTER_MAX_REJECTIONS of them), `rejected_readings` counts
+    them all and `rejected_by_reason` counts them by reason.
+    """
 
     v: Literal[1] = 1  # DEAD_LETTER_VERSION
     reason: RejectReason
     detail: str = Field(description="human-readable cause; never contains vital values")
     mqtt_topic: str
     device: str | None = None
-    payload_b64: str = Field(description="the raw payload (whole message), base64")
+    payload_b64: str = Field(description="the raw payload (whole message, up to "
+                             "DEAD_LETTER_MAX_PAYLOAD_BYTES), base64")
+    payload_bytes: int | None = Field(default=None, description="size of the raw payload")
+    payload_truncated: bool = False
     reading_index: int | None = Field(
         default=None, description="index of the rejected reading when the rest of the message passed"
     )
+    rejections: list[RejectedReading] | None = Field(
+        default=None, description="the rejected readings (bounded), when readings were rejected")
+    rejected_readings: int | None = Field(default=None, description="how many readings of "
+                                          "the message were rejected (all, not only those listed)")
+    rejected_by_reason: dict[str, int] | None = None
     ts_ms: int = Field(description="when it was rejected, epoch ms")
+
+
+def bounded_payload(payload: bytes) -> tuple[str, bool]:
+    """The payload as base64, cut at DEAD_LETTER_MAX_PAYLOAD_BYTES; and whether it was cut."""
+    cut = len(payload) > DEAD_LETTER_MAX_PAYLOAD_BYTES
+    kept = payload[:DEAD_LETTER_MAX_PAYLOAD_BYTES] if cut else payload
+    return base64.b64encode(kept).decode(), cut
 
 
 DEVICE_STATUS_VERSION: Final = 1

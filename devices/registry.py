@@ -18,7 +18,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from devices.pseudonym import Pseudonymizer
 
@@ -35,6 +37,68 @@ class Enrollment:
     pid: str  # pseudonym
     ward: str | None = None
     bed: str | None = None
+
+
+# Ward, bed and names are printed on pages, e-mail headers and MQTT topics:
+# no control characters (a newline would split a header), bounded length.
+_LABEL = r"^[^\x00-\x1f\x7f]*$"
+_Label = Field(default=None, max_length=100, pattern=_LABEL)
+
+
+class RegistryFileEntry(BaseModel):
+    """One row of the hospital's registry export."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    device: str = Field(min_length=1, max_length=200, pattern=_LABEL)
+    patient_id: str = Field(min_length=1, max_length=200)
+    ward: str | None = _Label
+    bed: str | None = _Label
+    display_name: str | None = Field(default=None, max_length=200, pattern=_LABEL)
+
+
+class RegistryRecord(BaseModel):
+    """A `devices.registry` record (see enrollment_record)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    v: Literal[1]  # REGISTRY_RECORD_VERSION
+    device: str = Field(min_length=1, max_length=200, pattern=_LABEL)
+    pid: str | None = Field(default=None, max_length=200)
+    ward: str | None = _Label
+    bed: str | None = _Label
+    ts_ms: int | None = None
+
+
+class RegistryRecordError(ValueError):
+    """A `devices.registry` record that is not a registry record; `detail` says why."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def _fields(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['type']}"
+                     for e in exc.errors()[:5])
+
+
+def valid_file_entries(entries: object) -> list[RegistryFileEntry]:
+    """The rows of a registry file that validate; each bad row is logged with
+    its index and reason and skipped (one bad row must not unenroll the
+    others). Raises TypeError when `entries` is not a list."""
+    if not isinstance(entries, list):
+        raise TypeError("registry file 'devices' is not a list")
+    good: list[RegistryFileEntry] = []
+    for index, entry in enumerate(entries):
+        try:
+            good.append(RegistryFileEntry.model_validate(entry))
+        except ValidationError as exc:
+            log.error("registry file row skipped index=%d reason=%s", index, _fields(exc))
+    if len(good) < len(entries):
+        log.error("registry file rows skipped count=%d of=%d", len(entries) - len(good),
+                  len(entries))
+    return good
 
 
 def enrollment_record(device: str, pid: str | None, ward: str | None, bed: str | None,
@@ -102,13 +166,10 @@ class DeviceRegistry:
 
     def _parse_entries(self, entries: list[dict[str, Any]]) -> dict[str, Enrollment]:
         return {
-            str(e["device"]): Enrollment(
-                device=str(e["device"]),
-                pid=self._pseudonymizer.pseudonym(str(e["patient_id"])),
-                ward=e.get("ward"),
-                bed=e.get("bed"),
-            )
-            for e in entries
+            e.device: Enrollment(device=e.device,
+                                 pid=self._pseudonymizer.pseudonym(e.patient_id),
+                                 ward=e.ward, bed=e.bed)
+            for e in valid_file_entries(entries)
         }
 
     def reload_if_changed(self) -> bool:
@@ -134,17 +195,25 @@ def parse_registry_record(value: bytes | None, key: bytes | None
                           ) -> tuple[str, Enrollment | None] | None:
     """One `devices.registry` record as (device, enrollment); enrollment None
     means unenrolled (a pid-None record or a tombstone). None: nothing to apply
-    (a keyless tombstone, an unknown record version)."""
+    (a keyless tombstone). Raises RegistryRecordError for anything that is not
+    a registry record of a known version."""
     if value is None:
-        return None if key is None else (key.decode(), None)
-    rec = json.loads(value)
+        return None if key is None else (key.decode(errors="replace"), None)
+    try:
+        rec = json.loads(value)
+    except ValueError as exc:
+        raise RegistryRecordError("record is not JSON") from exc
+    if not isinstance(rec, dict):
+        raise RegistryRecordError(f"record is a JSON {type(rec).__name__}, not an object")
     if rec.get("v") != REGISTRY_RECORD_VERSION:
-        log.warning("registry record with unknown version skipped v=%s", rec.get("v"))
-        return None
-    device = str(rec["device"])
-    if not rec.get("pid"):
-        return device, None
-    return device, Enrollment(device, str(rec["pid"]), rec.get("ward"), rec.get("bed"))
+        raise RegistryRecordError(f"record version {rec.get('v')!r} not supported")
+    try:
+        record = RegistryRecord.model_validate(rec)
+    except ValidationError as exc:
+        raise RegistryRecordError(_fields(exc)) from exc
+    if not record.pid:
+        return record.device, None
+    return record.device, Enrollment(record.device, record.pid, record.ward, record.bed)
 
 
 def write_registry_file(path: Path, entries: list[dict[str, Any]]) -> None:

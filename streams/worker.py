@@ -41,14 +41,17 @@ from typing import Any
 
 import faust
 from faust.streams import _current_event
+from pydantic import ValidationError
 
 from analytics.alerts import DEFAULT_RULES, AlertMachine
 from analytics.windows import DEFAULT_SPECS
+from devices.records import DeadLetter, RejectReason
 from streams import topics
-from streams.agents.records import parse_reading_batches
+from streams.agents.records import dead_record, parse_reading_batches, validation_detail
 from streams.app import create_app
 from streams.pipeline.processor import Outputs, PatientProcessor, ProcessorConfig
 from streams.pipeline.state import PatientState, checkpoint_records, load_state
+from streams.records import AlertAck
 from streams.settings import Settings
 from streams.sinks.influx import InfluxSink, InfluxTarget, make_writer
 from streams.sinks.points import alert_line, feature_line, reading_lines, score_line
@@ -152,18 +155,28 @@ class WorkerRuntime:
             now_ms = int(time.time() * 1000)
             out = Outputs()
             lines: list[str] = []
+            dead = list(parsed.dead_letters)
+            readings = 0
             for source, batch in zip(parsed.sources, parsed.batches, strict=True):
-                self.pid_event[batch["pid"]] = events[source]
-                lines.extend(reading_lines(batch))
-                state = self.state(batch["pid"])
-                out.extend(self.processor.process_batch(state, batch, now_ms))
+                try:
+                    self.pid_event[batch["pid"]] = events[source]
+                    batch_lines = reading_lines(batch)
+                    state = self.state(batch["pid"])
+                    out.extend(self.processor.process_batch(state, batch, now_ms))
+                except Exception as exc:  # a bug of ours: this record, never the partition
+                    log.exception("reading batch failed, dead-lettered offset=%d",
+                                  events[source].message.offset)
+                    dead.append(dead_record(
+                        RejectReason.INTERNAL, f"worker failed ({type(exc).__name__})",
+                        "vitals.normalized", events[source].value, now_ms))
+                    continue
+                lines.extend(batch_lines)
+                readings += len(batch["readings"])
                 self.dirty.add(batch["pid"])
-            self.counters["readings"] += sum(len(b["readings"]) for b in parsed.batches)
+            self.counters["readings"] += readings
             self.counters["late_readings"] += out.late_readings
             self.counters["duplicate_messages"] += out.duplicate_messages
-            for dead in parsed.dead_letters:
-                await self.deadletter.send(key=None, value=dead.to_bytes())
-            self.counters["deadletters"] += len(parsed.dead_letters)
+            await self._dead_letter(dead)
             await self._emit(out, lines)
             self.pending.extend((stream, e) for e in events)
             if self._checkpoint_due():
@@ -172,19 +185,27 @@ class WorkerRuntime:
     async def on_acks(self, stream: faust.StreamT, events: list[faust.EventT]) -> None:
         async with self.lock:
             out = Outputs()
+            dead: list[DeadLetter] = []
+            now_ms = int(time.time() * 1000)
             for event in events:
+                reason, detail = RejectReason.INTERNAL, ""
                 try:
-                    ack = json.loads(event.value)
-                    pid, alert_id = str(ack["pid"]), str(ack["alert_id"])
-                    by, ts_ms = str(ack.get("by", "")), int(ack["ts_ms"])
-                except (ValueError, KeyError, TypeError):
-                    self.counters["bad_acks"] += 1
-                    log.error("unreadable acknowledgement skipped offset=%d",
-                              event.message.offset)
+                    ack = AlertAck.model_validate_json(event.value or b"")
+                    self.pid_event[ack.pid] = event
+                    out.extend(self.processor.ack(self.state(ack.pid), ack.alert_id, ack.by,
+                                                  ack.ts_ms))
+                    self.dirty.add(ack.pid)
                     continue
-                self.pid_event[pid] = event
-                out.extend(self.processor.ack(self.state(pid), alert_id, by, ts_ms))
-                self.dirty.add(pid)
+                except ValidationError as exc:
+                    reason, detail = RejectReason.INVALID_RECORD, validation_detail(exc)
+                except Exception as exc:  # a bug of ours: this ack, never the partition
+                    log.exception("acknowledgement failed offset=%d", event.message.offset)
+                    detail = f"worker failed ({type(exc).__name__})"
+                self.counters["bad_acks"] += 1
+                log.error("acknowledgement dead-lettered offset=%d detail=%s",
+                          event.message.offset, detail)
+                dead.append(dead_record(reason, detail, "alerts.acks", event.value, now_ms))
+            await self._dead_letter(dead)
             await self._emit(out, [])
             self.pending.extend((stream, e) for e in events)
             await self._checkpoint()  # acks are rare and matter: persist at once
@@ -204,6 +225,11 @@ class WorkerRuntime:
             # Also when the stream is quiet, so the last events get acknowledged.
             if (self.pending or self.dirty) and self._checkpoint_due():
                 await self._checkpoint()
+
+    async def _dead_letter(self, dead: list[DeadLetter]) -> None:
+        for record in dead:
+            await self.deadletter.send(key=None, value=record.to_bytes())
+        self.counters["deadletters"] += len(dead)
 
     def _checkpoint_due(self) -> bool:
         return time.monotonic() - self.last_checkpoint >= self.checkpoint_interval_s

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from devices.records import READING_BATCH_VERSION, DeadLetter, RejectReason
+from pydantic import ValidationError
+
+from devices.records import (
+    READING_BATCH_VERSION,
+    DeadLetter,
+    ReadingBatch,
+    RejectReason,
+    bounded_payload,
+)
 
 
 @dataclass(slots=True)
@@ -18,8 +25,28 @@ class ParsedInput:
     sources: list[int]  # index into the input of each batch
 
 
+def validation_detail(exc: ValidationError, limit: int = 5) -> str:
+    """Which fields failed and how, never their values (they may be vitals)."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['type']}"
+                     for e in exc.errors()[:limit])
+
+
+def dead_record(reason: RejectReason, detail: str, source_topic: str, raw: bytes | None,
+                now_ms: int) -> DeadLetter:
+    """The dead letter of one Kafka record a consumer refused, raw bytes kept (bounded)."""
+    payload_b64, cut = bounded_payload(raw or b"")
+    return DeadLetter(
+        reason=reason, detail=detail, mqtt_topic=f"kafka:{source_topic}", device=None,
+        payload_b64=payload_b64, payload_bytes=len(raw or b""), payload_truncated=cut,
+        ts_ms=now_ms,
+    )
+
+
 def parse_reading_batches(values: list[bytes], source_topic: str) -> ParsedInput:
-    """Accept the record versions we know; dead-letter everything else, raw bytes kept."""
+    """Accept the record versions we know, each validated with the wire model
+    (devices.records.ReadingBatch); dead-letter every other record on its
+    own, raw bytes kept. The batches are the parsed dicts (what the
+    processor reads), checked, not converted."""
     batches: list[dict[str, Any]] = []
     sources: list[int] = []
     dead: list[DeadLetter] = []
@@ -34,13 +61,13 @@ def parse_reading_batches(values: list[bytes], source_topic: str) -> ParsedInput
                 reason = RejectReason.UNSUPPORTED_VERSION
                 detail = f"record version {record.get('v')!r} not supported by this worker"
             else:
+                ReadingBatch.model_validate(record)
                 batches.append(record)
                 sources.append(index)
                 continue
+        except ValidationError as exc:
+            reason, detail = RejectReason.INVALID_RECORD, validation_detail(exc)
         except (ValueError, TypeError):
             reason, detail = RejectReason.MALFORMED, "record is not JSON"
-        dead.append(DeadLetter(
-            reason=reason, detail=detail, mqtt_topic=f"kafka:{source_topic}",
-            device=None, payload_b64=base64.b64encode(raw or b"").decode(), ts_ms=now_ms,
-        ))
+        dead.append(dead_record(reason, detail, source_topic, raw, now_ms))
     return ParsedInput(batches, dead, sources)

@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from devices.decoding import ValidationLimits
 from devices.ingest import Ingestor
 from devices.pseudonym import Pseudonymizer
+from devices.records import DeadLetter, RejectReason, bounded_payload
 from devices.registry import DeviceRegistry
 from streams import topics
 from streams.settings import GatewaySettings, Settings
@@ -47,6 +49,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (default: off)")
     parser.add_argument("--metrics-host", default="127.0.0.1")
     parser.set_defaults(func=run)
+
+
+def registry_dead_letter(topic: str, key: bytes | None, value: bytes | None, offset: int,
+                         reason: str) -> DeadLetter:
+    """The dead letter of a `devices.registry` record the follower refused."""
+    payload_b64, cut = bounded_payload(value or b"")
+    return DeadLetter(
+        reason=RejectReason.INVALID_RECORD, detail=f"offset {offset}: {reason}",
+        mqtt_topic=f"kafka:{topic}", device=key.decode(errors="replace") if key else None,
+        payload_b64=payload_b64, payload_bytes=len(value or b""), payload_truncated=cut,
+        ts_ms=int(time.time() * 1000),
+    )
 
 
 def validation_limits(g: GatewaySettings) -> ValidationLimits:
@@ -113,9 +127,15 @@ async def serve(settings: Settings, args: argparse.Namespace) -> int:
     registry = gateway.ingestor.registry
     assert isinstance(registry, DeviceRegistry)
     k = settings.kafka
+    registry_topic = topics.topic_name(topics.DEVICES_REGISTRY, k.topic_prefix)
+
+    async def registry_rejected(key: bytes | None, value: bytes | None, offset: int,
+                                reason: str) -> None:
+        await gateway.dead_letter(registry_dead_letter(registry_topic, key, value, offset, reason))
+
     followers = [
         asyncio.create_task(follow_registry_topic(
-            registry, k.bootstrap, topics.topic_name(topics.DEVICES_REGISTRY, k.topic_prefix))),
+            registry, k.bootstrap, registry_topic, registry_rejected)),
         asyncio.create_task(poll_registry_file(registry, settings.gateway.registry_reload_s)),
     ]
     code = 0

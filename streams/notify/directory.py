@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from devices.pseudonym import Pseudonymizer
-from devices.registry import RegistryFile, parse_registry_record
+from devices.registry import RegistryFile, parse_registry_record, valid_file_entries
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +73,9 @@ class PatientDirectory:
 
     def _parse_entries(self, entries: list[dict[str, Any]]) -> dict[str, _Entry]:
         parsed: dict[str, _Entry] = {}
-        for e in entries:
-            pid = self._pseudonymizer.pseudonym(str(e["patient_id"]))
-            parsed[pid] = _Entry(str(e["device"]), pid, _opt(e.get("ward")),
-                                 _opt(e.get("bed")), _opt(e.get("display_name")))
+        for e in valid_file_entries(entries):
+            pid = self._pseudonymizer.pseudonym(e.patient_id)
+            parsed[pid] = _Entry(e.device, pid, _opt(e.ward), _opt(e.bed), _opt(e.display_name))
         return parsed
 
     def reload_if_changed(self) -> bool:
