@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
+from streams.notify.errors import GuardStoppedError
 from streams.notify.notifier import Job, Notifier
 from streams.records import AlertEvent
 
@@ -75,6 +76,7 @@ class AlertConsumer:
         self.assigned = asyncio.Event()
         self.events = 0
         self._stopped = False
+        self.guard_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -115,9 +117,16 @@ class AlertConsumer:
 
     # ---- the loop -------------------------------------------------------------
     async def run(self) -> None:
+        """Consume until cancelled. Raises GuardStoppedError when the escalation
+        guard's task ended: the service then reports not ok and exits non-zero
+        (a notifier that no longer escalates must not look healthy)."""
         tick = asyncio.get_running_loop().create_task(self._guard_ticks())
+        self.guard_task = tick
         try:
             while True:
+                if tick.done():
+                    cause = None if tick.cancelled() else tick.exception()
+                    raise GuardStoppedError("escalation guard stopped") from cause
                 while len(self._tasks) >= self.max_inflight:
                     await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
                 batches = await self._consumer.getmany(timeout_ms=100, max_records=100)
@@ -127,8 +136,8 @@ class AlertConsumer:
                 await self._commit_done()
         finally:
             tick.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await tick
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await tick  # its exception, if any, is the cause raised above
 
     def _accept(self, tp: TopicPartition, offset: int, key: bytes | None,
                 value: bytes | None) -> None:
@@ -205,6 +214,17 @@ class AlertConsumer:
             await asyncio.sleep(self.guard_tick_s)
             for job in self.notifier.check_escalations():
                 self._spawn(self._run_job(None, job))
+            failures, self.notifier.guard_failures = self.notifier.guard_failures, []
+            for event in failures:
+                self._spawn(self._reject_guard(event))
+
+    async def _reject_guard(self, event: AlertEvent) -> None:
+        """An escalation the guard could not page: on alerts.deadletter, not lost."""
+        record = {"v": 1, "reason": "internal_error", "detail": "guard escalation failed",
+                  "topic": self.topic, "event": event.model_dump(mode="json",
+                                                                 exclude_none=True)}
+        await self.deadletter(event.pid.encode(),
+                              json.dumps(record, separators=(",", ":")).encode())
 
     @property
     def inflight(self) -> int:

@@ -90,7 +90,17 @@ class Deliverer:
             start_ms = self.now_ms()
             t0 = time.perf_counter()
             try:
-                await channel.send(target, n, key)
+                try:
+                    await channel.send(target, n, key)
+                except DeliveryError:
+                    raise
+                except Exception as exc:
+                    # Not a delivery failure but a bug or bad data (e.g. a
+                    # value a channel cannot encode): the same attempt would
+                    # fail forever, so it is permanent and dead-lettered.
+                    log.exception("channel failed target=%s", target.name)
+                    raise DeliveryError(f"channel error: {type(exc).__name__}",
+                                        retriable=False) from exc
             except DeliveryError as exc:
                 latency_ms = (time.perf_counter() - t0) * 1000
                 error = str(exc)

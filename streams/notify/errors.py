@@ -33,3 +33,9 @@ class InvalidAckError(NotifyError):
 
 class RoutingConfigError(NotifyError):
     """The routes file is unreadable or inconsistent (unknown target, duplicate tier)."""
+
+
+class GuardStoppedError(NotifyError):
+    """The escalation guard's task ended: unacknowledged alerts would no longer escalate."""
+
+    retriable = True  # a restart brings it back (the armed alerts are in the store)

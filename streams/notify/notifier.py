@@ -23,6 +23,7 @@ from streams.notify.escalation import Armed, EscalationGuard
 from streams.notify.message import Notification
 from streams.notify.routing import Router
 from streams.notify.store import AlertRow, NotifyStore
+from streams.notify.topics import format_topic
 from streams.records import AlertEvent
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ class Notifier:
         self.guard_enabled = guard_enabled
         self.guard_max_age_ms = guard_max_age_ms
         self.guard = EscalationGuard(self._tier_timeout_ms)
+        # Guard escalations whose handling raised: the consumer dead-letters them.
+        self.guard_failures: list[AlertEvent] = []
         self.guard.restore(
             Armed(r.alert_id, r.level, r.guard_deadline_ms) for r in store.guarded_alerts()
             if r.guard_deadline_ms is not None
@@ -191,7 +194,13 @@ class Notifier:
             )
             log.warning("escalating without the worker pid=%s alert_id=%s to_tier=%d",
                         row.pid, row.alert_id, due.to_tier)
-            jobs.append(self.handle(event, source="guard"))
+            try:
+                jobs.append(self.handle(event, source="guard"))
+            except Exception:  # one alert's bug must not stop the others' escalation
+                log.exception("guard escalation failed pid=%s alert_id=%s", row.pid,
+                              row.alert_id)
+                self.guard.disarm(due.alert_id)  # not again at every tick
+                self.guard_failures.append(event)
         return jobs
 
     # ---- the retained list of a patient's open alerts ------------------------
@@ -199,7 +208,7 @@ class Notifier:
         rows = self.store.open_alerts(pid)
         ward = rows[-1].ward if rows else None
         location = self.locate(pid, ward)
-        topic = self.patient_topic.format(ward=location.ward or "unknown", pid=pid)
+        topic = format_topic(self.patient_topic, ward=location.ward or "unknown", pid=pid)
         futures = []
         previous = self.store.retained_topic(pid)
         if previous is not None and previous != topic:  # moved ward: clear the old one

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streams.notify.settings import RoutingConfig, TargetSettings, TierSettings
+from streams.notify.topics import format_topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ class Router:
 
     def _resolve(self, target: TargetSettings, ward: str) -> Target:
         if target.channel == "mqtt":
-            address = (target.topic or self._mqtt_alert_topic).format(ward=ward)
+            address = format_topic(target.topic or self._mqtt_alert_topic, ward=ward)
         elif target.channel == "webhook":
             address = target.url or self._webhook_url or ""
         else:

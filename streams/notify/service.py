@@ -158,10 +158,12 @@ class NotifyService:
 
     # ---- health ---------------------------------------------------------------
     def health(self) -> dict[str, Any]:
+        guard = self.consumer.guard_task
+        guard_ok = guard is not None and not guard.done()
         ok = (self.link.connected.is_set() and self.consumer.assigned.is_set()
-              and not self.failed.is_set())
+              and not self.failed.is_set() and guard_ok)
         return {"status": "ok" if ok else "degraded", "mqtt": self.link.connected.is_set(),
-                "kafka_assigned": self.consumer.assigned.is_set(),
+                "kafka_assigned": self.consumer.assigned.is_set(), "guard": guard_ok,
                 "inflight": self.consumer.inflight, "armed": len(self.notifier.guard),
                 "deliveries": dict(self.deliverer.counts)}
 

@@ -39,10 +39,10 @@ class EmailChannel:
         msg = EmailMessage()
         msg["From"] = self.config.from_addr
         msg["To"] = target.address
-        msg["Subject"] = notification.subject()
+        msg["Subject"] = _header(notification.subject())
         # Stable per page: mail clients thread and de-duplicate on it.
         msg["Message-ID"] = f"<{_safe(idempotency_key)}@vitalstream>"
-        msg["X-Vitalstream-Alert-Id"] = notification.event.alert_id
+        msg["X-Vitalstream-Alert-Id"] = _header(notification.event.alert_id or "")
         msg.set_content(notification.text())
         return msg
 
@@ -71,6 +71,13 @@ class EmailChannel:
 
     async def close(self) -> None:
         pass
+
+
+def _header(text: str) -> str:
+    """A header value from data (ward, bed, rule): a CR or LF would end the
+    header (email refuses it, or worse, a relay reads a new header), so
+    control characters become spaces."""
+    return "".join(" " if ord(ch) < 0x20 or ord(ch) == 0x7F else ch for ch in text)
 
 
 def _safe(text: str) -> str:
