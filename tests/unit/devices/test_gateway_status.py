@@ -98,7 +98,9 @@ def test_oximeter_sensor_displaced_is_a_contact_status(tmp_path) -> None:  # noq
     # 2A5F with Device and Sensor Status bit 13 (sensor displaced), SpO2 NaN, pulse NaN.
     payload = bytes.fromhex("08 FF 07 FF 07 00 20 00")
     result = ingestor(tmp_path).ingest("devices/d1/vitals/ble/2a5f", payload, NOW_MS)
-    assert result.batch is None and len(result.dead_letters) == 2
+    # One dead letter for the message, listing both rejected readings.
+    (dead,) = result.dead_letters
+    assert result.batch is None and dead.rejected_readings == 2
     assert result.status is not None and result.status.on_body is False
 
 
