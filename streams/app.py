@@ -6,13 +6,12 @@ from datetime import timedelta
 
 import faust
 
-from streams import faust_fastpath, faust_fixes
+from streams import faust_patches
 from streams.settings import Settings
 
 
 def create_app(settings: Settings, *, store: str | None = None) -> faust.App:
-    faust_fixes.install()
-    faust_fastpath.install()
+    faust_patches.install()  # refuses a Faust our patches were not written for
     w, k = settings.worker, settings.kafka
     return faust.App(
         w.app_id,

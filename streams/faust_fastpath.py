@@ -15,8 +15,11 @@ suspend (a full stream queue, flow control) does the rest go through
 delivery. Everything else in the loop (read offsets, gap tracking, commit
 every N acks, yielding every 100 messages) is Faust's code, unchanged.
 
-Installed by `streams.app.create_app`, after `streams.faust_fixes` (whose
-`getmany` wrapper this loop iterates).
+Installed by `streams.faust_patches.install()` (the version fence), after
+`streams.faust_fixes` (whose `getmany` wrapper this loop iterates). Upstream's
+"DROPPED MESSAGE ROFF" diagnostic (a message below the read offset, dropped
+as already read: it found the seek bug in faust_fixes) is kept, without the
+key and value upstream logs (they are patient data).
 """
 
 from __future__ import annotations
@@ -113,6 +116,9 @@ async def _drain_messages(self: faust_consumer.Consumer, fetcher: Any) -> None: 
                             if pending is not None:
                                 await self.wait_first(pending, suspend_flow.wait())
                         set_read_offset(tp, offset)
+                    else:
+                        self.log.dev("DROPPED MESSAGE ROFF %r: tp=%r read_offset=%r",
+                                     offset, tp, r_offset)
                 unset_flag(flag_consumer_fetching)
     except self.consumer_stopped_errors:
         if self.transport.app.should_stop:

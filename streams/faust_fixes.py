@@ -1,15 +1,19 @@
 """Work-arounds for faust-streaming 0.15.3 behaviour that loses data.
 
-Installed once by `streams.app.create_app`. Each says what and why.
+Installed by `streams.faust_patches.install()` (the version fence), never
+directly. Each says what and why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from faust.transport import consumer as faust_consumer
+
+log = logging.getLogger(__name__)
 
 _installed = False
 
@@ -82,7 +86,14 @@ async def _perform_seek(self: faust_consumer.Consumer) -> None:
     self.stop_flow()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _HANDOVER_WAIT_S
-    while getattr(self, "_vs_delivering", False) and loop.time() < deadline:  # noqa: ASYNC110
+    while getattr(self, "_vs_delivering", False):  # noqa: ASYNC110
+        if loop.time() >= deadline:
+            # The fetch loop is stuck in a delivery: seek anyway (as upstream
+            # would), but say so, since its read-offset write may now land
+            # after ours and drop messages as already read.
+            log.warning("faust seek: handover wait ran out, seeking during a delivery "
+                        "wait_s=%.1f", _HANDOVER_WAIT_S)
+            break
         await asyncio.sleep(0.005)
     try:
         committed = await self.seek_to_committed()
