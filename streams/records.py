@@ -33,7 +33,8 @@ class WindowFeatures(_Record):
     v: Literal[1] = 1  # FEATURES_VERSION
     pid: str
     metric: str
-    window: str = Field(description="window kind and length, e.g. tumbling_1m, hopping_5m")
+    window: str = Field(description="window name (analytics.windows): 1m = tumbling 1 minute, "
+                        "5m = 5 minutes hopping every minute")
     start_ms: int
     end_ms: int
     count: int
