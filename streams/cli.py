@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "demo": "demo",
     "decode": "decode",
     "devices": "devices",
+    "staff": "staff",
     "news2": "news2",
     "schemas": "schemas",
     "influx": "influx",

@@ -10,6 +10,7 @@ import sys
 from streams.ops.errors import StackError
 from streams.ops.stack import NativeStack
 from streams.settings import Settings
+from streams.staff.dev import dev_staff_summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
         for name, seconds in ready.items():
             print(f"{name:18s} ready in {seconds:5.1f} s")
         print(f"data under {stack.root.resolve()}")
+        print(dev_staff_summary(stack.settings.staff))
         return 0
     if args.action == "run":
         return run_with_stack(stack, args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd)

@@ -29,6 +29,7 @@ from streams.demo import queries
 from streams.demo.report import AlertMarker, Series, render_report
 from streams.ops.stack import NativeStack
 from streams.settings import Settings
+from streams.staff.dev import dev_staff_summary
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def run_demo(opts: DemoOptions) -> int:
     print("starting the native stack (Kafka, Mosquitto, InfluxDB, VictoriaMetrics) ...",
           flush=True)
     stack.up()
+    print(dev_staff_summary(settings.staff), flush=True)
     demo_dir = settings.stack.dir / "demo"
     demo_dir.mkdir(parents=True, exist_ok=True)
     registry = demo_dir / "registry.json"

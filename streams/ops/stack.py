@@ -22,6 +22,7 @@ from streams.ops.mosquitto import MosquittoService
 from streams.ops.pki import ensure_dev_pki
 from streams.ops.service import Service
 from streams.settings import Settings
+from streams.staff.dev import ensure_dev_staff
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class NativeStack:
                     auth=influx_auth(self.settings.influx, "admin"))
         self.settings.privacy.ensure_dev_key()
         self.settings.staff.ensure_dev_token_key()
+        ensure_dev_staff(self.settings.staff)
         return ready_s
 
     def down(self) -> list[str]:
