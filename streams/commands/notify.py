@@ -11,7 +11,9 @@ import logging
 import signal
 
 from streams import topics
+from streams.http_server import TlsFiles
 from streams.kafka_admin import ensure_topics
+from streams.notify.errors import NotifyConfigError
 from streams.notify.service import NotifyConfig, NotifyService
 from streams.notify.settings import NotifySettings
 from streams.settings import Settings
@@ -57,6 +59,9 @@ def build_config(settings: Settings, http_port: int | None = None) -> NotifyConf
         acks_topic=topics.topic_name(topics.ALERTS_ACKS, k.topic_prefix),
         registry_topic=topics.topic_name(topics.DEVICES_REGISTRY, k.topic_prefix),
         deadletter_topic=topics.topic_name(n.deadletter_topic, k.topic_prefix),
+        staff_file=settings.staff.file,
+        staff_token_key=settings.staff.load_token_key(),
+        http_tls=ack_tls(n),
         mqtt_host=m.host, mqtt_port=m.port, mqtt_username=m.username,
         mqtt_password=m.password.get_secret_value() if m.password else None,
         influx=InfluxTarget(
@@ -66,6 +71,14 @@ def build_config(settings: Settings, http_port: int | None = None) -> NotifyConf
             timeout_ms=i.timeout_ms, batch_max_points=i.batch_max_points,
         ),
     )
+
+
+def ack_tls(n: NotifySettings) -> TlsFiles | None:
+    if n.http_tls_cert_file is None and n.http_tls_key_file is None:
+        return None
+    if n.http_tls_cert_file is None or n.http_tls_key_file is None:
+        raise NotifyConfigError("set both notify.http_tls_cert_file and notify.http_tls_key_file")
+    return TlsFiles(n.http_tls_cert_file, n.http_tls_key_file)
 
 
 async def serve(settings: Settings, config: NotifyConfig) -> int:

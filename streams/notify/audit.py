@@ -5,7 +5,8 @@ Measurements (tags are low cardinality; everything else is a field):
 - `alert_deliveries` tags pid, rule, severity, channel, target, outcome
                      fields attempt, latency_ms, event_id, alert_id, page_key, tier, error
                      time = attempt start ms
-- `alert_acks`      tags pid, source                         time = ack ts_ms
+- `alert_acks`      tags pid, source, outcome (accepted | forbidden)
+                     fields alert_id, by (the authenticated acker)  time = ack ts_ms
 
 `target` is the configured target *name* (a handful per hospital), never
 an address. A point's identity is a function of the record, so a replayed
@@ -58,8 +59,14 @@ def delivery_line(n: Notification, target: Target, outcome: str, attempt: int,
 
 
 def ack_line(ack: AlertAck) -> str | None:
-    return line("alert_acks", {"pid": ack.pid, "source": ack.source},
-                {"alert_id": ack.alert_id, "by": ack.by}, ack.ts_ms)
+    return refused_ack_line(ack.alert_id, ack.pid, ack.by, ack.source, ack.ts_ms, "accepted")
+
+
+def refused_ack_line(alert_id: str, pid: str, by: str, source: str, ts_ms: int,
+                     outcome: str) -> str | None:
+    """An ack by an identified sender: accepted, or refused (forbidden: another ward's alert)."""
+    return line("alert_acks", {"pid": pid, "source": source, "outcome": outcome},
+                {"alert_id": alert_id, "by": by}, ts_ms)
 
 
 class Audit:

@@ -31,6 +31,19 @@ class InvalidAckError(NotifyError):
     """An acknowledgement that is not well-formed (bad JSON, missing fields)."""
 
 
+class WrongWardAckError(NotifyError):
+    """An acknowledgement for an alert of another ward than the acker's."""
+
+    def __init__(self, alert_id: str, ward: str | None) -> None:
+        super().__init__(f"alert {alert_id!r} is not on a ward of this member of staff")
+        self.alert_id = alert_id
+        self.ward = ward
+
+
+class NotifyConfigError(NotifyError):
+    """A setting the notifier cannot start with (half a TLS pair, no webhook secret)."""
+
+
 class RoutingConfigError(NotifyError):
     """The routes file is unreadable or inconsistent (unknown target, duplicate tier)."""
 

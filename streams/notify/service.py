@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from paho.mqtt.properties import Properties
 
 from devices.pseudonym import Pseudonymizer
 from devices.registry_follower import follow_registry_topic, poll_registry_file
+from streams.http_server import HttpServer, TlsFiles
 from streams.notify.acks import AckService, http_app, mqtt_result
 from streams.notify.audit import Audit
 from streams.notify.channels.base import Channel
@@ -31,13 +31,16 @@ from streams.notify.channels.webhook import WebhookChannel
 from streams.notify.consumer import AlertConsumer
 from streams.notify.delivery import Deliverer, RetryPolicy
 from streams.notify.directory import PatientDirectory
-from streams.notify.errors import InvalidAckError, UnknownAlertError
+from streams.notify.errors import InvalidAckError, UnknownAlertError, WrongWardAckError
 from streams.notify.mqtt_link import MqttLink
 from streams.notify.notifier import Notifier
 from streams.notify.routing import Router
 from streams.notify.settings import NotifySettings
 from streams.notify.store import NotifyStore
 from streams.sinks.influx import InfluxSink, InfluxTarget, make_writer
+from streams.staff.accounts import StaffDirectory
+from streams.staff.http_auth import StaffAuthenticator
+from streams.staff.tokens import SessionTokens
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,9 @@ class NotifyConfig:
     mqtt_host: str
     mqtt_port: int
     influx: InfluxTarget
+    staff_file: Path
+    staff_token_key: bytes
+    http_tls: TlsFiles | None = None  # None: plain HTTP (only where configured so)
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     now_ms: Callable[[], int] = field(default=wall_ms)
@@ -105,13 +111,16 @@ class NotifyService:
         )
         self.acks = AckService(self.notifier, self._produce_ack, self.audit.record,
                                config.now_ms)
+        staff = StaffDirectory(config.staff_file)
+        self.auth = StaffAuthenticator(staff, SessionTokens(config.staff_token_key, staff))
         self.consumer = AlertConsumer(
             self.notifier, config.kafka_bootstrap, config.alerts_topic, n.group_id,
             self._deadletter, auto_offset_reset=n.auto_offset_reset,
             start_from_ms=n.start_from_ms, max_inflight=n.max_inflight_events,
             guard_tick_ms=n.guard_tick_ms,
         )
-        self._runner: web.AppRunner | None = None
+        self.http = HttpServer(http_app(self.acks, self.auth, self.health), n.http_host,
+                               n.http_port, config.http_tls)
         self._tasks: list[asyncio.Task[None]] = []
         self._mqtt_tasks: set[asyncio.Task[None]] = set()
         self.http_port: int | None = None
@@ -136,7 +145,7 @@ class NotifyService:
         try:
             ack = await self.acks.ack(payload, "mqtt")
             alert_id, result = ack.alert_id, mqtt_result(ack.alert_id, "accepted")
-        except (InvalidAckError, UnknownAlertError) as exc:
+        except (InvalidAckError, UnknownAlertError, WrongWardAckError) as exc:
             alert_id = getattr(exc, "alert_id", None)
             log.warning("mqtt ack refused error=%s", type(exc).__name__)
             result = mqtt_result(alert_id, "refused", str(exc))
@@ -177,20 +186,17 @@ class NotifyService:
             follow_registry_topic(self.directory, c.kafka_bootstrap, c.registry_topic)))  # type: ignore[arg-type]
         self._tasks.append(asyncio.create_task(
             poll_registry_file(self.directory, n.registry_reload_s)))  # type: ignore[arg-type]
-        self._runner = web.AppRunner(http_app(self.acks, self.health), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, n.http_host, n.http_port)
-        await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        self.http_port = sockets[0].getsockname()[1] if sockets else n.http_port
+        await self.http.start()
+        self.http_port = self.http.port
+        if c.http_tls is None:
+            log.warning("ack endpoint without TLS (plain HTTP) http_port=%s", self.http_port)
         await self.consumer.start()
         run = asyncio.create_task(self.consumer.run())
         run.add_done_callback(self._consumer_done)
         self._tasks.append(run)
         await asyncio.wait_for(self.consumer.assigned.wait(), timeout=60)
-        log.info("notify running group=%s http_port=%s targets=%d tiers=%d",
-                 n.group_id, self.http_port, len(self.router.config.targets),
+        log.info("notify running group=%s http_port=%s scheme=%s targets=%d tiers=%d",
+                 n.group_id, self.http_port, self.http.scheme, len(self.router.config.targets),
                  len(self.router.config.rota))
 
     async def stop(self) -> None:
@@ -198,8 +204,7 @@ class NotifyService:
         if self._stopped:
             return
         self._stopped = True
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self.http.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

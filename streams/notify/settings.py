@@ -151,6 +151,9 @@ class NotifySettings(BaseModel):
     # HTTP acks
     http_host: str = "127.0.0.1"
     http_port: int = 8090
+    # HTTPS certificate and key of the ack endpoint (PEM). Unset: plain HTTP.
+    http_tls_cert_file: Path | None = None
+    http_tls_key_file: Path | None = None
     # Channels
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)

@@ -40,6 +40,8 @@ class StaffSettings(BaseModel):
     def ensure_dev_token_key(self) -> None:
         if self.token_key is None and not self.token_key_file.exists():
             write_secret(self.token_key_file, secrets.token_hex(32))
+            # The dev secrets folder (shared with the pseudonym key): owner-only too.
+            self.token_key_file.parent.chmod(0o700)
 
 
 def write_secret(path: Path, text: str) -> None:

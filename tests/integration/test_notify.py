@@ -8,6 +8,7 @@ dir, and reads Kafka only from the end offsets it saw at its start.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 import time
@@ -16,6 +17,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -24,12 +26,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.notify.channels.webhook import SIGNATURE_HEADER, verify
 from streams.records import AlertAck, AlertEvent
+from streams.staff.accounts import StaffDirectory, StaffMember
 from tests.integration.conftest import influx_query, wait_until
 from tests.integration.notify_receivers import SmtpReceiver, WebhookReceiver, free_port
 
 pytestmark = pytest.mark.integration
 
 SECRET = "integration-webhook-secret"
+STAFF_PASSWORD = "integration-staff-pw"
 
 
 # ---- Kafka and MQTT helpers -------------------------------------------------
@@ -138,6 +142,8 @@ class Scenario:
     env: dict[str, str]
     http_port: int
     started_ms: int
+    nurse: str  # on the scenario's ward
+    other_nurse: str  # on another ward only
 
     def alert(self, alert_id: str, kind: str = "raised", level: int = 0) -> AlertEvent:
         return AlertEvent(event_id=f"{alert_id}:{kind}:{level}", alert_id=alert_id, kind=kind,
@@ -164,7 +170,13 @@ def scenario(settings, run_id: str, pseudonymizer, tmp_path: Path) -> Iterator[S
                     "targets": ["ward-mqtt", "pager", "mail"]}],
     }))
     http_port = free_port()
+    nurse, other_nurse = f"nurse-{run_id}", f"nurse-other-{run_id}"
+    staff = StaffDirectory(tmp_path / "staff.json")
+    staff.add(StaffMember(nurse, "Ward nurse", (ward,)), STAFF_PASSWORD)
+    staff.add(StaffMember(other_nurse, "Other ward's nurse", (f"OW{run_id}",)), STAFF_PASSWORD)
     env = {
+        "VITALSTREAM_STAFF__FILE": str(staff.path),
+        "VITALSTREAM_STAFF__TOKEN_KEY": f"integration-token-key-{run_id}",
         "VITALSTREAM_NOTIFY__GROUP_ID": f"notify-test-{run_id}",
         "VITALSTREAM_NOTIFY__DATA_DIR": str(tmp_path / "notify"),
         "VITALSTREAM_NOTIFY__ROUTES_FILE": str(routes),
@@ -178,7 +190,7 @@ def scenario(settings, run_id: str, pseudonymizer, tmp_path: Path) -> Iterator[S
     watcher = MqttWatcher(settings.mqtt.host, settings.mqtt.port,
                           [f"care/{ward}/#", "care/acks/results"])
     yield Scenario(run_id, ward, patient, pseudonymizer.pseudonym(patient), webhook, smtp,
-                   watcher, env, http_port, int(time.time() * 1000))
+                   watcher, env, http_port, int(time.time() * 1000), nurse, other_nurse)
     watcher.close()
     webhook.close()
     smtp.close()
@@ -294,14 +306,11 @@ def test_acks_over_http_and_mqtt_reach_alerts_acks(settings, processes,
         produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
     wait_until(lambda: len(s.webhook.delivered()) >= 2, 30, "both alerts delivered")
 
-    url = f"http://127.0.0.1:{s.http_port}/acks"
+    # A forged `by` is ignored: the audit names the authenticated nurse.
     body = json.dumps({"alert_id": http_alert.alert_id, "by": "nurse-7"}).encode()
-    with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=10) as resp:
-        assert resp.status == 202
-    unknown = json.dumps({"alert_id": f"nope-{s.run_id}", "by": "nurse-7"}).encode()
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(urllib.request.Request(url, data=unknown), timeout=10)
-    assert refused.value.code == 404
+    assert post_ack(s, body, s.nurse)[0] == 202
+    unknown = json.dumps({"alert_id": f"nope-{s.run_id}"}).encode()
+    assert post_ack(s, unknown, s.nurse)[0] == 404
 
     s.watcher.publish("care/acks", json.dumps(
         {"alert_id": mqtt_alert.alert_id, "by": "nurse-8"}).encode())
@@ -315,8 +324,69 @@ def test_acks_over_http_and_mqtt_reach_alerts_acks(settings, processes,
     found = wait_until(lambda: len(acks()) >= 2 and acks(), 30, "two acks in alerts.acks")
     by_alert = {a.alert_id: a for a in found}  # type: ignore[union-attr]
     assert (by_alert[http_alert.alert_id].by, by_alert[http_alert.alert_id].source) == (
-        "nurse-7", "http")
+        s.nurse, "http")
     assert (by_alert[mqtt_alert.alert_id].by, by_alert[mqtt_alert.alert_id].source) == (
         "nurse-8", "mqtt")
     q = f"SELECT * FROM alert_acks WHERE pid = '{s.pid}'"
-    wait_until(lambda: len(influx_query(settings, q)) >= 2, 20, "acks in the audit trail")
+    rows = wait_until(lambda: len(influx_query(settings, q)) >= 2 and influx_query(settings, q),
+                      20, "acks in the audit trail")
+    assert {r["by"] for r in rows if r["source"] == "http"} == {s.nurse}  # type: ignore[union-attr]
+
+
+def test_unauthenticated_ack_is_401_and_escalation_goes_on(settings, processes,
+                                                           scenario: Scenario,
+                                                           tmp_path: Path) -> None:
+    s = scenario
+    routes = json.loads(Path(s.env["VITALSTREAM_NOTIFY__ROUTES_FILE"]).read_text())
+    routes["rota"] = [{"tier": 0, "name": "ward nurse", "timeout_s": 2},
+                      {"tier": 1, "name": "charge nurse", "timeout_s": 600}]
+    fast = tmp_path / "routes-fast.json"
+    fast.write_text(json.dumps(routes))
+    start_notifier(processes, s, {"VITALSTREAM_NOTIFY__ROUTES_FILE": str(fast)})
+    ev = s.alert(f"al-{s.run_id}-401")
+    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
+    wait_until(lambda: s.webhook.delivered(), 30, "the tier 0 page")
+    body = json.dumps({"alert_id": ev.alert_id, "by": s.nurse}).encode()
+    for auth in (None, "Bearer forged-token",
+                 "Basic " + base64.b64encode(f"{s.nurse}:wrong".encode()).decode()):
+        status, headers = post_ack(s, body, authorization=auth)
+        assert status == 401 and "Bearer" in headers.get("WWW-Authenticate", "")
+    # Nobody acknowledged: the notifier's guard pages tier 1 when tier 0 times out.
+    wait_until(lambda: any(json.loads(h.body)["level"] == 1 for h in s.webhook.delivered()),
+               30, "the tier 1 escalation page")
+
+
+def test_nurse_of_another_ward_gets_403_and_the_refusal_is_audited(
+        settings, processes, scenario: Scenario) -> None:
+    s = scenario
+    tail = KafkaTail(settings.kafka.bootstrap, "alerts.acks")
+    start_notifier(processes, s)
+    ev = s.alert(f"al-{s.run_id}-403")
+    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
+    wait_until(lambda: s.webhook.delivered(), 30, "the page")
+    body = json.dumps({"alert_id": ev.alert_id}).encode()
+    assert post_ack(s, body, s.other_nurse)[0] == 403
+    q = f"SELECT * FROM alert_acks WHERE pid = '{s.pid}' AND outcome = 'forbidden'"
+    [row] = wait_until(lambda: influx_query(settings, q), 20, "the refusal in the audit")  # type: ignore[misc]
+    assert row["by"] == s.other_nurse and row["alert_id"] == ev.alert_id
+    # The ward's own nurse may; only that ack reaches the worker.
+    assert post_ack(s, body, s.nurse)[0] == 202
+    acks = wait_until(lambda: [AlertAck.model_validate_json(v) for k, v in tail.read()
+                               if k == s.pid.encode()], 30, "the accepted ack")
+    assert [a.by for a in acks] == [s.nurse]  # type: ignore[union-attr]
+
+
+def post_ack(s: Scenario, body: bytes, user: str | None = None,
+             authorization: str | None = None) -> tuple[int, Message]:
+    """POST /acks as `user` (basic auth with the scenario's password), or with a raw header."""
+    if user is not None:
+        token = base64.b64encode(f"{user}:{STAFF_PASSWORD}".encode()).decode()
+        authorization = f"Basic {token}"
+    headers = {"Authorization": authorization} if authorization else {}
+    request = urllib.request.Request(f"http://127.0.0.1:{s.http_port}/acks", data=body,
+                                     headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, resp.headers
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers  # type: ignore[return-value]
