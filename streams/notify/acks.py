@@ -152,6 +152,6 @@ def http_app(service: AckService, auth: StaffAuthenticator,
                              Route("/health", get_health, methods=["GET"])])
 
 
-def mqtt_result(alert_id: str | None, status: str, error: str | None = None) -> bytes:
-    body = {"alert_id": alert_id, "status": status, "error": error}
+def mqtt_result(ref: str | None, status: str, error: str | None = None) -> bytes:
+    body = {"ref": ref, "status": status, "error": error}
     return json.dumps({k: v for k, v in body.items() if v is not None}).encode()

@@ -81,7 +81,7 @@ class Deliverer:
             self._count("duplicate")
             log.debug("page already recorded page_key=%s target=%s", n.page_key, target.name)
             return Outcome(target, "duplicate", 0)
-        key = f"{n.page_key}:{target.name}"
+        key = f"{n.page_ref}:{target.name}"  # leaves the notifier: no alert id in it
         channel = self.channels.get(target.channel)
         error = "no such channel configured"
         attempt = 0

@@ -35,7 +35,8 @@ class WrongWardAckError(NotifyError):
     """An acknowledgement for an alert of another ward than the acker's."""
 
     def __init__(self, alert_id: str, ward: str | None) -> None:
-        super().__init__(f"alert {alert_id!r} is not on a ward of this member of staff")
+        # No id in the message: the caller may have named the alert by its page reference.
+        super().__init__("this alert is not on a ward of this member of staff")
         self.alert_id = alert_id
         self.ward = ward
 

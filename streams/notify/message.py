@@ -4,6 +4,14 @@ The notification carries the re-identified location (ward, bed, display
 name): it goes to care staff, never to a log. Page keys make one page per
 tier: `raised`/`resolved`/... pages are keyed by the event id; escalations
 by `<alert_id>/L<level>`, whether the worker or the notifier's guard sent it.
+
+Page format v2 (docs/notify.md, docs/schemas/notify.page.schema.json): what
+leaves the notifier carries the name but never the link to the history. No
+pseudonym, no alert id, no event id (all three are in InfluxDB next to the
+vitals); instead `ref`, a random per-alert reference only the notifier can
+map back (streams/notify/store.py `refs`), which is what an ack names. The
+event time is cut to the minute, so it is not an exact key into the
+`alerts` measurement either.
 """
 
 from __future__ import annotations
@@ -15,7 +23,8 @@ from typing import Any
 from streams.notify.directory import Location
 from streams.records import AlertEvent
 
-NOTIFICATION_VERSION = 1
+NOTIFICATION_VERSION = 2
+MINUTE_MS = 60_000
 
 
 def page_key(event: AlertEvent) -> str:
@@ -31,10 +40,17 @@ class Notification:
     tier: int
     tier_name: str | None
     source: str = "worker"  # or "guard": escalated by the notifier itself
+    ref: str | None = None  # the alert's random reference (NotifyStore.ref)
 
     @property
     def page_key(self) -> str:
         return page_key(self.event)
+
+    @property
+    def page_ref(self) -> str:
+        """The page's public identity, stable across retries: `<ref>/<kind>` or `<ref>/L<n>`."""
+        e = self.event
+        return f"{self.ref or '-'}/{f'L{e.level}' if e.kind == 'escalated' else e.kind}"
 
     @property
     def ward(self) -> str | None:
@@ -44,17 +60,15 @@ class Notification:
         e = self.event
         body: dict[str, Any] = {
             "v": NOTIFICATION_VERSION,
-            "page_key": self.page_key,
-            "event_id": e.event_id,
-            "alert_id": e.alert_id,
+            "ref": self.ref,
+            "page_ref": self.page_ref,
             "kind": e.kind,
-            "pid": e.pid,
             "rule": e.rule,
             "severity": e.severity,
             "level": e.level,
             "tier": self.tier,
             "tier_name": self.tier_name,
-            "ts_ms": e.ts_ms,
+            "ts_ms": e.ts_ms - e.ts_ms % MINUTE_MS,
             "ward": self.ward,
             "bed": self.location.bed,
             "display_name": self.location.display_name,
@@ -89,6 +103,6 @@ class Notification:
             lines.append(f"Metric: {e.metric}{value}")
         if e.news2_total is not None:
             lines.append(f"NEWS2: {e.news2_total}")
-        lines += [f"Alert id: {e.alert_id}", f"Pseudonym: {e.pid}",
-                  "Acknowledge in the care app or POST /acks."]
+        lines += [f"Reference: {self.ref or '?'}",
+                  "Acknowledge in the care app, or POST /acks with this reference."]
         return "\n".join(lines) + "\n"

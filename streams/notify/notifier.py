@@ -20,7 +20,7 @@ from streams.notify.delivery import Deliverer, Outcome
 from streams.notify.directory import Location, PatientDirectory
 from streams.notify.errors import DeliveryError, UnknownAlertError
 from streams.notify.escalation import Armed, EscalationGuard
-from streams.notify.message import Notification
+from streams.notify.message import MINUTE_MS, Notification
 from streams.notify.routing import Router
 from streams.notify.store import AlertRow, NotifyStore
 from streams.notify.topics import format_topic
@@ -66,7 +66,7 @@ class Notifier:
     def __init__(self, router: Router, directory: PatientDirectory, store: NotifyStore,
                  deliverer: Deliverer, audit: AuditSink, publish_retained: RetainedPublisher,
                  now_ms: Callable[[], int], *,
-                 patient_topic: str = "care/{ward}/patients/{pid}/alerts",
+                 patient_topic: str = "care/{ward}/patients/{patient_ref}/alerts",
                  guard_enabled: bool = True, guard_max_age_ms: int = 6 * 3600_000) -> None:
         self.router = router
         self.directory = directory
@@ -111,7 +111,7 @@ class Notifier:
         targets = self.router.targets(location.ward, event.severity or "unknown", tier, event.kind)
         tier_settings = self.router.tier(tier)
         note = Notification(event, location, tier, tier_settings.name if tier_settings else None,
-                            source)
+                            source, ref=self.store.ref("alert", row.alert_id))
         job.notifications.append((note, targets))
         job.retained += self._publish_open_alerts(event.pid)
         log.info("alert event pid=%s alert_id=%s kind=%s level=%d targets=%d source=%s",
@@ -172,8 +172,12 @@ class Notifier:
         return self.locate(row.pid, row.ward).ward
 
     def resolve_alert(self, id_or_ref: str) -> str:
-        """The alert id for an alert id or a page's reference (streams/notify/refs)."""
-        return id_or_ref
+        """The alert id for a page's reference or an alert id (care-facing clients
+        that read alerts.* themselves, like the console, may name the id)."""
+        return self.store.resolve_ref("alert", id_or_ref) or id_or_ref
+
+    def alert_ref(self, alert_id: str) -> str:
+        return self.store.ref("alert", alert_id)
 
     def acknowledge(self, alert_id: str, ts_ms: int) -> list[Awaitable[None]]:
         """Stop escalating at once; the worker's `acknowledged` event follows."""
@@ -219,13 +223,16 @@ class Notifier:
         rows = self.store.open_alerts(pid)
         ward = rows[-1].ward if rows else None
         location = self.locate(pid, ward)
-        topic = format_topic(self.patient_topic, ward=location.ward or "unknown", pid=pid)
+        # The topic names the patient by a random reference, not the pseudonym.
+        topic = format_topic(self.patient_topic, ward=location.ward or "unknown",
+                             patient_ref=self.store.ref("patient", pid))
         futures = []
         previous = self.store.retained_topic(pid)
         if previous is not None and previous != topic:  # moved ward: clear the old one
             futures.append(self.publish_retained(previous, b""))
         if rows:
-            payload = json.dumps([_open_alert(r, location) for r in rows],
+            payload = json.dumps([_open_alert(r, location, self.store.ref("alert", r.alert_id))
+                                  for r in rows],
                                  separators=(",", ":")).encode()
             futures.append(self.publish_retained(topic, payload))
             self.store.set_retained_topic(pid, topic)
@@ -236,11 +243,14 @@ class Notifier:
         return futures
 
 
-def _open_alert(row: AlertRow, location: Location) -> dict[str, object]:
+def _open_alert(row: AlertRow, location: Location, ref: str) -> dict[str, object]:
+    """One item of a retained list: like a page, a reference instead of ids, times to the minute."""
     item = {
-        "alert_id": row.alert_id, "pid": row.pid, "rule": row.rule, "severity": row.severity,
-        "state": row.state, "level": row.level, "raised_ts_ms": row.raised_ts_ms,
-        "updated_ts_ms": row.updated_ts_ms, "metric": row.metric, "ward": location.ward,
+        "ref": ref, "rule": row.rule, "severity": row.severity,
+        "state": row.state, "level": row.level,
+        "raised_ts_ms": row.raised_ts_ms - row.raised_ts_ms % MINUTE_MS,
+        "updated_ts_ms": row.updated_ts_ms - row.updated_ts_ms % MINUTE_MS,
+        "metric": row.metric, "ward": location.ward,
         "bed": location.bed, "display_name": location.display_name,
     }
     return {k: v for k, v in item.items() if v is not None}

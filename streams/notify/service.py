@@ -141,14 +141,18 @@ class NotifyService:
         task.add_done_callback(self._mqtt_tasks.discard)
 
     async def _mqtt_ack(self, payload: bytes, props: Properties | None) -> None:
-        alert_id = None
+        # The result names the alert by its page reference, never by its id.
         try:
             ack = await self.acks.ack(payload, "mqtt")
-            alert_id, result = ack.alert_id, mqtt_result(ack.alert_id, "accepted")
+            result = mqtt_result(self.notifier.alert_ref(ack.alert_id), "accepted")
         except (InvalidAckError, UnknownAlertError, WrongWardAckError) as exc:
-            alert_id = getattr(exc, "alert_id", None)
+            ref = None
+            if isinstance(exc, WrongWardAckError):
+                ref = self.notifier.alert_ref(exc.alert_id)
+            elif isinstance(exc, UnknownAlertError):
+                ref = exc.alert_id  # what the sender named, unresolved
             log.warning("mqtt ack refused error=%s", type(exc).__name__)
-            result = mqtt_result(alert_id, "refused", str(exc))
+            result = mqtt_result(ref, "refused", str(exc))
         response_topic = getattr(props, "ResponseTopic", None) if props else None
         out = None
         correlation = getattr(props, "CorrelationData", None) if props else None

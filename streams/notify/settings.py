@@ -145,7 +145,8 @@ class NotifySettings(BaseModel):
     # MQTT
     mqtt_client_id: str = "vitalstream-notify-1"
     mqtt_alert_topic: str = "care/{ward}/alerts"
-    mqtt_patient_topic: str = "care/{ward}/patients/{pid}/alerts"
+    # {patient_ref}: a random per-patient reference (never the pseudonym)
+    mqtt_patient_topic: str = "care/{ward}/patients/{patient_ref}/alerts"
     mqtt_ack_topic: str = "care/acks"
     mqtt_ack_result_topic: str = "care/acks/results"
     # HTTP acks

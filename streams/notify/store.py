@@ -6,6 +6,9 @@
 - `alerts`: what the notifier knows of each alert: its patient pseudonym
   (to key acks), state, rota tier and the escalation guard's deadline, so a
   restart neither forgets open alerts nor the retained lists.
+- `refs`: the random references that pages carry instead of alert ids and
+  pseudonyms (`alert` -> alert id, `patient` -> pid). They exist only here,
+  never in Kafka or InfluxDB, so a page cannot be joined to the history.
 
 Written from the event loop's thread only; each write is its own committed
 transaction (WAL), so an offset is committed to Kafka only after the row
@@ -14,6 +17,7 @@ it depends on is on disk.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +45,12 @@ CREATE TABLE IF NOT EXISTS alerts (
     guard_deadline_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS alerts_pid ON alerts (pid, state);
+CREATE TABLE IF NOT EXISTS refs (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    ref TEXT NOT NULL UNIQUE,
+    PRIMARY KEY (kind, id)
+);
 CREATE TABLE IF NOT EXISTS retained (
     pid TEXT PRIMARY KEY,
     topic TEXT NOT NULL
@@ -122,6 +132,22 @@ class NotifyStore:
             ("raised", "escalated"),
         ).fetchall()
         return [AlertRow(*r) for r in rows]
+
+    # ---- references ---------------------------------------------------------
+    def ref(self, kind: str, id_: str) -> str:
+        """The random reference of an alert id or pid (`kind` alert|patient), made once."""
+        row = self._db.execute("SELECT ref FROM refs WHERE kind = ? AND id = ?",
+                               (kind, id_)).fetchone()
+        if row:
+            return str(row[0])
+        ref = secrets.token_urlsafe(12)  # 96 random bits: not guessable, not derivable
+        self._db.execute("INSERT INTO refs VALUES (?, ?, ?)", (kind, id_, ref))
+        return ref
+
+    def resolve_ref(self, kind: str, ref: str) -> str | None:
+        row = self._db.execute("SELECT id FROM refs WHERE kind = ? AND ref = ?",
+                               (kind, ref)).fetchone()
+        return str(row[0]) if row else None
 
     # ---- retained topics --------------------------------------------------
     def retained_topic(self, pid: str) -> str | None:

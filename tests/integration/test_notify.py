@@ -117,6 +117,10 @@ class MqttWatcher:
         with self._lock:
             self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
 
+    def seen_topics(self) -> list[str]:
+        with self._lock:
+            return [t for t, _, _ in self.messages]
+
     def on(self, topic: str) -> list[bytes]:
         with self._lock:
             return [p for t, p, _ in self.messages if t == topic]
@@ -213,23 +217,38 @@ def test_raised_alert_reaches_all_three_channels_with_ward_and_bed(
     ward_topic = f"care/{s.ward}/alerts"
     wait_until(lambda: s.watcher.on(ward_topic) and s.webhook.delivered() and s.smtp.messages,
                30, "MQTT, webhook and e-mail deliveries")
-    for body in (json.loads(s.watcher.on(ward_topic)[0]), json.loads(s.webhook.hits[0].body)):
-        assert (body["ward"], body["bed"], body["pid"]) == (s.ward, "12", s.pid)
-        assert body["display_name"] == f"Test Patient {s.run_id}"
-        assert body["alert_id"] == ev.alert_id
     [(rcpts, mail)] = s.smtp.messages
+    # Ward, bed and name, but nothing that finds the patient's history in InfluxDB:
+    # no pseudonym, no alert or event id (scanned in the bytes each channel sent).
+    for raw in (s.watcher.on(ward_topic)[0], s.webhook.hits[0].body, mail.as_bytes()):
+        for key in (s.pid, ev.alert_id, ev.event_id):
+            assert key.encode() not in raw
+    refs = set()
+    for body in (json.loads(s.watcher.on(ward_topic)[0]), json.loads(s.webhook.hits[0].body)):
+        assert (body["ward"], body["bed"]) == (s.ward, "12")
+        assert body["display_name"] == f"Test Patient {s.run_id}"
+        assert body["v"] == 2 and "pid" not in body and "alert_id" not in body
+        refs.add(body["ref"])
+    [ref] = refs
+    assert mail["X-Vitalstream-Ref"] == ref
     assert rcpts == [f"nurses-{s.run_id}@example.org"]
     assert f"{s.ward} bed 12" in mail["Subject"]
     hit = s.webhook.hits[0]
     assert verify(SECRET.encode(), hit.body, hit.headers[SIGNATURE_HEADER])
 
     # The patient's retained list holds the open alert; a reconnecting app sees it.
-    retained = f"care/{s.ward}/patients/{s.pid}/alerts"
-    wait_until(lambda: s.watcher.on(retained), 10, "retained list")
+    # Its topic names the patient by a reference, not the pseudonym.
+    def retained_topic() -> str | None:
+        return next((t for t in s.watcher.seen_topics() if t.startswith(f"care/{s.ward}/patients/")),
+                    None)
+
+    retained = str(wait_until(retained_topic, 10, "retained list"))
+    assert s.pid not in retained
     late = MqttWatcher(settings.mqtt.host, settings.mqtt.port, [retained])
     try:
         wait_until(lambda: late.on(retained), 10, "retained list for a late subscriber")
-        assert [a["alert_id"] for a in json.loads(late.on(retained)[-1])] == [ev.alert_id]
+        assert [a["ref"] for a in json.loads(late.on(retained)[-1])] == [ref]
+        assert s.pid.encode() not in late.on(retained)[-1]
     finally:
         late.close()
     # Resolved: the retained list is cleared (empty retained payload).
@@ -260,9 +279,15 @@ def test_failing_webhook_gets_exactly_one_delivery_with_one_idempotency_key(
     ev = s.alert(f"al-{s.run_id}-retry")
     produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
     wait_until(lambda: s.webhook.delivered(), 30, "the webhook delivery after two failures")
-    time.sleep(1.0)  # anything extra would arrive now
-    assert [h.status for h in s.webhook.hits] == [503, 503, 200]
-    assert {h.headers["Idempotency-Key"] for h in s.webhook.hits} == {f"{ev.event_id}:pager"}
+    # A later alert of the same patient (same partition) is delivered after
+    # anything the first one still had to send.
+    sentinel = s.alert(f"al-{s.run_id}-retry-sentinel")
+    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), sentinel.to_bytes())
+    wait_until(lambda: len(s.webhook.delivered()) >= 2, 30, "the sentinel's delivery")
+    first = [h for h in s.webhook.hits if h.body != s.webhook.delivered()[-1].body]
+    assert [h.status for h in first] == [503, 503, 200]
+    ref = json.loads(first[-1].body)["ref"]
+    assert {h.headers["Idempotency-Key"] for h in first} == {f"{ref}/raised:pager"}
     q = f"SELECT * FROM alert_deliveries WHERE pid = '{s.pid}' AND channel = 'webhook'"
     rows = wait_until(lambda: len(influx_query(settings, q)) >= 3 and influx_query(settings, q),
                       20, "three audited webhook attempts")
@@ -277,6 +302,7 @@ def test_restarted_notifier_does_not_resend_what_it_delivered(
     ev = s.alert(f"al-{s.run_id}-once")
     produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
     wait_until(lambda: s.webhook.delivered() and s.smtp.messages, 30, "first delivery")
+    first_ref = json.loads(s.webhook.delivered()[0].body)["ref"]
     first.stop()
     # Replay: a new consumer group starting before the event re-reads it;
     # the same data dir knows it was delivered.
@@ -288,12 +314,13 @@ def test_restarted_notifier_does_not_resend_what_it_delivered(
     produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), sentinel.to_bytes())
     wait_until(lambda: len(s.webhook.delivered()) >= 2 and len(s.smtp.messages) >= 2, 30,
                "the sentinel's delivery")
-    time.sleep(0.5)
-    ids = [json.loads(h.body)["alert_id"] for h in s.webhook.delivered()]
-    assert ids == [ev.alert_id, sentinel.alert_id]
+    # The replayed event came before the sentinel on its partition: had it been
+    # paged again, that page would be here by now.
+    refs = [json.loads(h.body)["ref"] for h in s.webhook.delivered()]
+    assert len(refs) == 2 and refs[0] == first_ref != refs[1]
     assert len(s.smtp.messages) == 2
-    ward_pages = [json.loads(p)["alert_id"] for p in s.watcher.on(f"care/{s.ward}/alerts")]
-    assert ward_pages == [ev.alert_id, sentinel.alert_id]
+    ward_pages = [json.loads(p)["ref"] for p in s.watcher.on(f"care/{s.ward}/alerts")]
+    assert ward_pages == refs
 
 
 def test_acks_over_http_and_mqtt_reach_alerts_acks(settings, processes,
@@ -302,19 +329,22 @@ def test_acks_over_http_and_mqtt_reach_alerts_acks(settings, processes,
     tail = KafkaTail(settings.kafka.bootstrap, "alerts.acks")
     start_notifier(processes, s)
     http_alert, mqtt_alert = s.alert(f"al-{s.run_id}-h"), s.alert(f"al-{s.run_id}-m")
-    for ev in (http_alert, mqtt_alert):
+    refs = []  # pages carry a reference, not the alert id: one alert at a time
+    for n, ev in enumerate((http_alert, mqtt_alert), start=1):
         produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
-    wait_until(lambda: len(s.webhook.delivered()) >= 2, 30, "both alerts delivered")
+        wait_until(lambda n=n: len(s.webhook.delivered()) >= n, 30, f"alert {n} delivered")
+        refs.append(json.loads(s.webhook.delivered()[-1].body)["ref"])
+    http_ref, mqtt_ref = refs
 
     # A forged `by` is ignored: the audit names the authenticated nurse.
-    body = json.dumps({"alert_id": http_alert.alert_id, "by": "nurse-7"}).encode()
+    body = json.dumps({"ref": http_ref, "by": "nurse-7"}).encode()
     assert post_ack(s, body, s.nurse)[0] == 202
     unknown = json.dumps({"alert_id": f"nope-{s.run_id}"}).encode()
     assert post_ack(s, unknown, s.nurse)[0] == 404
 
-    s.watcher.publish("care/acks", json.dumps(
-        {"alert_id": mqtt_alert.alert_id, "by": "nurse-8"}).encode())
-    wait_until(lambda: any(json.loads(p).get("alert_id") == mqtt_alert.alert_id
+    # The MQTT ack names the alert by the reference its page carried.
+    s.watcher.publish("care/acks", json.dumps({"ref": mqtt_ref, "by": "nurse-8"}).encode())
+    wait_until(lambda: any(json.loads(p).get("ref") == mqtt_ref
                            for p in s.watcher.on("care/acks/results")), 20, "MQTT ack result")
 
     def acks() -> list[AlertAck]:

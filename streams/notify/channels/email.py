@@ -42,7 +42,8 @@ class EmailChannel:
         msg["Subject"] = _header(notification.subject())
         # Stable per page: mail clients thread and de-duplicate on it.
         msg["Message-ID"] = f"<{_safe(idempotency_key)}@vitalstream>"
-        msg["X-Vitalstream-Alert-Id"] = _header(notification.event.alert_id or "")
+        if notification.ref:
+            msg["X-Vitalstream-Ref"] = _header(notification.ref)
         msg.set_content(notification.text())
         return msg
 

@@ -8,7 +8,11 @@ from pathlib import Path
 from tests.unit.notify.fakes import PSEUDO, Clock, FakeChannel, Harness, event
 
 PID = PSEUDO.pseudonym("MRN-1")
-RETAINED = f"care/W1/patients/{PID}/alerts"
+
+
+def retained_topic(h: Harness) -> str:
+    """The patient's retained list: named by its random reference, not the pseudonym."""
+    return f"care/W1/patients/{h.store.ref('patient', PID)}/alerts"
 
 
 async def test_raised_alert_reaches_every_routed_channel_with_ward_and_bed(tmp_path: Path) -> None:
@@ -22,7 +26,7 @@ async def test_raised_alert_reaches_every_routed_channel_with_ward_and_bed(tmp_p
     assert body["tier_name"] == "ward nurse"
     [(hook, _, hook_key)] = h.sent("webhook")
     assert hook.address == "http://pager.invalid/hook"
-    assert hook_key == "a1:raised:0:pager"
+    assert hook_key == f"{h.store.ref('alert', 'a1')}/raised:pager"
     assert h.sent("email") == []  # tier 0 has no e-mail route
 
 
@@ -52,14 +56,15 @@ async def test_retained_list_holds_open_alerts_and_is_cleared_on_resolve(tmp_pat
     h = Harness(tmp_path)
     await h.feed(event(alert_id="a1"))
     await h.feed(event(alert_id="a2", ts_ms=1_700_000_001_000))
-    assert [a["alert_id"] for a in h.rec.last_retained(RETAINED)] == ["a1", "a2"]
-    assert h.rec.last_retained(RETAINED)[0]["bed"] == "7"
+    refs = {h.store.ref("alert", a): a for a in ("a1", "a2")}
+    assert [refs[a["ref"]] for a in h.rec.last_retained(retained_topic(h))] == ["a1", "a2"]
+    assert h.rec.last_retained(retained_topic(h))[0]["bed"] == "7"
     await h.feed(event("acknowledged", alert_id="a1"))
-    states = {a["alert_id"]: a["state"] for a in h.rec.last_retained(RETAINED)}
+    states = {refs[a["ref"]]: a["state"] for a in h.rec.last_retained(retained_topic(h))}
     assert states == {"a1": "acknowledged", "a2": "raised"}
     await h.feed(event("resolved", alert_id="a1"))
     await h.feed(event("resolved", alert_id="a2"))
-    assert h.rec.retained[-1] == (RETAINED, b"")  # empty retained payload clears the topic
+    assert h.rec.retained[-1] == (retained_topic(h), b"")  # empty retained payload clears the topic
 
 
 async def test_redelivered_event_pages_once_even_after_restart(tmp_path: Path) -> None:
@@ -125,7 +130,7 @@ async def test_unacknowledged_alert_escalates_on_time(tmp_path: Path) -> None:
         ("ward-mqtt", "delivered"), ("charge-mail", "delivered")}
     [(_, note, key)] = h.sent("email")
     assert (note.tier, note.tier_name, note.source) == (1, "charge nurse", "guard")
-    assert key == "a1/L1:charge-mail"
+    assert key == f"{h.store.ref('alert', 'a1')}/L1:charge-mail"
     clock.now += 120_000  # tier 1 timeout: rapid response team
     await h.tick()
     assert [t.name for t, _, _ in h.sent("email")] == ["charge-mail", "rrt-mail"]
@@ -230,6 +235,6 @@ async def test_suppression_of_an_open_alert_closes_it_with_its_known_severity(
     h = Harness(tmp_path)
     await h.feed(event())
     await h.feed(event("suppressed").model_copy(update={"severity": None}))
-    assert h.rec.retained[-1] == (RETAINED, b"")
+    assert h.rec.retained[-1] == (retained_topic(h), b"")
     point = [ln for ln in h.rec.lines if ln.startswith("alerts,")][-1]
     assert "kind=suppressed" in point and "severity=high" in point
