@@ -66,6 +66,8 @@ def build_system(run_id: str, fleet: Fleet, workdir: Path, registry: Path,
         "VITALSTREAM_NOTIFY__AUTO_OFFSET_RESET": "earliest",
         "VITALSTREAM_NOTIFY__MQTT_CLIENT_ID": f"vs-bench-notify-{run_id}",
         "VITALSTREAM_NOTIFY__HTTP_PORT": str(free_port()),
+        # Exact page times: latency is measured from the page's event time.
+        "VITALSTREAM_NOTIFY__PAGE_TIME_RESOLUTION_MS": "1",
         "VITALSTREAM_NOTIFY__DATA_DIR": str(workdir / "notify"),
         "VITALSTREAM_NOTIFY__REGISTRY_FILE": str(registry),
     }

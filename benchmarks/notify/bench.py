@@ -47,7 +47,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Arrivals:
-    """alert_id -> arrival ms, per channel (thread-safe)."""
+    """page key (alert id or page reference) -> arrival ms, per channel (thread-safe)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -67,7 +67,7 @@ def webhook_server(arrivals: Arrivals) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            arrivals.add("webhook", json.loads(body)["alert_id"])
+            arrivals.add("webhook", json.loads(body)["ref"])  # pages carry no alert id
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -88,7 +88,7 @@ def smtp_server(arrivals: Arrivals) -> Any:
     class Handler:
         async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
             msg = message_from_bytes(envelope.original_content)
-            arrivals.add("email", str(msg["X-Vitalstream-Alert-Id"]))
+            arrivals.add("email", str(msg["X-Vitalstream-Ref"]))
             return "250 OK"
 
     with socket.socket() as s:
@@ -142,7 +142,8 @@ async def bench_notifier(settings: Settings, n: int, rate_hz: float) -> dict[str
     web = webhook_server(arrivals)
     smtp = smtp_server(arrivals)
     watcher = mqtt_watcher(settings, f"care/{ward}/alerts",
-                           lambda p: arrivals.add("mqtt", json.loads(p)["alert_id"]))
+                           lambda p: arrivals.add("mqtt", json.loads(p)["ref"]))
+    by_ref: dict[str, str] = {}  # page reference -> alert id, from the notifier's store
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         pseudo = Pseudonymizer(settings.privacy.load_key())
@@ -169,17 +170,19 @@ async def bench_notifier(settings: Settings, n: int, rate_hz: float) -> dict[str
         config.registry_file = tmp_path / "registry.json"
         events = make_events(run_id, [pseudo.pseudonym(p) for p in patients], n, ward)
         try:
-            async with NotifyService(config):
+            async with NotifyService(config) as service:
                 await produce_recording(settings, events, rate_hz, sent)
                 await wait_for(lambda: all(arrivals.count(c) >= n
                                            for c in ("mqtt", "webhook", "email")), 60)
+                by_ref = {service.notifier.alert_ref(a): a for a in sent}
         finally:
             watcher.disconnect()
             watcher.loop_stop()
             web.shutdown()
             web.server_close()
             smtp.stop()
-    return {c: latencies(arrivals, c, sent) for c in ("mqtt", "webhook", "email")}
+    sent_by_ref = {ref: sent[a] for ref, a in by_ref.items()}
+    return {c: latencies(arrivals, c, sent_by_ref) for c in ("mqtt", "webhook", "email")}
 
 
 async def produce_recording(settings: Settings, events: list[AlertEvent], rate_hz: float,

@@ -10,8 +10,8 @@ leaves the notifier carries the name but never the link to the history. No
 pseudonym, no alert id, no event id (all three are in InfluxDB next to the
 vitals); instead `ref`, a random per-alert reference only the notifier can
 map back (streams/notify/store.py `refs`), which is what an ack names. The
-event time is cut to the minute, so it is not an exact key into the
-`alerts` measurement either.
+event time is cut to the minute (notify.page_time_resolution_ms), so it is
+not an exact key into the `alerts` measurement either.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Notification:
     tier_name: str | None
     source: str = "worker"  # or "guard": escalated by the notifier itself
     ref: str | None = None  # the alert's random reference (NotifyStore.ref)
+    time_resolution_ms: int = MINUTE_MS  # the page's ts_ms is cut to this
 
     @property
     def page_key(self) -> str:
@@ -68,7 +69,7 @@ class Notification:
             "level": e.level,
             "tier": self.tier,
             "tier_name": self.tier_name,
-            "ts_ms": e.ts_ms - e.ts_ms % MINUTE_MS,
+            "ts_ms": e.ts_ms - e.ts_ms % self.time_resolution_ms,
             "ward": self.ward,
             "bed": self.location.bed,
             "display_name": self.location.display_name,

@@ -67,7 +67,8 @@ class Notifier:
                  deliverer: Deliverer, audit: AuditSink, publish_retained: RetainedPublisher,
                  now_ms: Callable[[], int], *,
                  patient_topic: str = "care/{ward}/patients/{patient_ref}/alerts",
-                 guard_enabled: bool = True, guard_max_age_ms: int = 6 * 3600_000) -> None:
+                 guard_enabled: bool = True, guard_max_age_ms: int = 6 * 3600_000,
+                 page_time_resolution_ms: int = MINUTE_MS) -> None:
         self.router = router
         self.directory = directory
         self.store = store
@@ -78,6 +79,7 @@ class Notifier:
         self.patient_topic = patient_topic
         self.guard_enabled = guard_enabled
         self.guard_max_age_ms = guard_max_age_ms
+        self.page_time_resolution_ms = page_time_resolution_ms
         self.guard = EscalationGuard(self._tier_timeout_ms)
         # Guard escalations whose handling raised: the consumer dead-letters them.
         self.guard_failures: list[AlertEvent] = []
@@ -111,7 +113,8 @@ class Notifier:
         targets = self.router.targets(location.ward, event.severity or "unknown", tier, event.kind)
         tier_settings = self.router.tier(tier)
         note = Notification(event, location, tier, tier_settings.name if tier_settings else None,
-                            source, ref=self.store.ref("alert", row.alert_id))
+                            source, ref=self.store.ref("alert", row.alert_id),
+                            time_resolution_ms=self.page_time_resolution_ms)
         job.notifications.append((note, targets))
         job.retained += self._publish_open_alerts(event.pid)
         log.info("alert event pid=%s alert_id=%s kind=%s level=%d targets=%d source=%s",
@@ -231,8 +234,8 @@ class Notifier:
         if previous is not None and previous != topic:  # moved ward: clear the old one
             futures.append(self.publish_retained(previous, b""))
         if rows:
-            payload = json.dumps([_open_alert(r, location, self.store.ref("alert", r.alert_id))
-                                  for r in rows],
+            payload = json.dumps([_open_alert(r, location, self.store.ref("alert", r.alert_id),
+                                              self.page_time_resolution_ms) for r in rows],
                                  separators=(",", ":")).encode()
             futures.append(self.publish_retained(topic, payload))
             self.store.set_retained_topic(pid, topic)
@@ -243,13 +246,14 @@ class Notifier:
         return futures
 
 
-def _open_alert(row: AlertRow, location: Location, ref: str) -> dict[str, object]:
+def _open_alert(row: AlertRow, location: Location, ref: str,
+                resolution_ms: int) -> dict[str, object]:
     """One item of a retained list: like a page, a reference instead of ids, times to the minute."""
     item = {
         "ref": ref, "rule": row.rule, "severity": row.severity,
         "state": row.state, "level": row.level,
-        "raised_ts_ms": row.raised_ts_ms - row.raised_ts_ms % MINUTE_MS,
-        "updated_ts_ms": row.updated_ts_ms - row.updated_ts_ms % MINUTE_MS,
+        "raised_ts_ms": row.raised_ts_ms - row.raised_ts_ms % resolution_ms,
+        "updated_ts_ms": row.updated_ts_ms - row.updated_ts_ms % resolution_ms,
         "metric": row.metric, "ward": location.ward,
         "bed": location.bed, "display_name": location.display_name,
     }

@@ -108,6 +108,7 @@ class NotifyService:
             lambda topic, payload: self.link.publish_nowait(topic, payload, qos=1, retain=True),
             config.now_ms, patient_topic=n.mqtt_patient_topic, guard_enabled=n.guard_enabled,
             guard_max_age_ms=n.guard_max_age_ms,
+            page_time_resolution_ms=n.page_time_resolution_ms,
         )
         self.acks = AckService(self.notifier, self._produce_ack, self.audit.record,
                                config.now_ms)

@@ -149,6 +149,8 @@ class NotifySettings(BaseModel):
     mqtt_patient_topic: str = "care/{ward}/patients/{patient_ref}/alerts"
     mqtt_ack_topic: str = "care/acks"
     mqtt_ack_result_topic: str = "care/acks/results"
+    # Pages: event times cut to this, so a page's time is no exact key into InfluxDB
+    page_time_resolution_ms: int = Field(default=60_000, ge=1)
     # HTTP acks
     http_host: str = "127.0.0.1"
     http_port: int = 8090
