@@ -28,10 +28,12 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import SecretStr
 
 from devices.pseudonym import Pseudonymizer
 from streams.notify.service import NotifyService
 from streams.records import AlertEvent
+from streams.security_settings import SecuritySettings
 from streams.settings import Settings
 
 
@@ -80,8 +82,10 @@ def webhook_server(arrivals: Arrivals) -> ThreadingHTTPServer:
     return server
 
 
-def smtp_server(arrivals: Arrivals) -> Any:
+def smtp_server(arrivals: Arrivals, security: SecuritySettings) -> Any:
+    """aiosmtpd requiring STARTTLS with the stack's certificate, as a real relay would."""
     import socket
+    import ssl
 
     from aiosmtpd.controller import Controller
 
@@ -94,7 +98,10 @@ def smtp_server(arrivals: Arrivals) -> Any:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(security.server_cert_file), str(security.server_key_file))
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=context,
+                            require_starttls=True)
     controller.start()
     return controller
 
@@ -140,7 +147,7 @@ async def bench_notifier(settings: Settings, n: int, rate_hz: float) -> dict[str
     arrivals = Arrivals()
     sent: dict[str, int] = {}
     web = webhook_server(arrivals)
-    smtp = smtp_server(arrivals)
+    smtp = smtp_server(arrivals, settings.security)
     watcher = mqtt_watcher(settings, f"care/{ward}/alerts",
                            lambda p: arrivals.add("mqtt", json.loads(p)["ref"]))
     by_ref: dict[str, str] = {}  # page reference -> alert id, from the notifier's store
@@ -165,7 +172,10 @@ async def bench_notifier(settings: Settings, n: int, rate_hz: float) -> dict[str
             "group_id": f"bench-notify-{run_id}", "data_dir": tmp_path / "notify",
             "routes_file": tmp_path / "routes.json", "registry_file": tmp_path / "registry.json",
             "mqtt_client_id": f"bench-notify-{run_id}", "http_port": 0, "guard_enabled": False,
-            "smtp": config.notify.smtp.model_copy(update={"port": smtp.port}),
+            "smtp": config.notify.smtp.model_copy(update={
+                "port": smtp.port, "tls": "starttls", "ca_file": settings.security.ca_file}),
+            "webhook": config.notify.webhook.model_copy(update={
+                "secret": SecretStr(f"bench-{run_id}-webhook-secret")}),
         })
         config.registry_file = tmp_path / "registry.json"
         events = make_events(run_id, [pseudo.pseudonym(p) for p in patients], n, ward)

@@ -16,6 +16,7 @@ from streams.kafka_admin import ensure_topics
 from streams.notify.errors import NotifyConfigError
 from streams.notify.service import NotifyConfig, NotifyService
 from streams.notify.settings import NotifySettings
+from streams.security_settings import SecuritySettings
 from streams.settings import Settings
 from streams.sinks.influx import InfluxTarget
 
@@ -61,7 +62,7 @@ def build_config(settings: Settings, http_port: int | None = None) -> NotifyConf
         deadletter_topic=topics.topic_name(n.deadletter_topic, k.topic_prefix),
         staff_file=settings.staff.file,
         staff_token_key=settings.staff.load_token_key(),
-        http_tls=ack_tls(n),
+        http_tls=ack_tls(n, settings.security),
         mqtt_host=m.host, mqtt_port=m.port, mqtt_username=m.username,
         mqtt_password=m.password.get_secret_value() if m.password else None,
         influx=InfluxTarget(
@@ -73,12 +74,22 @@ def build_config(settings: Settings, http_port: int | None = None) -> NotifyConf
     )
 
 
-def ack_tls(n: NotifySettings) -> TlsFiles | None:
-    if n.http_tls_cert_file is None and n.http_tls_key_file is None:
+def ack_tls(n: NotifySettings, security: SecuritySettings) -> TlsFiles | None:
+    """HTTPS for the ack endpoint: the configured certificate, else the stack's server
+    certificate (the dev CA's, from `stack up`). Plain HTTP only when asked for."""
+    if n.http_plaintext:
         return None
-    if n.http_tls_cert_file is None or n.http_tls_key_file is None:
+    if (n.http_tls_cert_file is None) != (n.http_tls_key_file is None):
         raise NotifyConfigError("set both notify.http_tls_cert_file and notify.http_tls_key_file")
-    return TlsFiles(n.http_tls_cert_file, n.http_tls_key_file)
+    cert = n.http_tls_cert_file or security.server_cert_file
+    key = n.http_tls_key_file or security.server_key_file
+    for path in (cert, key):
+        if not path.exists():
+            raise NotifyConfigError(
+                f"no certificate for the ack endpoint: {path} is missing; run `vitalstream "
+                "stack up` (development) or set VITALSTREAM_NOTIFY__HTTP_TLS_CERT_FILE and "
+                "__HTTP_TLS_KEY_FILE (or __HTTP_PLAINTEXT=true behind a TLS proxy)")
+    return TlsFiles(cert, key)
 
 
 async def serve(settings: Settings, config: NotifyConfig) -> int:

@@ -27,7 +27,7 @@ from streams.notify.audit import Audit
 from streams.notify.channels.base import Channel
 from streams.notify.channels.email import EmailChannel, SmtpConfig
 from streams.notify.channels.mqtt import MqttChannel
-from streams.notify.channels.webhook import WebhookChannel
+from streams.notify.channels.webhook import WebhookChannel, require_secret
 from streams.notify.consumer import AlertConsumer
 from streams.notify.delivery import Deliverer, RetryPolicy
 from streams.notify.directory import PatientDirectory
@@ -90,13 +90,15 @@ class NotifyService:
         self.producer = AIOKafkaProducer(bootstrap_servers=config.kafka_bootstrap,
                                          enable_idempotence=True, acks="all", linger_ms=0)
         secret = n.webhook.secret.get_secret_value().encode() if n.webhook.secret else None
+        require_secret(self.router.config.targets, secret)
         s = n.smtp
         self.channels: dict[str, Channel] = {
             "mqtt": MqttChannel(self.link, n.delivery.mqtt_puback_timeout_s),
             "webhook": WebhookChannel(secret, n.webhook.timeout_s),
             "email": EmailChannel(SmtpConfig(
                 s.host, s.port, s.from_addr, s.username,
-                s.password.get_secret_value() if s.password else None, s.starttls, s.timeout_s)),
+                s.password.get_secret_value() if s.password else None, s.tls, s.timeout_s,
+                s.ca_file)),
         }
         d = n.delivery
         self.deliverer = Deliverer(
@@ -194,7 +196,8 @@ class NotifyService:
         await self.http.start()
         self.http_port = self.http.port
         if c.http_tls is None:
-            log.warning("ack endpoint without TLS (plain HTTP) http_port=%s", self.http_port)
+            log.warning("ack endpoint without TLS (notify.http_plaintext) http_port=%s",
+                        self.http_port)
         await self.consumer.start()
         run = asyncio.create_task(self.consumer.run())
         run.add_done_callback(self._consumer_done)

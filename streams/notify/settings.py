@@ -112,7 +112,9 @@ class SmtpSettings(BaseModel):
     from_addr: str = "vitalstream@localhost"
     username: str | None = None
     password: SecretStr | None = None
-    starttls: bool = False
+    tls: Literal["starttls", "implicit", "none"] = Field(
+        default="starttls", description="implicit: SMTPS (465); none only where the relay is local")
+    ca_file: Path | None = Field(default=None, description="CA bundle; default the system's")
     timeout_s: float = Field(default=10.0, gt=0)
 
 
@@ -154,9 +156,11 @@ class NotifySettings(BaseModel):
     # HTTP acks
     http_host: str = "127.0.0.1"
     http_port: int = 8090
-    # HTTPS certificate and key of the ack endpoint (PEM). Unset: plain HTTP.
+    # HTTPS certificate and key of the ack endpoint (PEM); unset: the stack's
+    # server certificate (security.server_cert_file, the dev CA's in development).
     http_tls_cert_file: Path | None = None
     http_tls_key_file: Path | None = None
+    http_plaintext: bool = Field(default=False, description="plain HTTP (behind a TLS proxy)")
     # Channels
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)

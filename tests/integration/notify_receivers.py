@@ -4,11 +4,13 @@ SMTP server (aiosmtpd), each in its own thread on a free ephemeral port."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -66,22 +68,41 @@ class WebhookReceiver:
 
 
 class SmtpReceiver:
-    """A real SMTP server (aiosmtpd) collecting the messages it accepts."""
+    """A real SMTP server (aiosmtpd) collecting the messages it accepts.
 
-    def __init__(self) -> None:
+    `tls`: "starttls" (STARTTLS required before MAIL), "implicit" (SMTPS) or
+    "none", with the certificate and key files given (e.g. the stack's dev CA one).
+    """
+
+    def __init__(self, tls: str = "none", cert_file: Path | None = None,
+                 key_file: Path | None = None) -> None:
         from aiosmtpd.controller import Controller
 
         self.messages: list[tuple[list[str], Message]] = []
+        self.tls_sessions = 0  # messages that arrived over TLS
         receiver = self
 
         class Handler:
             async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+                over_tls = session.ssl is not None or (  # STARTTLS, or SMTPS
+                    server.transport.get_extra_info("ssl_object") is not None)
+                receiver.tls_sessions += over_tls
                 receiver.messages.append((list(envelope.rcpt_tos),
                                           message_from_bytes(envelope.original_content)))
                 return "250 Message accepted for delivery"
 
+        context = None
+        if tls != "none":
+            assert cert_file is not None and key_file is not None
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(cert_file), str(key_file))
+        kwargs: dict[str, Any] = {}
+        if tls == "starttls":
+            kwargs = {"tls_context": context, "require_starttls": True}
+        elif tls == "implicit":
+            kwargs = {"ssl_context": context}
         self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
         self.controller.start()
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import ssl
 import threading
 import time
 import urllib.error
@@ -25,6 +26,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.notify.channels.webhook import SIGNATURE_HEADER, verify
+from streams.ops.pki import client_ssl_context
 from streams.records import AlertAck, AlertEvent
 from streams.staff.accounts import StaffDirectory, StaffMember
 from tests.integration.conftest import influx_query, wait_until
@@ -148,6 +150,7 @@ class Scenario:
     started_ms: int
     nurse: str  # on the scenario's ward
     other_nurse: str  # on another ward only
+    tls: ssl.SSLContext  # verifies the notifier's HTTPS against the stack's CA
 
     def alert(self, alert_id: str, kind: str = "raised", level: int = 0) -> AlertEvent:
         return AlertEvent(event_id=f"{alert_id}:{kind}:{level}", alert_id=alert_id, kind=kind,
@@ -162,7 +165,9 @@ def scenario(settings, run_id: str, pseudonymizer, tmp_path: Path) -> Iterator[S
     registry.write_text(json.dumps({"devices": [
         {"device": f"dev-{run_id}", "patient_id": patient, "ward": ward, "bed": "12",
          "display_name": f"Test Patient {run_id}"}]}))
-    webhook, smtp = WebhookReceiver(), SmtpReceiver()
+    sec = settings.security  # the relay presents the stack's (dev CA) certificate
+    webhook = WebhookReceiver()
+    smtp = SmtpReceiver("starttls", sec.server_cert_file, sec.server_key_file)
     routes = tmp_path / "routes.json"
     routes.write_text(json.dumps({
         "targets": [
@@ -188,13 +193,15 @@ def scenario(settings, run_id: str, pseudonymizer, tmp_path: Path) -> Iterator[S
         "VITALSTREAM_NOTIFY__MQTT_CLIENT_ID": f"notify-test-{run_id}",
         "VITALSTREAM_NOTIFY__HTTP_PORT": str(http_port),
         "VITALSTREAM_NOTIFY__SMTP__PORT": str(smtp.port),
+        "VITALSTREAM_NOTIFY__SMTP__CA_FILE": str(sec.ca_file),
         "VITALSTREAM_NOTIFY__WEBHOOK__SECRET": SECRET,
         "VITALSTREAM_NOTIFY__DELIVERY__BACKOFF_INITIAL_MS": "50",
     }
     watcher = MqttWatcher(settings.mqtt.host, settings.mqtt.port,
                           [f"care/{ward}/#", "care/acks/results"])
     yield Scenario(run_id, ward, patient, pseudonymizer.pseudonym(patient), webhook, smtp,
-                   watcher, env, http_port, int(time.time() * 1000), nurse, other_nurse)
+                   watcher, env, http_port, int(time.time() * 1000), nurse, other_nurse,
+                   client_ssl_context(settings.security))
     watcher.close()
     webhook.close()
     smtp.close()
@@ -234,7 +241,9 @@ def test_raised_alert_reaches_all_three_channels_with_ward_and_bed(
     assert rcpts == [f"nurses-{s.run_id}@example.org"]
     assert f"{s.ward} bed 12" in mail["Subject"]
     hit = s.webhook.hits[0]
-    assert verify(SECRET.encode(), hit.body, hit.headers[SIGNATURE_HEADER])
+    assert verify(SECRET.encode(), s.webhook.url, hit.body, hit.headers[SIGNATURE_HEADER],
+                  time.time())
+    assert s.smtp.tls_sessions == len(s.smtp.messages)  # STARTTLS, certificate verified
 
     # The patient's retained list holds the open alert; a reconnecting app sees it.
     # Its topic names the patient by a reference, not the pseudonym.
@@ -288,7 +297,8 @@ def test_failing_webhook_gets_exactly_one_delivery_with_one_idempotency_key(
     assert [h.status for h in first] == [503, 503, 200]
     ref = json.loads(first[-1].body)["ref"]
     assert {h.headers["Idempotency-Key"] for h in first} == {f"{ref}/raised:pager"}
-    q = f"SELECT * FROM alert_deliveries WHERE pid = '{s.pid}' AND channel = 'webhook'"
+    q = (f"SELECT * FROM alert_deliveries WHERE pid = '{s.pid}' AND channel = 'webhook' "
+         f"AND alert_id = '{ev.alert_id}'")
     rows = wait_until(lambda: len(influx_query(settings, q)) >= 3 and influx_query(settings, q),
                       20, "three audited webhook attempts")
     assert sorted((r["attempt"], r["outcome"]) for r in rows) == [  # type: ignore[union-attr]
@@ -381,6 +391,10 @@ def test_unauthenticated_ack_is_401_and_escalation_goes_on(settings, processes,
                  "Basic " + base64.b64encode(f"{s.nurse}:wrong".encode()).decode()):
         status, headers = post_ack(s, body, authorization=auth)
         assert status == 401 and "Bearer" in headers.get("WWW-Authenticate", "")
+    # The endpoint speaks HTTPS only: plain HTTP to it gets no answer.
+    plain = urllib.request.Request(f"http://127.0.0.1:{s.http_port}/acks", data=body)
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(plain, timeout=10)
     # Nobody acknowledged: the notifier's guard pages tier 1 when tier 0 times out.
     wait_until(lambda: any(json.loads(h.body)["level"] == 1 for h in s.webhook.delivered()),
                30, "the tier 1 escalation page")
@@ -413,10 +427,10 @@ def post_ack(s: Scenario, body: bytes, user: str | None = None,
         token = base64.b64encode(f"{user}:{STAFF_PASSWORD}".encode()).decode()
         authorization = f"Basic {token}"
     headers = {"Authorization": authorization} if authorization else {}
-    request = urllib.request.Request(f"http://127.0.0.1:{s.http_port}/acks", data=body,
+    request = urllib.request.Request(f"https://127.0.0.1:{s.http_port}/acks", data=body,
                                      headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=10) as resp:
+        with urllib.request.urlopen(request, timeout=10, context=s.tls) as resp:
             return resp.status, resp.headers
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers  # type: ignore[return-value]

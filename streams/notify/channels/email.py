@@ -3,14 +3,23 @@
 One SMTP session per message: pages are rare and a long-lived connection
 would be dropped by most relays anyway. 4xx replies and network errors are
 retried; 5xx (permanent) replies are not.
+
+TLS (`tls`): `starttls` (the default; a relay that does not offer STARTTLS is
+a permanent failure, never a fallback to plain text) or `implicit` (SMTPS,
+port 465), both verifying the relay's certificate and host name against the
+system's trust store or `ca_file`; `none` only where explicitly configured.
+Credentials are sent only inside TLS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import smtplib
+import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
+from typing import Literal
 
 from streams.notify.errors import DeliveryError
 from streams.notify.message import Notification
@@ -24,8 +33,14 @@ class SmtpConfig:
     from_addr: str
     username: str | None = None
     password: str | None = None
-    starttls: bool = False
+    tls: Literal["starttls", "implicit", "none"] = "starttls"
     timeout_s: float = 10.0
+    ca_file: Path | None = None  # None: the system's trust store
+
+    def tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context  # check_hostname and CERT_REQUIRED are the defaults
 
 
 class EmailChannel:
@@ -55,12 +70,23 @@ class EmailChannel:
     def _send_blocking(self, msg: EmailMessage) -> None:
         c = self.config
         try:
-            with smtplib.SMTP(c.host, c.port, timeout=c.timeout_s) as smtp:
-                if c.starttls:
-                    smtp.starttls()
+            smtp: smtplib.SMTP
+            if c.tls == "implicit":
+                smtp = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout_s,
+                                        context=c.tls_context())
+            else:
+                smtp = smtplib.SMTP(c.host, c.port, timeout=c.timeout_s)
+            with smtp:
+                if c.tls == "starttls":
+                    smtp.starttls(context=c.tls_context())
                 if c.username:
                     smtp.login(c.username, c.password or "")
                 smtp.send_message(msg)
+        except smtplib.SMTPNotSupportedError as exc:  # no STARTTLS: never send in clear
+            raise DeliveryError("SMTP relay does not offer STARTTLS", retriable=False) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise DeliveryError(f"SMTP relay certificate not trusted: {exc.verify_message}",
+                                retriable=False) from exc
         except smtplib.SMTPResponseException as exc:
             raise DeliveryError(f"SMTP {exc.smtp_code}", retriable=exc.smtp_code < 500) from exc
         except smtplib.SMTPRecipientsRefused as exc:

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from streams.notify.channels.email import EmailChannel, SmtpConfig
-from streams.notify.channels.webhook import SIGNATURE_HEADER, WebhookChannel, verify
+from streams.notify.channels.webhook import (
+    SIGNATURE_HEADER,
+    WebhookChannel,
+    require_secret,
+    verify,
+)
 from streams.notify.directory import Location
-from streams.notify.errors import DeliveryError
+from streams.notify.errors import DeliveryError, NotifyConfigError
 from streams.notify.message import Notification
 from streams.notify.routing import Target
+from streams.ops.pki import ensure_dev_pki
+from streams.security_settings import SecuritySettings
 from tests.integration.notify_receivers import SmtpReceiver, WebhookReceiver, free_port
 from tests.unit.notify.fakes import event
 
 SECRET = b"s3cret-s3cret"
+NOW_S = 1_800_000_000
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 def note() -> Notification:
@@ -30,16 +42,23 @@ def receiver() -> Iterator[WebhookReceiver]:
     r.close()
 
 
-async def test_webhook_body_is_signed_and_carries_the_idempotency_key(receiver) -> None:
-    channel = WebhookChannel(SECRET)
+async def test_webhook_signature_covers_time_target_and_body(receiver) -> None:
+    channel = WebhookChannel(SECRET, now_s=lambda: NOW_S)
     try:
-        await channel.send(Target("pager", "webhook", receiver.url), note(), "a1:raised:0:pager")
+        await channel.send(Target("pager", "webhook", receiver.url), note(), "r1/raised:pager")
     finally:
         await channel.close()
     [hit] = receiver.hits
-    assert hit.headers["Idempotency-Key"] == "a1:raised:0:pager"
-    assert verify(SECRET, hit.body, hit.headers[SIGNATURE_HEADER])
-    assert not verify(b"other-secret-123", hit.body, hit.headers[SIGNATURE_HEADER])
+    assert hit.headers["Idempotency-Key"] == "r1/raised:pager"
+    header = hit.headers[SIGNATURE_HEADER]
+    assert header.startswith(f"t={NOW_S},v1=")
+    assert verify(SECRET, receiver.url, hit.body, header, NOW_S + 10)
+    assert not verify(b"other-secret-123", receiver.url, hit.body, header, NOW_S)
+    assert not verify(SECRET, "http://other.invalid/hook", hit.body, header, NOW_S)
+    assert not verify(SECRET, receiver.url, hit.body + b" ", header, NOW_S)
+    assert not verify(SECRET, receiver.url, hit.body, header, NOW_S + 301)  # replayed late
+    forged_time = header.replace(f"t={NOW_S}", f"t={NOW_S + 600}")
+    assert not verify(SECRET, receiver.url, hit.body, forged_time, NOW_S + 600)
     body = json.loads(hit.body)
     assert (body["ward"], body["bed"], body["display_name"]) == ("W1", "7", "Ada L.")
 
@@ -56,7 +75,7 @@ async def test_webhook_5xx_is_retriable_with_retry_after(receiver) -> None:
 
 
 async def test_webhook_unreachable_is_retriable() -> None:
-    channel = WebhookChannel(None, timeout_s=2)
+    channel = WebhookChannel(SECRET, timeout_s=2)
     try:
         with pytest.raises(DeliveryError) as info:
             await channel.send(Target("p", "webhook", f"http://127.0.0.1:{free_port()}/x"),
@@ -69,7 +88,7 @@ async def test_webhook_unreachable_is_retriable() -> None:
 async def test_email_reaches_a_real_smtp_server_with_bed_in_the_subject() -> None:
     smtp = SmtpReceiver()
     try:
-        channel = EmailChannel(SmtpConfig("127.0.0.1", smtp.port, "vitalstream@test"))
+        channel = EmailChannel(SmtpConfig("127.0.0.1", smtp.port, "vitalstream@test", tls="none"))
         await channel.send(Target("charge", "email", "charge@example.org"), note(), "a1:x:charge")
     finally:
         smtp.close()
@@ -85,3 +104,76 @@ async def test_email_server_down_is_retriable() -> None:
     with pytest.raises(DeliveryError) as info:
         await channel.send(Target("c", "email", "c@example.org"), note(), "k")
     assert info.value.retriable
+
+
+def docs_verify_snippet() -> dict:
+    """The receiver's check exactly as docs/notify.md prints it."""
+    text = (DOCS / "notify.md").read_text()
+    block = re.search(r"<!-- webhook-verify[^>]*-->\n```python\n(.*?)```", text, re.S)
+    assert block is not None, "the verification snippet is gone from docs/notify.md"
+    namespace: dict = {}
+    exec(compile(block.group(1), "docs/notify.md", "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+async def test_the_documented_receiver_check_accepts_our_pages_only(receiver) -> None:
+    snippet = docs_verify_snippet()["verify_vitalstream"]
+    channel = WebhookChannel(SECRET)
+    try:
+        await channel.send(Target("pager", "webhook", receiver.url), note(), "k")
+    finally:
+        await channel.close()
+    [hit] = receiver.hits
+    header = hit.headers[SIGNATURE_HEADER]
+    assert snippet(SECRET, receiver.url, hit.body, header)
+    assert not snippet(SECRET, receiver.url, hit.body.replace(b"W1", b"W2"), header)
+    assert not snippet(SECRET, receiver.url + "x", hit.body, header)
+    stale = header.replace(header.split(",")[0], f"t={int(time.time()) - 301}")
+    assert not snippet(SECRET, receiver.url, hit.body, stale)
+
+
+def test_webhook_target_without_secret_is_a_start_up_error() -> None:
+    hook = Target("pager", "webhook", "http://pager.invalid/hook")
+    with pytest.raises(NotifyConfigError, match="unsigned"):
+        require_secret([hook], None)
+    require_secret([hook], SECRET)
+    require_secret([Target("ward", "mqtt", "care/W1/alerts")], None)  # nothing to sign
+
+
+@pytest.fixture(scope="module")
+def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> SecuritySettings:
+    root = tmp_path_factory.mktemp("pki")
+    sec = SecuritySettings(ca_file=root / "ca.pem", ca_key_file=root / "ca.key",
+                           server_cert_file=root / "server.pem",
+                           server_key_file=root / "server.key", credentials_dir=root)
+    ensure_dev_pki(sec)
+    return sec
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+async def test_email_over_tls_verifies_the_relay(dev_pki: SecuritySettings, tls: str) -> None:
+    smtp = SmtpReceiver(tls, dev_pki.server_cert_file, dev_pki.server_key_file)
+    try:
+        target = Target("mail", "email", "nurses@example.org")
+        trusted = EmailChannel(SmtpConfig("127.0.0.1", smtp.port, "v@test", tls=tls,  # type: ignore[arg-type]
+                                          ca_file=dev_pki.ca_file, timeout_s=5))
+        await trusted.send(target, note(), "k1")
+        assert len(smtp.messages) == 1 and smtp.tls_sessions == 1
+        untrusted = EmailChannel(SmtpConfig("127.0.0.1", smtp.port, "v@test", tls=tls,  # type: ignore[arg-type]
+                                            timeout_s=5))  # system CAs: not the dev CA
+        with pytest.raises(DeliveryError, match="certificate") as info:
+            await untrusted.send(target, note(), "k2")
+        assert not info.value.retriable and len(smtp.messages) == 1
+    finally:
+        smtp.close()
+
+
+async def test_relay_without_starttls_gets_nothing_in_clear() -> None:
+    smtp = SmtpReceiver("none")
+    try:
+        channel = EmailChannel(SmtpConfig("127.0.0.1", smtp.port, "v@test", timeout_s=5))
+        with pytest.raises(DeliveryError, match="STARTTLS") as info:
+            await channel.send(Target("mail", "email", "n@example.org"), note(), "k")
+        assert not info.value.retriable and smtp.messages == []
+    finally:
+        smtp.close()
