@@ -49,7 +49,7 @@ async def test_a_ward_named_a_plus_e_is_paged_on_a_valid_topic(tmp_path: Path) -
     assert target.address == "care/A%2BE/alerts" and paho_accepts(target.address)
     assert note.to_dict()["ward"] == "A+E"  # the page itself says the real name
     retained = {topic for topic, _ in h.rec.retained}
-    assert retained == {f"care/A%2BE/patients/{PID}/alerts"}
+    assert retained == {f"care/A%2BE/patients/{h.store.ref('patient', PID)}/alerts"}
 
 
 async def test_a_failing_guard_escalation_is_set_aside_and_the_others_go_on(
@@ -106,7 +106,8 @@ async def test_a_newline_in_a_bed_never_reaches_an_email_header() -> None:
     smtp = SmtpReceiver()
     note = Notification(event(), Location("W1", "7\r\nBcc: everyone@example.org", None), 0, None)
     try:
-        channel = EmailChannel(SmtpConfig("127.0.0.1", smtp.port, "vitalstream@test"))
+        channel = EmailChannel(SmtpConfig("127.0.0.1", smtp.port, "vitalstream@test",
+                                          tls="none"))
         await channel.send(Target("charge", "email", "charge@example.org"), note, "k")
     finally:
         smtp.close()
