@@ -8,7 +8,6 @@ else in the code base reads ``os.environ``.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.export.settings import ExportSettings
 from streams.notify.settings import NotifySettings
+from streams.ops.credentials import ensure_dev_key, load_key
 from streams.security_settings import SecuritySettings
 from streams.staff.settings import StaffSettings
 from streams.tiers import TierSettings
@@ -99,20 +99,11 @@ class PrivacySettings(BaseModel):
     key_file: Path = Path(".stack/secrets/pseudonym.key")
 
     def load_key(self) -> bytes:
-        if self.pseudonym_key is not None:
-            return self.pseudonym_key.get_secret_value().encode()
-        if self.key_file.exists():
-            return self.key_file.read_bytes().strip()
-        raise RuntimeError(
-            "no pseudonym key: set VITALSTREAM_PRIVACY__PSEUDONYM_KEY or create "
-            f"{self.key_file} (`vitalstream stack up` makes one for development)"
-        )
+        return load_key(self.pseudonym_key, self.key_file, "pseudonym key",
+                        "VITALSTREAM_PRIVACY__PSEUDONYM_KEY", RuntimeError)
 
     def ensure_dev_key(self) -> None:
-        if self.pseudonym_key is None and not self.key_file.exists():
-            self.key_file.parent.mkdir(parents=True, exist_ok=True)
-            self.key_file.write_text(secrets.token_hex(32))
-            self.key_file.chmod(0o600)
+        ensure_dev_key(self.pseudonym_key, self.key_file)
 
 
 class GatewaySettings(BaseModel):

@@ -18,6 +18,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from streams.ops.errors import SecurityConfigError
 from streams.security_settings import SecuritySettings
 
@@ -49,6 +51,26 @@ def write_owner_only(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+
+
+def load_key(value: SecretStr | None, path: Path, what: str, env: str,
+             error: type[Exception] = SecurityConfigError) -> bytes:
+    """A key from the settings (production: a secret store) or else from its file."""
+    if value is not None:
+        return value.get_secret_value().encode()
+    if path.exists():
+        return path.read_bytes().strip()
+    raise error(f"no {what}: set {env} or create {path} "
+                "(`vitalstream stack up` makes one for development)")
+
+
+def ensure_dev_key(value: SecretStr | None, path: Path) -> bool:
+    """Write a random key file (owner-only, folder 0700) unless the key is set or exists."""
+    if value is not None or path.exists():
+        return False
+    write_owner_only(path, secrets.token_hex(32).encode())
+    path.parent.chmod(0o700)
+    return True
 
 
 def password_file(sec: SecuritySettings, identity: str) -> Path:

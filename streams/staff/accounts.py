@@ -18,8 +18,8 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from streams.ops.credentials import write_owner_only
 from streams.staff.errors import InvalidAccountError
-from streams.staff.settings import write_secret
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
@@ -56,7 +56,8 @@ class StaffDirectory:
         return dict(json.loads(self.path.read_text()).get("staff", {}))
 
     def _save(self, staff: dict[str, dict]) -> None:
-        write_secret(self.path, json.dumps({"v": 1, "staff": staff}, indent=1, sort_keys=True))
+        write_owner_only(self.path,
+                         json.dumps({"v": 1, "staff": staff}, indent=1, sort_keys=True).encode())
 
     def add(self, member: StaffMember, password: str) -> None:
         if not USERNAME_PATTERN.match(member.username):

@@ -11,8 +11,9 @@ import json
 import secrets
 from collections.abc import Callable
 
+from streams.ops.credentials import write_owner_only
 from streams.staff.accounts import StaffDirectory, StaffMember
-from streams.staff.settings import StaffSettings, write_secret
+from streams.staff.settings import StaffSettings
 
 DEV_STAFF = (
     StaffMember("nurse-w1", "Nurse (ward W1)", ("W1",), "nurse"),
@@ -41,7 +42,7 @@ def ensure_dev_staff(settings: StaffSettings, on_added: OnAdded | None = None) -
         if on_added is not None:
             on_added(member, password)
     if created:
-        write_secret(path, json.dumps(passwords, indent=1, sort_keys=True) + "\n")
+        write_owner_only(path, (json.dumps(passwords, indent=1, sort_keys=True) + "\n").encode())
     return created
 
 

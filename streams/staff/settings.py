@@ -8,12 +8,11 @@ gets a random one in ``token_key_file`` from `vitalstream stack up`.
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
 
+from streams.ops.credentials import ensure_dev_key, load_key
 from streams.staff.errors import StaffConfigError
 
 
@@ -28,27 +27,8 @@ class StaffSettings(BaseModel):
     dev_passwords_file: Path = Path(".stack/secrets/staff-dev-passwords.json")
 
     def load_token_key(self) -> bytes:
-        if self.token_key is not None:
-            return self.token_key.get_secret_value().encode()
-        if self.token_key_file.exists():
-            return self.token_key_file.read_bytes().strip()
-        raise StaffConfigError(
-            "no staff token key: set VITALSTREAM_STAFF__TOKEN_KEY or create "
-            f"{self.token_key_file} (`vitalstream stack up` makes one for development)"
-        )
+        return load_key(self.token_key, self.token_key_file, "staff token key",
+                        "VITALSTREAM_STAFF__TOKEN_KEY", StaffConfigError)
 
     def ensure_dev_token_key(self) -> None:
-        if self.token_key is None and not self.token_key_file.exists():
-            write_secret(self.token_key_file, secrets.token_hex(32))
-            # The dev secrets folder (shared with the pseudonym key): owner-only too.
-            self.token_key_file.parent.chmod(0o700)
-
-
-def write_secret(path: Path, text: str) -> None:
-    """Create `path` owner-only (0600) from the start: never world-readable, not even briefly."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+        ensure_dev_key(self.token_key, self.token_key_file)
