@@ -20,8 +20,29 @@ clinical use", Circulation 1996;93:1043-1065:
 
 Successive differences are taken between consecutive clean beats in a
 window; a beat excluded for quality makes one difference span two beats.
-That slightly inflates RMSSD under heavy artifact, which the caller sees in
-the window's `flagged_count`.
+
+Artefacts (analytics.rr_artefacts, Lipponen & Tarvainen 2019) are judged
+per window before any feature, and `artefact_pct` reports the share of
+beats the method flags:
+- at most `MAX_ARTEFACT_SHARE` (5 %): the flagged beats are corrected and
+  every feature comes from the corrected series. Above about 5 % edited
+  beats HRV is biased whatever the editing (Peltola, "Role of editing of
+  R-R intervals in the analysis of heart rate variability", Front Physiol
+  2012;3:148), hence the common rule to exclude such segments;
+- more, but nearly all of them ectopic or long/short beats (the sensor's
+  mistakes, `analytics.rr_artefacts.sensor_errors`: missed and extra
+  beats and intervals shaped like them, at most 5 %): the rhythm itself is
+  irregular (atrial fibrillation, frequent ectopy), not the recording. Only
+  missed and extra beats are corrected, the time-domain features describe
+  the irregular rhythm (a high RMSSD is the finding, not noise), and the
+  spectral ones are withheld (LF/HF presume sinus rhythm);
+- otherwise (a noisy recording) every HRV feature is withheld (NaN).
+HRV is also withheld when the beats span less than `MIN_BEAT_COVERAGE` of
+the window (`beat_coverage`: sum of the RR intervals / window length): 26 s
+of beats are not a 2-minute recording. LF/HF is NaN when HF power is below
+`HF_RESIDUE_MS2`: a flat series has no HF power, only rounding residue.
+The series is resampled with a cubic spline (not-a-knot), the convention of
+Kubios HRV and the clinical tools; linear interpolation attenuates HF.
 """
 
 from __future__ import annotations
@@ -30,6 +51,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from scipy.interpolate import CubicSpline
+
+from analytics.rr_artefacts import RrArtefacts, correct, detect, sensor_errors
 
 SPECTRAL_MIN_WINDOW_MS = 120_000
 RESAMPLE_HZ = 4.0
@@ -38,8 +62,14 @@ HF_BAND_HZ = (0.15, 0.40)
 WELCH_NPERSEG = 256  # samples per Welch segment (64 s at 4 Hz), half overlapping
 MIN_BEATS_SPECTRAL = 32  # below this a 4 Hz resampled PSD is mostly interpolation
 PNN_THRESHOLD_MS = 50.0
+MAX_ARTEFACT_SHARE = 0.05  # Peltola 2012: above ~5 % edited beats, exclude the segment
+MIN_BEAT_COVERAGE = 0.5  # beats must span at least half of the window
+HF_RESIDUE_MS2 = 1e-6  # below this HF "power" is floating-point residue, not physiology
 
-HRV_FEATURES: tuple[str, ...] = ("sdnn_ms", "rmssd_ms", "pnn50_pct", "lf_ms2", "hf_ms2", "lf_hf")
+HRV_FEATURES: tuple[str, ...] = (
+    "sdnn_ms", "rmssd_ms", "pnn50_pct", "lf_ms2", "hf_ms2", "lf_hf", "artefact_pct",
+    "beat_coverage",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +82,8 @@ class HrvBatch:
     lf_ms2: np.ndarray
     hf_ms2: np.ndarray
     lf_hf: np.ndarray
+    artefact_pct: np.ndarray  # share of beats flagged by Lipponen-Tarvainen, %
+    beat_coverage: np.ndarray  # sum of RR intervals / window length
 
     def row(self, i: int) -> dict[str, float]:
         return {name: float(getattr(self, name)[i]) for name in HRV_FEATURES}
@@ -69,8 +101,98 @@ def hrv_batch(
     `rr_ms`/`ts_ms` are laid out in segments (`offsets`, length windows + 1),
     each segment sorted by time. Time-domain features are vectorized over all
     windows; spectral features are vectorized over the windows long enough
-    whose resampled series span the same Welch segments.
+    whose resampled series span the same Welch segments. Artefacts are
+    corrected or the features withheld per window (module docstring).
     """
+    span_ms = np.asarray(end_ms, dtype=np.float64) - np.asarray(start_ms, dtype=np.float64)
+    edited = _edit_windows(np.asarray(rr_ms, dtype=np.float64),
+                           np.asarray(ts_ms, dtype=np.int64),
+                           np.asarray(offsets, dtype=np.int64), span_ms)
+    batch = _features(edited.rr_ms, edited.ts_ms, edited.offsets, start_ms, end_ms)
+    with np.errstate(invalid="ignore"):
+        keep_time = edited.mode != _WITHHELD
+        keep_spectral = edited.mode == _CORRECTED
+    nan = np.nan
+    return HrvBatch(
+        sdnn_ms=np.where(keep_time, batch.sdnn_ms, nan),
+        rmssd_ms=np.where(keep_time, batch.rmssd_ms, nan),
+        pnn50_pct=np.where(keep_time, batch.pnn50_pct, nan),
+        lf_ms2=np.where(keep_spectral, batch.lf_ms2, nan),
+        hf_ms2=np.where(keep_spectral, batch.hf_ms2, nan),
+        lf_hf=np.where(keep_spectral, batch.lf_hf, nan),
+        artefact_pct=edited.artefact_pct,
+        beat_coverage=edited.beat_coverage,
+    )
+
+
+_CORRECTED, _IRREGULAR, _WITHHELD = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Edited:
+    rr_ms: np.ndarray
+    ts_ms: np.ndarray
+    offsets: np.ndarray
+    mode: np.ndarray  # per window: _CORRECTED, _IRREGULAR or _WITHHELD
+    artefact_pct: np.ndarray
+    beat_coverage: np.ndarray
+
+
+def _edit_windows(rr: np.ndarray, ts: np.ndarray, offsets: np.ndarray,
+                  span_ms: np.ndarray) -> _Edited:
+    """Each window's series after artefact correction, and what may be reported of it."""
+    n_win = len(offsets) - 1
+    counts = np.diff(offsets)
+    seg = np.repeat(np.arange(n_win), counts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        coverage = np.bincount(seg, weights=rr, minlength=n_win) / span_ms
+    mode = np.full(n_win, _WITHHELD, dtype=np.int8)
+    artefact_pct = np.full(n_win, np.nan)
+    pieces_rr: list[np.ndarray] = []
+    pieces_ts: list[np.ndarray] = []
+    new_counts = np.zeros(n_win, dtype=np.int64)
+    for i in range(n_win):  # per window; the work inside is vectorized
+        a, b = offsets[i], offsets[i + 1]
+        if b - a < 2:
+            continue
+        found = detect(rr[a:b])
+        share = found.count / (b - a)
+        artefact_pct[i] = 100.0 * share
+        if not coverage[i] >= MIN_BEAT_COVERAGE:
+            continue
+        if share <= MAX_ARTEFACT_SHARE:
+            mode[i] = _CORRECTED
+        elif sensor_errors(rr[a:b], found) / (b - a) <= MAX_ARTEFACT_SHARE:
+            mode[i] = _IRREGULAR
+            found = RrArtefacts(found.ectopic[:0], found.missed, found.extra,
+                                found.long_short[:0])
+        else:
+            continue
+        win_rr, win_ts = correct(rr[a:b], ts[a:b], found)
+        pieces_rr.append(win_rr)
+        pieces_ts.append(win_ts)
+        new_counts[i] = len(win_rr)
+    new_offsets = np.concatenate(([0], np.cumsum(new_counts)))
+    return _Edited(
+        rr_ms=np.concatenate(pieces_rr) if pieces_rr else np.zeros(0),
+        ts_ms=np.concatenate(pieces_ts) if pieces_ts else np.zeros(0, dtype=np.int64),
+        offsets=new_offsets, mode=mode, artefact_pct=artefact_pct, beat_coverage=coverage,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    sdnn_ms: np.ndarray
+    rmssd_ms: np.ndarray
+    pnn50_pct: np.ndarray
+    lf_ms2: np.ndarray
+    hf_ms2: np.ndarray
+    lf_hf: np.ndarray
+
+
+def _features(rr_ms: np.ndarray, ts_ms: np.ndarray, offsets: np.ndarray, start_ms: np.ndarray,
+              end_ms: np.ndarray) -> _Raw:
+    """The Task Force features of each window's series, as given (CSR layout)."""
     rr = np.asarray(rr_ms, dtype=np.float64)
     offsets = np.asarray(offsets, dtype=np.int64)
     n_win = len(offsets) - 1
@@ -112,8 +234,8 @@ def hrv_batch(
     for rows, series in groups.values():
         lf[rows], hf[rows] = _band_powers(np.stack(series))
     with np.errstate(invalid="ignore", divide="ignore"):
-        lf_hf = np.where(hf > 0, lf / hf, np.nan)
-    return HrvBatch(sdnn, rmssd, pnn50, lf, hf, lf_hf)
+        lf_hf = np.where(hf > HF_RESIDUE_MS2, lf / hf, np.nan)
+    return _Raw(sdnn, rmssd, pnn50, lf, hf, lf_hf)
 
 
 def spectral_power(rr_ms: np.ndarray, ts_ms: np.ndarray) -> tuple[float, float]:
@@ -126,11 +248,18 @@ def spectral_power(rr_ms: np.ndarray, ts_ms: np.ndarray) -> tuple[float, float]:
 
 
 def _resample(rr_ms: np.ndarray, ts_ms: np.ndarray) -> np.ndarray | None:
-    """The RR series linearly interpolated at `RESAMPLE_HZ` from its first beat (None: no span)."""
-    t_s = (ts_ms - ts_ms[0]) / 1000.0
-    if t_s[-1] <= 0:
+    """The RR series cubic-spline interpolated at `RESAMPLE_HZ` from its first beat
+    (None: no span). Beats sharing a time stamp are averaged: a spline needs
+    strictly increasing knots."""
+    if len(ts_ms) < 2 or ts_ms[-1] <= ts_ms[0]:
         return None
-    return np.interp(np.arange(0.0, t_s[-1], 1.0 / RESAMPLE_HZ), t_s, rr_ms)
+    t_ms, first, n_same = np.unique(ts_ms, return_index=True, return_counts=True)
+    rr = np.asarray(rr_ms, dtype=np.float64)
+    if len(t_ms) < len(rr):
+        rr = np.add.reduceat(rr[np.argsort(ts_ms, kind="stable")], first) / n_same
+    t_s = (t_ms - t_ms[0]) / 1000.0
+    spline = CubicSpline(t_s, rr, bc_type="not-a-knot" if len(t_s) > 3 else "natural")
+    return spline(np.arange(0.0, t_s[-1], 1.0 / RESAMPLE_HZ))
 
 
 def _welch_span(n: int) -> tuple[int, int]:

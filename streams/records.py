@@ -49,7 +49,9 @@ class WindowFeatures(_Record):
     slope_per_h: float | None = None
     below_s: float | None = Field(default=None, description="seconds below the low threshold")
     above_s: float | None = Field(default=None, description="seconds above the high threshold")
-    hrv: dict[str, float] | None = Field(default=None, description="sdnn_ms, rmssd_ms, pnn50, lf_hf")
+    hrv: dict[str, float] | None = Field(
+        default=None, description="sdnn_ms, rmssd_ms, pnn50_pct, lf_ms2, hf_ms2, lf_hf, "
+        "artefact_pct (beats flagged by Lipponen-Tarvainen), beat_coverage; withheld: absent")
     late_readings: int = 0
 
 
