@@ -1,22 +1,20 @@
 """Wiring of the worker: Faust app, topics, table, agents, sink.
 
 Per patient, `vitals.normalized` -> windows -> `vitals.features`,
-`vitals.scores`, `alerts`, and every reading, feature, score and alert event
-to InfluxDB. `alerts.acks` updates the same patient state.
+`vitals.scores`, `alerts`. `alerts.acks` updates the same patient state.
+Every reading, feature, score and alert event becomes an InfluxDB point
+through the points follower (streams/sinks/follower.py), a consumer group of
+its own over those topics that runs in this process: the alert path never
+waits for InfluxDB, and Kafka is the backlog while InfluxDB is down.
 
 Delivery (docs/architecture.md, "Delivery"):
 - Events are taken with `noack_take` and acknowledged only at a checkpoint:
-  after every point written for them is in InfluxDB and the touched
-  patients' state was written to the table (changelog). Faust flushes the
-  producer before it commits, so output records and changelog entries are
-  in Kafka before the offset moves. A crash replays from the last
-  checkpoint; the state in the changelog matches it (a message seen twice is
-  skipped by its msg_id).
-- InfluxDB writes overlap with processing: one write is in flight while the
-  next batches are processed and their points gather behind it (InfluxDB
-  runs on another core). The gathered points are bounded; past the bound the
-  stream waits for the write, so a slow or stopped InfluxDB pauses the
-  stream instead of filling memory.
+  after the touched patients' state was written to the table (changelog).
+  Faust flushes the producer before it commits, so output records and
+  changelog entries are in Kafka before the offset moves. A crash replays
+  from the last checkpoint; the state in the changelog matches it (a
+  message seen twice is skipped by its msg_id; its points come from the
+  follower, which reads the topics, not the worker's decisions).
 - A patient's state is a head plus one chunk per event minute
   (streams/pipeline/state.py), all on the patient's partition: the table
   partitions by the current event (`use_partitioner=False`), which the
@@ -49,18 +47,16 @@ from devices.records import DeadLetter, RejectReason
 from streams import topics
 from streams.agents.records import dead_record, parse_reading_batches, validation_detail
 from streams.app import create_app
+from streams.connections import kafka_client_kwargs
 from streams.pipeline.processor import Outputs, PatientProcessor, ProcessorConfig
 from streams.pipeline.state import PatientState, checkpoint_records, load_state
 from streams.records import AlertAck
 from streams.settings import Settings
+from streams.sinks.errors import InfluxConfigError
+from streams.sinks.follower import PointsFollower
 from streams.sinks.influx import InfluxSink, InfluxTarget, make_writer
-from streams.sinks.points import alert_line, feature_line, reading_lines, score_line
 
 log = logging.getLogger(__name__)
-
-# Points gathered behind the InfluxDB write in flight before the stream waits
-# for it (backpressure), as a multiple of the write batch size.
-SINK_BACKLOG_BATCHES = 4
 
 
 def influx_target(settings: Settings) -> InfluxTarget:
@@ -86,7 +82,7 @@ class WorkerRuntime:
 
     def __init__(self, processor: PatientProcessor, table: Any, sink: InfluxSink,
                  outputs: dict[str, faust.TopicT], deadletter: faust.TopicT,
-                 checkpoint_interval_s: float, sink_batch_points: int = 5000) -> None:
+                 checkpoint_interval_s: float) -> None:
         self.processor = processor
         self.table = table
         self.sink = sink
@@ -102,10 +98,8 @@ class WorkerRuntime:
         self.lock = asyncio.Lock()
         self.last_checkpoint = time.monotonic()
         self.counters: Counter[str] = Counter()
-        self.sink_backlog_max = SINK_BACKLOG_BATCHES * sink_batch_points
-        self.unwritten: list[str] = []  # points gathered behind the writes in flight
-        self.writing: asyncio.Future[None] | None = None  # the last write started
         self.committing: asyncio.Future[None] | None = None  # the checkpoint in flight
+        self.follower: PointsFollower | None = None  # writes the points (build_worker_app)
 
     # -- state --------------------------------------------------------------
     @staticmethod
@@ -145,8 +139,6 @@ class WorkerRuntime:
         self.dirty.clear()
         self.pending.clear()
         self.pid_event.clear()
-        # Points of unacknowledged events: their new owner processes them again.
-        self.unwritten.clear()
 
     # -- processing -----------------------------------------------------------
     async def on_readings(self, stream: faust.StreamT, events: list[faust.EventT]) -> None:
@@ -154,13 +146,11 @@ class WorkerRuntime:
             parsed = parse_reading_batches([e.value for e in events], "vitals.normalized")
             now_ms = int(time.time() * 1000)
             out = Outputs()
-            lines: list[str] = []
             dead = list(parsed.dead_letters)
             readings = 0
             for source, batch in zip(parsed.sources, parsed.batches, strict=True):
                 try:
                     self.pid_event[batch["pid"]] = events[source]
-                    batch_lines = reading_lines(batch)
                     state = self.state(batch["pid"])
                     out.extend(self.processor.process_batch(state, batch, now_ms))
                 except Exception as exc:  # a bug of ours: this record, never the partition
@@ -170,14 +160,13 @@ class WorkerRuntime:
                         RejectReason.INTERNAL, f"worker failed ({type(exc).__name__})",
                         "vitals.normalized", events[source].value, now_ms))
                     continue
-                lines.extend(batch_lines)
                 readings += len(batch["readings"])
                 self.dirty.add(batch["pid"])
             self.counters["readings"] += readings
             self.counters["late_readings"] += out.late_readings
             self.counters["duplicate_messages"] += out.duplicate_messages
             await self._dead_letter(dead)
-            await self._emit(out, lines)
+            await self._emit(out)
             self.pending.extend((stream, e) for e in events)
             if self._checkpoint_due():
                 await self._checkpoint()
@@ -206,7 +195,7 @@ class WorkerRuntime:
                           event.message.offset, detail)
                 dead.append(dead_record(reason, detail, "alerts.acks", event.value, now_ms))
             await self._dead_letter(dead)
-            await self._emit(out, [])
+            await self._emit(out)
             self.pending.extend((stream, e) for e in events)
             await self._checkpoint()  # acks are rare and matter: persist at once
 
@@ -221,7 +210,7 @@ class WorkerRuntime:
                 if produced.features or produced.alerts or produced.scores:
                     self.dirty.add(pid)
                 out.extend(produced)
-            await self._emit(out, [])
+            await self._emit(out)
             # Also when the stream is quiet, so the last events get acknowledged.
             if (self.pending or self.dirty) and self._checkpoint_due():
                 await self._checkpoint()
@@ -234,83 +223,35 @@ class WorkerRuntime:
     def _checkpoint_due(self) -> bool:
         return time.monotonic() - self.last_checkpoint >= self.checkpoint_interval_s
 
-    async def _emit(self, out: Outputs, reading_lines_: list[str]) -> None:
-        lines = reading_lines_  # ours: the caller built it for this call
+    async def _emit(self, out: Outputs) -> None:
         for rec in out.features:
             await self.outputs["features"].send(key=rec.pid.encode(), value=rec.to_bytes())
-            if (p := feature_line(rec)) is not None:
-                lines.append(p)
         for score in out.scores:
             await self.outputs["scores"].send(key=score.pid.encode(), value=score.to_bytes())
-            if (p := score_line(score)) is not None:
-                lines.append(p)
         for alert in out.alerts:
             await self.outputs["alerts"].send(key=alert.pid.encode(), value=alert.to_bytes())
-            if (p := alert_line(alert)) is not None:
-                lines.append(p)
         self.counters["features"] += len(out.features)
         self.counters["scores"] += len(out.scores)
         self.counters["alert_events"] += len(out.alerts)
-        self.unwritten += lines
-        if len(self.unwritten) >= self.sink_backlog_max and not self._written():
-            await self._wait_written()  # backpressure: InfluxDB is behind
-        if self.unwritten and self._written():
-            self._start_write()
-
-    # -- InfluxDB: one chain of writes, in order ---------------------------------
-    def _written(self) -> bool:
-        return self.writing is None or self.writing.done()
-
-    async def _wait_written(self) -> None:
-        """Wait for the writes started so far (a failed write raises here)."""
-        if self.writing is not None:
-            await asyncio.shield(self.writing)
-
-    def _start_write(self) -> asyncio.Future[None] | None:
-        """Hand every gathered point to a write that starts once the writes
-        before it are done; returns the last write (None: nothing written yet)."""
-        if self.unwritten:
-            lines, self.unwritten = self.unwritten, []
-            self.writing = asyncio.ensure_future(self._write_after(self.writing, lines))
-        return self.writing
-
-    async def _write_after(self, previous: asyncio.Future[None] | None, lines: list[str]) -> None:
-        if previous is not None:
-            await previous  # a failed write fails every write after it: nothing is acked
-        rejected = await self.sink.write(lines)  # returns only once InfluxDB has them
-        if rejected:
-            log.error("influx rejected points count=%d", len(rejected))
-
-    async def flush_sink(self) -> None:
-        """Every gathered point into InfluxDB."""
-        self._start_write()
-        await self._wait_written()
 
     # -- checkpoints ---------------------------------------------------------------
     async def _checkpoint(self) -> None:
-        """Snapshot what the events so far produced, and commit it behind the
-        InfluxDB writes, while processing goes on: points into InfluxDB first,
-        then the touched patients' state into the table, then acknowledge the
-        events so Faust may commit their offsets. The table never holds a
-        state whose points are not in InfluxDB yet (a replay after a crash
-        skips duplicates by msg_id, so their points must already be there).
-        One commit at a time: a second waits for the first (backpressure)."""
+        """Snapshot what the events so far produced and commit it while
+        processing goes on: the touched patients' state into the table, then
+        acknowledge the events so Faust may commit their offsets. One commit
+        at a time: a second waits for the first (backpressure)."""
         if self.committing is not None:
             await asyncio.shield(self.committing)
-        barrier = self._start_write()
         writes = []
         for pid in self.dirty:
             writes.append((self.pid_event[pid], checkpoint_records(self.cache[pid])))
         self.dirty.clear()
         events, self.pending = self.pending, []
-        self.committing = asyncio.ensure_future(self._commit(barrier, writes, events))
+        self.committing = asyncio.ensure_future(self._commit(writes, events))
         self.last_checkpoint = time.monotonic()
 
-    async def _commit(self, barrier: asyncio.Future[None] | None,
-                      writes: list[tuple[faust.EventT, list[tuple[bytes, bytes | None]]]],
+    async def _commit(self, writes: list[tuple[faust.EventT, list[tuple[bytes, bytes | None]]]],
                       events: list[tuple[faust.StreamT, faust.EventT]]) -> None:
-        if barrier is not None:
-            await barrier
         for event, records in writes:
             with self._as_event(event):  # the table partitions a write by it
                 for key, value in records:
@@ -338,6 +279,7 @@ class WorkerRuntime:
                 f"alert_events={c['alert_events']} late={c['late_readings']} "
                 f"duplicates={c['duplicate_messages']} deadletters={c['deadletters']} "
                 f"points={self.sink.points_written} influx_retries={self.sink.retries} "
+                f"records_behind={0 if self.follower is None else self.follower.records_behind} "
                 f"state_resets={c['state_reset']}")
 
 
@@ -364,13 +306,20 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
                         idle_timeout_ms=w.idle_timeout_ms),
         AlertMachine(load_rules(settings)),
     )
+    sink = sink or InfluxSink(make_writer(influx_target(settings)))
     runtime = WorkerRuntime(
-        processor, table, sink or InfluxSink(make_writer(influx_target(settings))),
+        processor, table, sink,
         {"features": topic(topics.VITALS_FEATURES), "scores": topic(topics.VITALS_SCORES),
          "alerts": topic(topics.ALERTS)},
         topic(topics.VITALS_DEADLETTER), w.checkpoint_interval_s,
-        sink_batch_points=settings.influx.batch_max_points,
     )
+    follower = PointsFollower(
+        sink, {kind: topics.topic_name(name, prefix) for kind, name in (
+            ("readings", topics.VITALS_NORMALIZED), ("features", topics.VITALS_FEATURES),
+            ("scores", topics.VITALS_SCORES), ("alerts", topics.ALERTS))},
+        group_id=f"{w.app_id}-influx", consumer_kwargs=kafka_client_kwargs(settings.kafka, "worker"),
+        max_records=settings.influx.batch_max_points)
+    runtime.follower = follower
 
     @app.agent(normalized, concurrency=1)
     async def process_readings(stream: faust.StreamT) -> None:
@@ -386,6 +335,15 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
     @app.timer(interval=w.tick_interval_s)
     async def tick() -> None:
         await runtime.on_tick()
+
+    @app.task
+    async def write_points() -> None:
+        try:
+            await follower.run()
+        except InfluxConfigError as exc:
+            # Raised out of an app task, it crashes the worker (exit non-zero).
+            log.critical("InfluxDB configuration refused, worker stopping: %s", exc)
+            raise
 
     @app.timer(interval=w.stats_interval_s)
     async def stats() -> None:

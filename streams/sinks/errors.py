@@ -22,3 +22,11 @@ class WriteRejectedError(SinkError):
     """The database refused the data itself (HTTP 400): retrying cannot help."""
 
     retriable = False
+
+
+class InfluxConfigError(SinkError):
+    """InfluxDB refused the configuration itself: bad credentials (401), no
+    permission (403), or the database/bucket does not exist (404). Retrying
+    cannot help; the message says what to fix."""
+
+    retriable = False

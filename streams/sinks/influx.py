@@ -7,8 +7,10 @@
 `write()` returns only when the database has the points: a database that is
 down or busy makes it wait and retry (backing off, honouring Retry-After),
 which pauses the stream, so Faust commits no offset for unwritten data and
-nothing is dropped. Only a 400 (the points themselves are invalid) is not
-retried: those lines are split out and reported to the caller.
+nothing is dropped. A 400 (the points themselves are invalid) is not
+retried: those lines are split out and reported to the caller. 401, 403
+and 404 raise InfluxConfigError (fatal: credentials, permission, missing
+database), never retried.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ from typing import Any
 
 import aiohttp
 
-from streams.sinks.errors import BackpressureError, SinkError, WriteRejectedError
+from streams.sinks.errors import (
+    BackpressureError,
+    InfluxConfigError,
+    SinkError,
+    WriteRejectedError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +76,23 @@ def _retry_after(headers: object) -> float | None:
         return None
 
 
+_CONFIG_ERRORS = {
+    401: "InfluxDB refused the credentials (HTTP 401): check VITALSTREAM_INFLUX__USERNAME/"
+         "PASSWORD (v1) or VITALSTREAM_INFLUX__TOKEN (v2)",
+    403: "InfluxDB denied the write (HTTP 403): the user or token has no write permission "
+         "on the database/bucket",
+    404: "InfluxDB has no such database/bucket (HTTP 404): create it (`vitalstream influx "
+         "setup`) or set VITALSTREAM_INFLUX__DATABASE / BUCKET",
+}
+
+
 def _classify(status: int, headers: object, text: str) -> SinkError:
     if status in (429, 503):
         return BackpressureError(status, _retry_after(headers))
     if status == 400:
         return WriteRejectedError(f"HTTP 400: {text[:200]}")
+    if status in _CONFIG_ERRORS:
+        return InfluxConfigError(f"{_CONFIG_ERRORS[status]}; server said: {text[:200]}")
     return SinkError(f"HTTP {status}: {text[:200]}")
 
 
@@ -190,6 +209,8 @@ class InfluxSink:
                 return []
             except WriteRejectedError:
                 return await self._isolate_rejected(chunk)
+            except InfluxConfigError:
+                raise  # fatal: retrying a refused configuration never succeeds
             except BackpressureError as exc:
                 wait_s = exc.retry_after_s if exc.retry_after_s is not None else backoff_s
             except SinkError as exc:

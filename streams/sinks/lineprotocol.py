@@ -9,8 +9,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
-_TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\="})
+# A newline ends a point and line protocol has no escape for it (nor for other
+# control characters): in tags and string fields they become spaces, so a
+# value from a device or a registry can never split or forge a point. A
+# backslash is doubled: before a space, comma or quote it would escape it.
+_CONTROL = {chr(c): " " for c in range(0x20)} | {"\x7f": " "}
+_SPACE_ESCAPE = {ch: r"\ " for ch in _CONTROL}
+_MEASUREMENT_ESCAPES = str.maketrans(
+    {"\\": "\\\\", ",": r"\,", " ": r"\ "} | _SPACE_ESCAPE)
+_TAG_ESCAPES = str.maketrans(
+    {"\\": "\\\\", ",": r"\,", " ": r"\ ", "=": r"\="} | _SPACE_ESCAPE)
+_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'} | _CONTROL)
 
 
 def _tag(value: str) -> str:
@@ -24,13 +33,11 @@ def _field(value: float | int | bool | str) -> str | None:
         return f"{value}i"
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else None  # InfluxDB has no NaN/inf
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    return string_field(value)
 
 
 def string_field(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    return f'"{value.translate(_STRING_ESCAPES)}"'
 
 
 def line_prefix(measurement: str, tags: Mapping[str, str | None]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import urllib.parse
 import urllib.request
@@ -135,10 +136,22 @@ async def test_sigkill_mid_stream_loses_nothing_and_state_comes_back_from_change
     assert full_minute_counts(settings, pids[0])[:6] == [60] * 6, second.log_text()
 
 
-async def test_influxdb_down_for_30s_then_every_reading_arrives(
+def processed_readings(worker) -> int:
+    """The reading count of the worker's last stats line."""
+    counts = [int(m.group(1)) for m in re.finditer(r"worker stats .*?readings=(\d+)",
+                                                    worker.log_text())]
+    return counts[-1] if counts else 0
+
+
+async def test_influxdb_down_alerts_still_raised_then_every_point_arrives(
         settings, processes, run_id, tmp_path):
+    """InfluxDB stopped: the worker goes on processing and raising alerts (the
+    points follower waits, Kafka is its backlog); when InfluxDB is back every
+    reading and the alert are in it exactly once. 64 patients: the outage's
+    23,040 readings are more points than the worker used to gather before it
+    blocked on InfluxDB (20,000)."""
     await create_topics(settings, run_id)
-    pids = [f"p{run_id}i{i}" for i in range(2)]
+    pids = [f"p{run_id}i{i}" for i in range(64)]
     worker = processes(["worker", "--loglevel", "info"], worker_env(run_id, tmp_path, settings),
                        name="worker")
     await asyncio.to_thread(worker.wait_for_log, "Worker ready", 90)
@@ -148,8 +161,27 @@ async def test_influxdb_down_for_30s_then_every_reading_arrives(
     await asyncio.to_thread(wait_until, lambda: count_points(settings, pids) >= n1, 60, "first part")
     influx.process.stop()
     try:
-        n2 = await produce_readings(settings, run_id, pids, range(60, 240), t0)
-        await asyncio.sleep(30)
+        started = time.monotonic()
+        n2 = await produce_readings(
+            settings, run_id, pids, range(60, 240), t0,
+            spo2=lambda pid, s: 85.0 if pid == pids[1] and s >= 120 else 97.0)
+        try:
+            await asyncio.to_thread(wait_until, lambda: processed_readings(worker) >= n1 + n2,
+                                    120, "every reading processed while InfluxDB is down")
+        except AssertionError:
+            stats = [ln for ln in worker.log_text().splitlines() if "worker stats" in ln]
+            raise AssertionError(f"processed {processed_readings(worker)} of {n1 + n2}: "
+                                 f"{stats[-3:]}") from None
+
+        async def raised() -> list[dict]:
+            return [a for a in await read_topic(settings, run_id, "alerts")
+                    if a["kind"] == "raised" and a["rule"] == "spo2_low"]
+
+        async with asyncio.timeout(60):
+            while not await raised():  # noqa: ASYNC110 - read_topic waits on Kafka
+                pass
+        alert_s = time.monotonic() - started
+        print(f"alert raised with InfluxDB down after {alert_s:.1f} s")
         assert worker.proc.poll() is None, worker.log_text()
     finally:
         influx.start()
@@ -157,6 +189,12 @@ async def test_influxdb_down_for_30s_then_every_reading_arrives(
     await asyncio.to_thread(wait_until, lambda: count_points(settings, pids) >= n1 + n2, 120,
                             "every reading after InfluxDB came back")
     assert count_points(settings, pids) == n1 + n2
+    query = (f"SELECT * FROM alerts WHERE pid = '{pids[1]}' AND kind = 'raised' "
+             "AND rule = 'spo2_low'")
+    await asyncio.to_thread(wait_until, lambda: influx_query(settings, query), 60,
+                            "the alert's point")
+    rows = influx_query(settings, query)
+    assert len(rows) == 1, rows
 
 
 async def test_two_workers_share_partitions_and_survive_losing_one(

@@ -123,3 +123,29 @@ def test_fast_reading_lines_equal_the_general_line_builder():
         assert list(reading_lines(batch)) == expected
 
     check()
+
+
+def test_newlines_and_backslashes_never_split_or_forge_a_point():
+    text = line("vitals", {"ward": "W1\nvitals,pid=x value=1 1", "bed": "B\\"},
+                {"reason": "two\r\nlines \\ end\\", "value": 1.0}, 7)
+    assert text is not None and "\n" not in text and "\r" not in text
+    assert text == ('vitals,bed=B\\\\,ward=W1\\ vitals\\,pid\\=x\\ value\\=1\\ 1 '
+                    'reason="two  lines \\\\ end\\\\",value=1.0 7')
+    batch = {"pid": "p", "device": "d\n1", "ward": "W\\", "readings": [
+        {"metric": "spo2", "value": 97, "ts_ms": 10, "quality": ["a\nb"]}]}
+    assert reading_lines(batch) == ['vitals,device=d\\ 1,metric=spo2,pid=p,ward=W\\\\ '
+                                    'value=97.0,quality="a b" 10']
+
+
+@pytest.mark.parametrize(("status", "says"), [(401, "credentials"), (403, "permission"),
+                                              (404, "no such database")])
+async def test_influx_401_403_404_are_fatal_configuration_errors(status, says):
+    from streams.sinks.errors import InfluxConfigError
+    from streams.sinks.influx import _classify
+
+    error = _classify(status, {}, "refused")
+    writer = ScriptedWriter([error, None])
+    with pytest.raises(InfluxConfigError, match=says):
+        await InfluxSink(writer, backoff_initial_s=0.001).write(["m v=1 1"])
+    assert len(writer.bodies) == 1  # not retried
+    assert not error.retriable
