@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import enroll, influx_query, wait_until
+from tests.integration.streams_helpers import create_topics
 
 pytestmark = pytest.mark.integration
 
@@ -30,10 +32,14 @@ def test_reading_reaches_influxdb_once(settings, processes, registry_file: Path,
         "VITALSTREAM_MQTT__CLIENT_ID": "vitalstream-test-e2e-gateway",
         # A group of its own: gateways of one group must share one registry.
         "VITALSTREAM_MQTT__SHARED_GROUP": "vitalstream-test-e2e",
+        # Topics of its own: on the shared ones a new worker group would first
+        # read what every earlier test left there (tens of thousands of readings).
+        "VITALSTREAM_KAFKA__TOPIC_PREFIX": f"t{run_id}.",
         "VITALSTREAM_WORKER__APP_ID": f"vs-e2e-{run_id}",
         "VITALSTREAM_WORKER__DATA_DIR": str(tmp_path / "worker"),
         "VITALSTREAM_WORKER__STORE": "memory://",
     }
+    asyncio.run(create_topics(settings, run_id))
     gateway = processes(["gateway"], env, name="gateway")
     worker = processes(["worker", "--loglevel", "info"], env, name="worker")
     gateway.wait_for_log("gateway running")
