@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 VS     := $(BIN)/vitalstream
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-unit lint bench stack-up stack-down clean
+.PHONY: setup demo test test-unit lint bench stack-up stack-down clean vendor-uplot
 
 setup: $(VENV)/.installed system-packages kafka-jars
 
@@ -49,6 +49,11 @@ lint: $(VENV)/.installed
 	$(BIN)/pip install -q ruff==0.17.6 mypy==2.4.1
 	$(BIN)/ruff check analytics devices streams tests benchmarks
 	$(BIN)/mypy
+
+# The console's chart library from npm, pinned and hash-checked, into the package
+# (committed: no npm and no CDN needed at install or run time).
+vendor-uplot:
+	$(PYTHON) -m streams.console.vendor
 
 clean: stack-down
 	rm -rf .stack

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "gateway": "gateway",
     "worker": "worker",
     "notify": "notify",
+    "console": "console",
     "simulate": "simulate",
     "demo": "demo",
     "decode": "decode",

@@ -103,4 +103,4 @@ class AlertAck(_Record):
     pid: str
     by: str = Field(description="staff member id (not a patient identity)")
     ts_ms: int
-    source: Literal["mqtt", "http", "cli"] = "http"
+    source: Literal["mqtt", "http", "cli", "console"] = "http"

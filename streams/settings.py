@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.export.settings import ExportSettings
+from streams.console.settings import ConsoleSettings
 from streams.notify.settings import NotifySettings
 from streams.ops.credentials import ensure_dev_key, load_key
 from streams.security_settings import SecuritySettings
@@ -156,6 +157,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     notify: NotifySettings = NotifySettings()
     export: ExportSettings = ExportSettings()
+    console: ConsoleSettings = ConsoleSettings()
     tiers: TierSettings = TierSettings()
     security: SecuritySettings = SecuritySettings()
 

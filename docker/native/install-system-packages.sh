@@ -14,6 +14,8 @@ have java             || need+=(openjdk-17-jre-headless)
 have mvn              || need+=(maven)
 # The demo report is checked in a real browser (tests/integration/test_demo_report.py).
 have chromium         || need+=(chromium)
+# The ward console is tested in that browser through Selenium (tests/integration/test_console_browser.py).
+have chromedriver     || need+=(chromium-driver)
 # Metrics and alert rules are checked with the real Prometheus (tests/integration/test_metrics.py).
 have prometheus       || need+=(prometheus)
 # The research export is loaded into a real PostgreSQL in tests/integration/test_exports.py.
