@@ -14,8 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streams.export.settings import ExportSettings
 from streams.console.settings import ConsoleSettings
+from streams.export.settings import ExportSettings
 from streams.notify.settings import NotifySettings
 from streams.ops.credentials import ensure_dev_key, load_key
 from streams.security_settings import SecuritySettings
