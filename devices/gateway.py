@@ -331,36 +331,10 @@ class Gateway:
                  self.ingestor.messages, self.acked_messages, self.ingestor.accepted_readings,
                  len(self._order), self.produce_retries, rejected)
 
-    def metrics_text(self) -> str:
-        """The counters in Prometheus text exposition format (version 0.0.4)."""
-        ing = self.ingestor
-        lines = [
-            "# HELP vitalstream_gateway_messages_total MQTT messages taken from the broker.",
-            "# TYPE vitalstream_gateway_messages_total counter",
-            f"vitalstream_gateway_messages_total {ing.messages}",
-            "# HELP vitalstream_gateway_acked_total MQTT messages acknowledged after Kafka.",
-            "# TYPE vitalstream_gateway_acked_total counter",
-            f"vitalstream_gateway_acked_total {self.acked_messages}",
-            "# HELP vitalstream_gateway_readings_total Readings produced to vitals.normalized.",
-            "# TYPE vitalstream_gateway_readings_total counter",
-            f"vitalstream_gateway_readings_total {ing.accepted_readings}",
-            "# HELP vitalstream_gateway_statuses_total Status records produced to devices.status.",
-            "# TYPE vitalstream_gateway_statuses_total counter",
-            f"vitalstream_gateway_statuses_total {ing.accepted_statuses}",
-            "# HELP vitalstream_gateway_deadletter_total Rejections dead-lettered, by reason.",
-            "# TYPE vitalstream_gateway_deadletter_total counter",
-        ]
-        lines += [f'vitalstream_gateway_deadletter_total{{reason="{reason}"}} {count}'
-                  for reason, count in sorted(ing.rejected_by_reason.items())]
-        lines += [
-            "# HELP vitalstream_gateway_inflight MQTT messages received, not yet acknowledged.",
-            "# TYPE vitalstream_gateway_inflight gauge",
-            f"vitalstream_gateway_inflight {len(self._order)}",
-            "# HELP vitalstream_gateway_produce_retries_total Kafka produce attempts retried.",
-            "# TYPE vitalstream_gateway_produce_retries_total counter",
-            f"vitalstream_gateway_produce_retries_total {self.produce_retries}",
-        ]
-        return "\n".join(lines) + "\n"
+    @property
+    def inflight(self) -> int:
+        """MQTT messages received and not yet acknowledged (streams/metrics.py exports it)."""
+        return len(self._order)
 
     def idle_for_s(self) -> float:
         """Seconds since the last message, 0 while anything is unacknowledged."""

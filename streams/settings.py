@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.console.settings import ConsoleSettings
 from streams.export.settings import ExportSettings
+from streams.metrics import MetricsSettings
 from streams.notify.settings import NotifySettings
 from streams.ops.credentials import ensure_dev_key, load_key
 from streams.security_settings import SecuritySettings
@@ -159,6 +160,7 @@ class Settings(BaseSettings):
     export: ExportSettings = ExportSettings()
     console: ConsoleSettings = ConsoleSettings()
     tiers: TierSettings = TierSettings()
+    metrics: MetricsSettings = MetricsSettings()
     security: SecuritySettings = SecuritySettings()
 
     @model_validator(mode="after")

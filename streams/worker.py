@@ -48,6 +48,7 @@ from streams import topics
 from streams.agents.records import dead_record, parse_reading_batches, validation_detail
 from streams.app import create_app
 from streams.connections import kafka_client_kwargs
+from streams.metrics import WORKER_CONSUMER_LAG, WORKER_EVENT_LAG_SECONDS
 from streams.pipeline.processor import Outputs, PatientProcessor, ProcessorConfig
 from streams.pipeline.state import PatientState, checkpoint_records, load_state
 from streams.records import AlertAck
@@ -98,6 +99,8 @@ class WorkerRuntime:
         self.lock = asyncio.Lock()
         self.last_checkpoint = time.monotonic()
         self.counters: Counter[str] = Counter()
+        # Offset of the last vitals.normalized record processed, per partition (lag metric).
+        self.positions: dict[int, int] = {}
         self.committing: asyncio.Future[None] | None = None  # the checkpoint in flight
         self.follower: PointsFollower | None = None  # writes the points (build_worker_app)
 
@@ -144,7 +147,12 @@ class WorkerRuntime:
     async def on_readings(self, stream: faust.StreamT, events: list[faust.EventT]) -> None:
         async with self.lock:
             parsed = parse_reading_batches([e.value for e in events], "vitals.normalized")
-            now_ms = int(time.time() * 1000)
+            now_s = time.time()
+            now_ms = int(now_s * 1000)
+            for event in events:
+                message = event.message
+                WORKER_EVENT_LAG_SECONDS.observe(max(0.0, now_s - message.timestamp))
+                self.positions[message.partition] = message.offset
             out = Outputs()
             dead = list(parsed.dead_letters)
             readings = 0
@@ -272,6 +280,24 @@ class WorkerRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await committing
 
+    def update_lag(self, consumer: Any, topic: str) -> None:
+        """Set the consumer-lag gauge: highwater minus the next offset to process."""
+        assigned = {tp.partition: tp for tp in consumer.assignment() if tp.topic == topic}
+        for partition in list(self.positions):
+            if partition not in assigned:  # revoked: another worker reports it now
+                del self.positions[partition]
+                with contextlib.suppress(KeyError):
+                    WORKER_CONSUMER_LAG.remove(str(partition))
+        for partition, tp in assigned.items():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            done = self.positions.get(partition)
+            # Nothing processed yet on a partition: all of it up to highwater may be pending.
+            lag = highwater - (done + 1) if done is not None else None
+            if lag is not None:
+                WORKER_CONSUMER_LAG.labels(str(partition)).set(max(0, lag))
+
     def stats_line(self) -> str:
         c = self.counters
         return (f"worker stats patients={len(self.cache)} readings={c['readings']} "
@@ -335,6 +361,8 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
     @app.timer(interval=w.tick_interval_s)
     async def tick() -> None:
         await runtime.on_tick()
+        with contextlib.suppress(Exception):  # a metric must never stop the stream
+            runtime.update_lag(app.consumer, normalized.get_topic_name())
 
     @app.task
     async def write_points() -> None:

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from devices.decoding import ValidationLimits
@@ -46,8 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--leave-timeout-s", type=float, default=600.0,
                         help="--leave: give up (keeping the session) after this long")
     parser.add_argument("--metrics-port", type=int, default=None,
-                        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (default: off)")
-    parser.add_argument("--metrics-host", default="127.0.0.1")
+                        help="serve Prometheus metrics on HOST:PORT/metrics "
+                             "(default: VITALSTREAM_METRICS__GATEWAY_PORT, else off)")
+    parser.add_argument("--metrics-host", default=None,
+                        help="default: VITALSTREAM_METRICS__HOST (127.0.0.1)")
     parser.set_defaults(func=run)
 
 
@@ -91,35 +92,16 @@ def build_gateway(settings: Settings, client_id: str | None = None,
     return Gateway(config, Ingestor(registry, validation_limits(g), g.topic_root))
 
 
-@contextlib.asynccontextmanager
-async def metrics_server(gateway: Gateway, host: str, port: int | None) -> AsyncIterator[None]:
-    """GET /metrics: the gateway's counters in Prometheus text format."""
-    if port is None:
-        yield
-        return
-    from aiohttp import web
-
-    async def metrics(_request: web.Request) -> web.Response:
-        return web.Response(text=gateway.metrics_text(),
-                            content_type="text/plain", charset="utf-8",
-                            headers={"X-Content-Type-Options": "nosniff"})
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-        log.info("metrics served host=%s port=%d", host, port)
-        yield
-    finally:
-        await runner.cleanup()
-
-
 async def serve(settings: Settings, args: argparse.Namespace) -> int:
+    from prometheus_client import REGISTRY
+
     from devices.registry_follower import follow_registry_topic, poll_registry_file
+    from streams.metrics import GatewayCollector, serve_metrics
 
     gateway = build_gateway(settings, args.client_id, leave=args.leave)
+    REGISTRY.register(GatewayCollector(gateway))
+    port = args.metrics_port if args.metrics_port is not None else settings.metrics.gateway_port
+    metrics = serve_metrics(port, args.metrics_host or settings.metrics.host)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -140,7 +122,7 @@ async def serve(settings: Settings, args: argparse.Namespace) -> int:
     ]
     code = 0
     try:
-        async with gateway, metrics_server(gateway, args.metrics_host, args.metrics_port):
+        async with gateway:
             if args.leave:
                 log.info("gateway leaving client_id=%s", gateway.config.client_id)
                 leaving = asyncio.create_task(
@@ -163,6 +145,8 @@ async def serve(settings: Settings, args: argparse.Namespace) -> int:
         for task in followers:
             task.cancel()
         await asyncio.gather(*followers, return_exceptions=True)
+        if metrics is not None:
+            metrics.stop()
     return code
 
 

@@ -101,6 +101,9 @@ async def serve(settings: Settings, config: NotifyConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    from streams.metrics import serve_metrics
+
+    metrics = serve_metrics(settings.metrics.notifier_port, settings.metrics.host)
     async with NotifyService(config) as service:
         stopped = asyncio.create_task(stop.wait())
         failed = asyncio.create_task(service.failed.wait())
@@ -108,6 +111,8 @@ async def serve(settings: Settings, config: NotifyConfig) -> int:
         for task in (stopped, failed):
             task.cancel()
         log.info("notify stopping")
+    if metrics is not None:
+        metrics.stop()
     return 1 if service.failed.is_set() else 0
 
 

@@ -31,12 +31,16 @@ def tune_gc() -> None:
 
 def run(args: argparse.Namespace) -> int:
     from faust.worker import Worker
+    from prometheus_client import REGISTRY
 
+    from streams.metrics import WorkerCollector, serve_metrics
     from streams.worker import build_worker_app
 
     settings = Settings()
     settings.worker.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_worker_app(settings)
+    REGISTRY.register(WorkerCollector(app.vitalstream_runtime))  # type: ignore[attr-defined]
+    serve_metrics(settings.metrics.worker_port, settings.metrics.host)  # a daemon thread
     tune_gc()
     # execute_from_commandline owns the event loop and exits the process.
     Worker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()

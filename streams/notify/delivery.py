@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from streams.metrics import NOTIFY_DELIVERIES, NOTIFY_DELIVERY_FAILURES, NOTIFY_PAGE_LATENCY_SECONDS
 from streams.notify.audit import delivery_line
 from streams.notify.channels.base import Channel
 from streams.notify.errors import DeliveryError
@@ -79,6 +80,7 @@ class Deliverer:
     async def deliver(self, n: Notification, target: Target) -> Outcome:
         if self.store.delivery_outcome(n.page_key, target.dedup_id) is not None:
             self._count("duplicate")
+            NOTIFY_DELIVERIES.labels(target.channel, "duplicate").inc()
             log.debug("page already recorded page_key=%s target=%s", n.page_key, target.name)
             return Outcome(target, "duplicate", 0)
         key = f"{n.page_ref}:{target.name}"  # leaves the notifier: no alert id in it
@@ -104,6 +106,7 @@ class Deliverer:
             except DeliveryError as exc:
                 latency_ms = (time.perf_counter() - t0) * 1000
                 error = str(exc)
+                NOTIFY_DELIVERY_FAILURES.labels(target.channel).inc()
                 final = not exc.retriable or attempt >= self.policy.max_attempts
                 await self.audit([delivery_line(n, target, "failed" if final else "retry",
                                                 attempt, latency_ms, start_ms, error)])
@@ -119,6 +122,9 @@ class Deliverer:
             await self.audit([delivery_line(n, target, "delivered", attempt, latency_ms,
                                             start_ms)])
             self._count(f"delivered_{target.channel}")
+            NOTIFY_DELIVERIES.labels(target.channel, "delivered").inc()
+            NOTIFY_PAGE_LATENCY_SECONDS.labels(target.channel).observe(
+                max(0.0, (done_ms - n.event.ts_ms) / 1000))
             log.info("delivered pid=%s alert_id=%s kind=%s tier=%d target=%s attempt=%d",
                      n.event.pid, n.event.alert_id, n.event.kind, n.tier, target.name, attempt)
             return Outcome(target, "delivered", attempt, done_ms - n.event.ts_ms)
@@ -127,6 +133,7 @@ class Deliverer:
         self.store.record_delivery(n.page_key, target.dedup_id, "deadlettered", attempt,
                                    self.now_ms())
         self._count(f"deadlettered_{target.channel}")
+        NOTIFY_DELIVERIES.labels(target.channel, "deadlettered").inc()
         log.error("page dead-lettered pid=%s alert_id=%s target=%s attempts=%d",
                   n.event.pid, n.event.alert_id, target.name, attempt)
         return Outcome(target, "deadlettered", attempt)

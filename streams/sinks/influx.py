@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 
 import aiohttp
 
+from streams.metrics import INFLUX_WRITE_FAILURES, INFLUX_WRITE_SECONDS
 from streams.sinks.errors import (
     BackpressureError,
     InfluxConfigError,
@@ -203,17 +205,22 @@ class InfluxSink:
         body = "\n".join(chunk).encode()
         backoff_s = self.backoff_initial_s
         while True:
+            started_s = time.perf_counter()
             try:
                 await self.writer.post(body)
+                INFLUX_WRITE_SECONDS.observe(time.perf_counter() - started_s)
                 self.points_written += len(chunk)
                 return []
             except WriteRejectedError:
+                INFLUX_WRITE_FAILURES.labels("rejected").inc()
                 return await self._isolate_rejected(chunk)
             except InfluxConfigError:
                 raise  # fatal: retrying a refused configuration never succeeds
             except BackpressureError as exc:
+                INFLUX_WRITE_FAILURES.labels("backpressure").inc()
                 wait_s = exc.retry_after_s if exc.retry_after_s is not None else backoff_s
             except SinkError as exc:
+                INFLUX_WRITE_FAILURES.labels("error").inc()
                 wait_s = backoff_s
                 log.warning("influx write failed, retrying in %.1fs error=%s", wait_s, exc)
             self.retries += 1

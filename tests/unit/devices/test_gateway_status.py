@@ -1,4 +1,4 @@
-"""Status messages and Last Wills through the ingestor; the metrics text."""
+"""Status messages and Last Wills through the ingestor (its metrics: tests/unit/streams/test_metrics.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import base64
 import json
 
 from devices.decoding import ValidationLimits
-from devices.gateway import Gateway, GatewayConfig
 from devices.ingest import Ingestor
 from devices.pseudonym import Pseudonymizer
 from devices.records import DeviceStatusRecord, RejectReason
@@ -54,25 +53,6 @@ def test_rejected_status_is_dead_lettered_with_raw_payload(tmp_path) -> None:  #
     assert dead.mqtt_topic == "devices/d1/status"
     assert base64.b64decode(dead.payload_b64) == b'{"battery_pct": 140}'
     assert ing.rejected_by_reason == {"out_of_range": 1}
-
-
-def test_metrics_text_counts_rejections_per_reason(tmp_path) -> None:  # noqa: ANN001
-    ing = ingestor(tmp_path)
-    ing.ingest("devices/ghost/vitals/json", b"{}", NOW_MS)
-    ing.ingest("devices/d1/status", b"{not json", NOW_MS)
-    ing.ingest("devices/d1/status", b"online", NOW_MS)
-    config = GatewayConfig(mqtt_host="h", mqtt_port=1, client_id="c", shared_group="g",
-                           kafka_bootstrap="k", normalized_topic="n", deadletter_topic="d")
-    text = Gateway(config, ing).metrics_text()
-    lines = set(text.splitlines())
-    assert 'vitalstream_gateway_deadletter_total{reason="unknown_device"} 1' in lines
-    assert 'vitalstream_gateway_deadletter_total{reason="malformed_payload"} 1' in lines
-    assert "vitalstream_gateway_messages_total 3" in lines
-    assert "vitalstream_gateway_statuses_total 1" in lines
-    assert text.endswith("\n")
-    for line in lines:  # every sample line is "name{labels} number"
-        if not line.startswith("#"):
-            float(line.rsplit(" ", 1)[1])
 
 
 def test_contact_lost_with_heart_rate_0_keeps_the_contact_status(tmp_path) -> None:  # noqa: ANN001
