@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "schemas": "schemas",
     "influx": "influx",
     "export": "export",
+    "dashboards": "dashboards",
 }
 
 

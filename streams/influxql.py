@@ -21,9 +21,10 @@ class InfluxQueryError(VitalstreamError):
     """The server answered the query with an error (bad InfluxQL, no such database)."""
 
 
-def influxql_rows(url: str, q: str, database: str | None = None,
-                  auth: tuple[str, str] | None = None, timeout_s: float = 30) -> list[dict[str, Any]]:
-    """Run one InfluxQL statement; `auth` is (user, password) for an auth-enabled server."""
+def influxql_series(url: str, q: str, database: str | None = None,
+                    auth: tuple[str, str] | None = None, timeout_s: float = 30) -> list[dict[str, Any]]:
+    """Run one InfluxQL statement; the result's series as InfluxDB returns them
+    (name, tags, columns, values). `auth` is (user, password) for an auth-enabled server."""
     params = {"q": q, "epoch": "ms"}
     if database:
         params["db"] = database
@@ -39,8 +40,14 @@ def influxql_rows(url: str, q: str, database: str | None = None,
         raise InfluxQueryError(f"InfluxDB answered HTTP {exc.code} to a query") from exc
     if "error" in result:
         raise InfluxQueryError(f"InfluxQL error: {result['error']}")
+    return list(result.get("series", []))
+
+
+def influxql_rows(url: str, q: str, database: str | None = None,
+                  auth: tuple[str, str] | None = None, timeout_s: float = 30) -> list[dict[str, Any]]:
+    """Run one InfluxQL statement; rows as flat dicts (the series' tags merged with its columns)."""
     rows = []
-    for series in result.get("series", []):
+    for series in influxql_series(url, q, database, auth, timeout_s):
         tags = series.get("tags", {})
         for values in series.get("values", []):  # SHOW ... lists empty series too
             rows.append({**tags, **dict(zip(series["columns"], values, strict=True))})

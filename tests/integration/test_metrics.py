@@ -3,7 +3,8 @@
 The test starts a gateway, a worker and a notifier with /metrics switched
 on, drives a little traffic through each (a device nobody enrolled, readings,
 an alert), starts a Prometheus with docker/prometheus/'s configuration
-pointed at them and asks it one query per process. The ward console is not
+pointed at them and asks it one query per process, and every PromQL panel
+of the Grafana dashboards. The ward console is not
 scraped here: it is not on main yet (its job is in the configuration).
 """
 
@@ -23,6 +24,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from streams.connections import mqtt_connection
+from streams.grafana.dashboards import DASHBOARDS
 from streams.ops.prometheus import RULES_FILE, prometheus_config
 from tests.integration.conftest import wait_until
 from tests.integration.notify_receivers import free_port
@@ -130,6 +132,12 @@ def test_prometheus_scrapes_gateway_worker_and_notifier(
         "vitalstream_notify_page_latency_seconds_count >= 1": "the notifier's page latency",
         "vitalstream_worker_consumer_lag_records >= 0": "the worker's consumer lag per partition",
     }
+    # The dashboards' PromQL panels (streams/grafana/dashboards.py), as Grafana would send them.
+    for name, make in DASHBOARDS.items():
+        for panel in make().panels:
+            for q in panel.queries:
+                if q.language == "promql":
+                    expect[q.text.replace("$__rate_interval", "1m")] = f"{name} / {panel.title}"
     deadline = time.monotonic() + 60
     for promql, what in expect.items():
         wait_until(lambda q=promql: query(base, q), max(1.0, deadline - time.monotonic()),

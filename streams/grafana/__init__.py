@@ -1,0 +1,1 @@
+"""Grafana provisioning as code: the InfluxDB schema the sink writes, and the dashboards over it."""
