@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "influx": "influx",
     "export": "export",
     "dashboards": "dashboards",
+    "compose": "compose",
 }
 
 

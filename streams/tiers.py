@@ -178,7 +178,9 @@ def flux_task(bucket: str, tier: Tier, measurement: str, org: str) -> str:
             f"{var} = from(bucket: \"{source}\")",
             f"    |> range(start: -{tier.resample_for})",
             f"    |> filter(fn: (r) => r._measurement == \"{measurement}\" and r._field == \"{field}\")",
-            f"    |> aggregateWindow(every: {tier.interval}, fn: {flux_fn}, createEmpty: false)",
+            # Stamped at the window's start, as InfluxQL's GROUP BY time() does.
+            f"    |> aggregateWindow(every: {tier.interval}, fn: {flux_fn}, createEmpty: false, "
+            "timeSrc: \"_start\")",
             f"    |> set(key: \"_field\", value: \"{a.out}\")",
             "",
         ]

@@ -1,0 +1,33 @@
+#!/bin/bash
+# InfluxDB 2.x: the tiers of docs/analysts.md ("Tiers") and the read-only
+# identity Grafana uses. Run once by the influxdb image's entrypoint after
+# its DOCKER_INFLUXDB_INIT_* setup (org "vitalstream", bucket "vitalstream"
+# = the raw tier with DOCKER_INFLUXDB_INIT_RETENTION, admin token).
+# Written for docker/compose.yaml; not run here (no Docker engine): see README.
+set -euo pipefail
+org="${DOCKER_INFLUXDB_INIT_ORG}"
+raw="${DOCKER_INFLUXDB_INIT_BUCKET}"
+
+bucket_id() { influx bucket list --org "$org" --name "$1" --hide-headers | cut -f1; }
+
+# The aggregated tiers: 1-minute aggregates for a year, 1-hour for ten.
+influx bucket create --org "$org" --name "${raw}_m1" --retention 8760h
+influx bucket create --org "$org" --name "${raw}_h1" --retention 87600h
+
+# DBRP mappings: InfluxQL names database "vitalstream" and retention policies
+# raw (the default), m1, h1, exactly as on InfluxDB 1.x, so the dashboards'
+# queries serve both.
+influx v1 dbrp create --org "$org" --db vitalstream --rp raw --bucket-id "$(bucket_id "$raw")" --default
+influx v1 dbrp create --org "$org" --db vitalstream --rp m1 --bucket-id "$(bucket_id "${raw}_m1")"
+influx v1 dbrp create --org "$org" --db vitalstream --rp h1 --bucket-id "$(bucket_id "${raw}_h1")"
+
+# The tasks that fill the aggregated tiers (generated from streams/tiers.py).
+for task in /etc/vitalstream/influxdb2/tasks/*.flux; do
+  influx task create --org "$org" --file "$task"
+done
+
+# Grafana's identity: InfluxQL basic auth (v1 authorization), read-only on the three buckets.
+influx v1 auth create --org "$org" --username "${VITALSTREAM_GRAFANA_INFLUX_USER}" \
+  --password "${VITALSTREAM_GRAFANA_INFLUX_PASSWORD}" \
+  --read-bucket "$(bucket_id "$raw")" --read-bucket "$(bucket_id "${raw}_m1")" \
+  --read-bucket "$(bucket_id "${raw}_h1")"
