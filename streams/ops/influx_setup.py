@@ -19,6 +19,7 @@ from streams.tiers import (
     backfill_statement,
     cq_name,
     cq_statement,
+    duration_s,
     q,
     retention_statement,
     tiers,
@@ -68,11 +69,16 @@ def setup_tiers(url: str, database: str, t: TierSettings,
 
 def backfill(url: str, database: str, t: TierSettings, start_ms: int, end_ms: int,
              auth: tuple[str, str] | None = None) -> dict[str, int]:
-    """Recompute every aggregated tier over [start_ms, end_ms): points written per tier."""
+    """Recompute every aggregated tier over [start_ms, end_ms), widened to whole
+    intervals of each tier: points written per tier."""
     written: dict[str, int] = {}
     for tier in tiers(t)[1:]:  # m1 before h1: h1 is computed from m1
+        # Whole intervals only: an hour recomputed from part of its minutes
+        # would overwrite the hour's aggregate with a partial one.
+        step_ms = int(duration_s(tier.interval or "1m") * 1000)
+        first_ms, last_ms = start_ms // step_ms * step_ms, -(-end_ms // step_ms) * step_ms
         for measurement in DOWNSAMPLED:
-            rows = influxql_rows(url, backfill_statement(database, tier, measurement, start_ms, end_ms),
-                                 database, auth=auth)
+            stmt = backfill_statement(database, tier, measurement, first_ms, last_ms)
+            rows = influxql_rows(url, stmt, database, auth=auth)
             written[tier.rp] = written.get(tier.rp, 0) + sum(int(r.get("written", 0)) for r in rows)
     return written

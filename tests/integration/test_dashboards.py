@@ -107,7 +107,10 @@ def simulated(settings, processes, run_id, tmp_path, scenario) -> Simulated:  # 
 
 def grafana_substitute(text: str, sim: Simulated, tier: str, all_patients: bool) -> str:
     pid = "(" + "|".join(sim.pids) + ")" if all_patients else sim.pid
-    return (text.replace("$timeFilter", f"time >= {sim.since_ms}ms AND time <= {sim.until_ms}ms")
+    # A tier's point is stamped at the start of its interval: the range a user
+    # picks for the h1 tier (days) covers whole hours.
+    since_ms = sim.since_ms - sim.since_ms % 3600_000 if tier == "h1" else sim.since_ms
+    return (text.replace("$timeFilter", f"time >= {since_ms}ms AND time <= {sim.until_ms}ms")
             .replace("$__interval", "1m").replace("$tier", tier)
             .replace("$ward", sim.ward).replace("$pid", pid))
 

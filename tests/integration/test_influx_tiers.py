@@ -101,6 +101,11 @@ async def test_backfill_aggregates_minutes_and_hours(settings: Settings, databas
     h1 = rows(settings, database, 'SELECT * FROM "h1"."vitals"')
     assert [(r["time"], r["value"], r["value_min"], r["value_max"], r["value_count"]) for r in h1] == [
         (hour_ms, 90.5, 60.0, 121.0, 180)]
+    # A backfill from the middle of the hour recomputes the whole hour, not a part of it.
+    backfill(settings.influx.url, database, TierSettings(), hour_ms + 2 * MINUTE_MS,
+             hour_ms + 3 * MINUTE_MS, auth=auth)
+    h1 = rows(settings, database, 'SELECT value_count FROM "h1"."vitals"')
+    assert [r["value_count"] for r in h1] == [180]
     scores = rows(settings, database, 'SELECT news2_total, news2_total_mean FROM "h1"."scores"')
     assert [(r["news2_total"], r["news2_total_mean"]) for r in scores] == [(5, 3)]
     alerts = rows(settings, database, 'SELECT events, level FROM "h1"."alerts"')
