@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ class GatewayConfig:
     max_inflight: int = 2000
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    mqtt_tls: ssl.SSLContext | None = None  # None: plain TCP
     stats_interval_s: float = 30.0
     retry_backoff_max_s: float = 5.0
     # Leave mode (scaling down): resume the session, take no new share of the
@@ -177,6 +179,8 @@ class Gateway:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
+        if self.config.mqtt_tls is not None:
+            client.tls_set_context(self.config.mqtt_tls)
         if self.config.mqtt_username:
             client.username_pw_set(self.config.mqtt_username, self.config.mqtt_password)
         client.on_connect = self._on_connect

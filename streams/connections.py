@@ -4,7 +4,8 @@ Every Kafka, MQTT and InfluxDB client of the project (services, the stack's
 probes, tests, benchmarks) is built from these functions, so that
 authentication and TLS are configured once. Each caller names the service
 identity it acts as (`principal`): gateway, worker, notifier, console,
-exporter, or admin (the stack command, tests and benchmarks).
+exporter, or admin (the stack command, tests and benchmarks); MQTT
+devices and staff connect with their own identity.
 
 Lower layers (`devices/`) do not import this module: the entry point calls it
 and passes the resulting plain options down.
@@ -12,12 +13,23 @@ and passes the resulting plain options down.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
+from analytics.errors import VitalstreamError
+from streams.ops.credentials import credential
 from streams.settings import InfluxSettings, KafkaSettings, MqttSettings
 
-Principal = Literal["gateway", "worker", "notifier", "console", "exporter", "admin"]
+Principal = Literal["gateway", "worker", "notifier", "console", "exporter", "admin",
+                    "device", "staff"]
+
+
+class ConnectionSettingsError(VitalstreamError):
+    """A client cannot be configured from the settings (a missing CA or password)."""
+
+    retriable = False
 
 
 def kafka_client_kwargs(k: KafkaSettings, principal: Principal) -> dict[str, Any]:
@@ -38,19 +50,53 @@ class MqttConnection:
     port: int
     username: str | None = None
     password: str | None = None
+    ca_file: Path | None = None  # None: plain TCP
+    check_hostname: bool = True
 
     def apply(self, client: Any) -> None:
-        """Set credentials (and, where configured, TLS) on a `paho.mqtt.client.Client`."""
+        """Set TLS (where configured) and credentials on a `paho.mqtt.client.Client`."""
+        context = self.tls_context()
+        if context is not None:
+            client.tls_set_context(context)
         if self.username:
             client.username_pw_set(self.username, self.password)
 
+    def tls_context(self) -> ssl.SSLContext | None:
+        """For clients that take plain options (devices/): None means plain TCP."""
+        if self.ca_file is None:
+            return None
+        if not self.ca_file.exists():
+            raise ConnectionSettingsError(
+                f"MQTT TLS needs the CA certificate {self.ca_file} (mqtt.ca_file; "
+                "`vitalstream stack up` makes a development CA)")
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.ca_file))
+        context.check_hostname = self.check_hostname
+        return context
 
-def mqtt_connection(m: MqttSettings, principal: Principal) -> MqttConnection:
-    """The broker address and the service identity `principal` connects with."""
-    return MqttConnection(
-        host=m.host, port=m.port, username=m.username,
-        password=m.password.get_secret_value() if m.password else None,
-    )
+    def as_identity(self, username: str, password: str) -> MqttConnection:
+        """The same broker, as an enrolled device or a member of staff."""
+        return replace(self, username=username, password=password)
+
+
+def mqtt_connection(m: MqttSettings, principal: Principal,
+                    identity: tuple[str, str] | None = None) -> MqttConnection:
+    """The broker address, TLS, and the identity `principal` connects with.
+
+    Services (admin, gateway, notifier) use their own credentials
+    (settings.security: a production override, else the development file
+    `stack up` wrote); a device or a member of staff passes `identity` =
+    (username, password).
+    """
+    if identity is not None:
+        username, password = identity
+    elif principal in ("device", "staff"):
+        raise ConnectionSettingsError(f"an MQTT {principal} connects with its own identity")
+    else:
+        cred = credential(m.security, principal)
+        username, password = cred.username, cred.password
+    return MqttConnection(host=m.host, port=m.port, username=username, password=password,
+                          ca_file=m.security.ca_file if m.tls else None,
+                          check_hostname=m.check_hostname)
 
 
 def influx_auth(i: InfluxSettings, principal: Principal) -> tuple[str, str] | None:

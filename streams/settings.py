@@ -46,8 +46,12 @@ class KafkaSettings(_SecuredClientSettings):
 class MqttSettings(_SecuredClientSettings):
     host: str = "127.0.0.1"
     port: int = 1883
-    username: str | None = None
-    password: SecretStr | None = None
+    # TLS to the broker, verifying its certificate against security.ca_file
+    # and its name against `host` (docs/security.md). Off only for a broker
+    # that listens in plain TCP on purpose (stack.mqtt_plain_port). Service
+    # identities' credentials: settings.security (streams/ops/credentials.py).
+    tls: bool = True
+    check_hostname: bool = True
     # MQTT 5 shared subscription group: gateways in one group split the load.
     shared_group: str = "vitalstream-gateways"
     client_id: str = "vitalstream-gateway-1"
@@ -78,7 +82,9 @@ class StackSettings(BaseModel):
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
-    mqtt_port: int = 1883
+    mqtt_port: int = 1883  # TLS (mqtt.tls) unless mqtt.tls is off
+    # An extra plain-TCP listener (still authenticated), only when set.
+    mqtt_plain_port: int | None = None
     influx_port: int = 8086
     influx_rpc_port: int = 8088
     victoria_port: int = 8428

@@ -8,17 +8,20 @@ import time
 
 import paho.mqtt.client as mqtt
 
+from streams.connections import MqttConnection
+
 
 class AlertListener:
-    def __init__(self, host: str, port: int, topic: str, client_id: str) -> None:
+    def __init__(self, connection: MqttConnection, topic: str, client_id: str) -> None:
         self.topic = topic
         self.pages: list[tuple[int, dict]] = []  # (arrival ms, notification)
         self.lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=mqtt.MQTTv5)
+        connection.apply(self.client)
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_message = self._on_message
-        self.client.connect(host, port, keepalive=30)
+        self.client.connect(connection.host, connection.port, keepalive=30)
         self.client.loop_start()
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001

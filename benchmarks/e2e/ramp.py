@@ -24,6 +24,8 @@ from benchmarks.e2e.services import build_system
 from benchmarks.e2e.wearables import Fleet, PacedPublisher
 from benchmarks.worker.latency import wait_minute_phase
 from devices.simulator import MqttPublisher
+from streams.connections import mqtt_connection
+from streams.ops.mqtt_admin import fleet_credentials
 from streams.settings import Settings
 from streams.topics import VITALS_NORMALIZED, topic_name
 
@@ -72,8 +74,12 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
                               "conditions": {"cpus": os.cpu_count(),
                                              "loadavg_start": os.getloadavg()}}
     mqtt = settings.mqtt
-    publisher = MqttPublisher(mqtt.host, mqtt.port, client_id=f"vs-bench-sim-{run_id}",
-                              max_inflight=500)
+    # Every wearable connects as its own enrolled identity, over TLS as configured.
+    admin = mqtt_connection(mqtt, "admin")
+    publisher = MqttPublisher(admin.host, admin.port, client_id=f"vs-bench-sim-{run_id}",
+                              max_inflight=500, tls=admin.tls_context(),
+                              credentials=fleet_credentials(
+                                  settings, [fleet.device(i) for i in range(fleet.max_devices)]))
     listener = None
     pub = PacedPublisher(fleet, publisher, lambda i, ts: (
         tracer.note_sent(fleet.device(i), ts) if fleet.device(i) in tracer_ids else None))
@@ -82,7 +88,7 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
     stats: Any = None
     try:
         result["ready_s"] = system.start()
-        listener = AlertListener(mqtt.host, mqtt.port, f"care/{fleet.ward}/alerts",
+        listener = AlertListener(admin, f"care/{fleet.ward}/alerts",
                                  f"vs-bench-listener-{run_id}")
         pids = {**{n: p.pid for n, p in system.procs.items()}, **stack_pids(settings.stack.dir),
                 "benchmark (publisher)": os.getpid()}

@@ -39,7 +39,8 @@ class Fleet:
 
     @property
     def topic_root(self) -> str:
-        return f"vsbench{self.run_id}"
+        # The real root: the broker lets a device publish only devices/{its id}/...
+        return "devices"
 
     @property
     def device_prefix(self) -> str:

@@ -15,9 +15,11 @@ says more than the wall-clock rate.
   moved into a Kafka topic as hex lines, with no decoding and no delivery
   guarantee (mosquitto_sub acknowledges on receipt).
 
-Everything is isolated from other users of the stack: an MQTT topic root of
-its own (`bench-devices/...`), Kafka topics with the prefix `bench-gw.`, its
-own shared group and fixed client ids (left with `--leave` at the end).
+Isolated from other users of the stack where the broker's ACLs allow: the
+real topic root (each bench device is enrolled as itself and may publish
+only `devices/{id}/...`) with device ids `bench-NNNN`, Kafka topics with the
+prefix `bench-gw.`, its own shared group and fixed client ids (left with
+`--leave` at the end). The baseline subscribes as the gateway identity.
 """
 
 from __future__ import annotations
@@ -47,10 +49,14 @@ from devices.simulator.encoders import (
     encode_json,
     encode_senml,
 )
+from streams.connections import mqtt_connection
 from streams.kafka_admin import ensure_project_topics, ensure_topics
+from streams.ops.mqtt_admin import fleet_credentials
 from streams.settings import Settings
 
-ROOT = "bench-devices"
+# The real topic root: the broker lets each device publish only on
+# devices/{its id}/..., and the gateway identity read only there.
+ROOT = "devices"
 PREFIX = "bench-gw."
 GROUP = "vitalstream-bench"
 SLOTS = ("vitalstream-bench-gw-1", "vitalstream-bench-gw-2")
@@ -102,21 +108,30 @@ def registry_entries(devices: int) -> list[dict[str, str]]:
 
 
 def publish_all(settings: Settings, messages: list[Message]) -> float:
-    """QoS 1, every PUBACK awaited; returns messages/s of the publisher."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}",
-                         protocol=mqtt.MQTTv5)
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    client.connect(settings.mqtt.host, settings.mqtt.port)
-    client.loop_start()
+    """QoS 1, every PUBACK awaited, each device on its own enrolled identity
+    (TLS as configured); returns messages/s of the publisher."""
+    devices = list(dict.fromkeys(m.topic.split("/")[1] for m in messages))
+    creds = fleet_credentials(settings, devices)
+    clients: dict[str, mqtt.Client] = {}
+    for device in devices:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                             client_id=f"bench-pub-{os.getpid()}-{device}", protocol=mqtt.MQTTv5)
+        mqtt_connection(settings.mqtt, "device", (device, creds[device])).apply(client)
+        client.max_inflight_messages_set(1000)
+        client.max_queued_messages_set(0)
+        client.connect(settings.mqtt.host, settings.mqtt.port)
+        client.loop_start()
+        clients[device] = client
     t0 = time.perf_counter()
-    infos = [client.publish(m.topic, m.payload, qos=1) for m in messages]
+    infos = [clients[m.topic.split("/")[1]].publish(m.topic, m.payload, qos=1)
+             for m in messages]
     for info in infos:
         info.wait_for_publish(timeout=60)
     elapsed = time.perf_counter() - t0
     unacked = sum(not info.is_published() for info in infos)
-    client.disconnect()
-    client.loop_stop()
+    for client in clients.values():
+        client.disconnect()
+        client.loop_stop()
     if unacked:
         raise RuntimeError(f"{unacked} messages not acknowledged by the broker")
     return len(messages) / elapsed
@@ -265,8 +280,13 @@ def run_gateways(settings: Settings, gateways: Gateways, slots: tuple[str, ...],
 
 def run_baseline(settings: Settings, messages: list[Message]) -> Result:
     bootstrap, m = settings.kafka.bootstrap, settings.mqtt
-    sub = ["mosquitto_sub", "-h", m.host, "-p", str(m.port), "-q", "1", "-i", BASELINE_ID,
-           "-t", f"{ROOT}/+/vitals/#"]
+    gw = mqtt_connection(m, "gateway")  # the same identity, TLS and shared subscription
+    # (the password on argv is visible in the process list: a benchmark on loopback only)
+    sub = ["mosquitto_sub", "-h", gw.host, "-p", str(gw.port), "-q", "1", "-i", BASELINE_ID,
+           "-V", "mqttv5", "-u", str(gw.username), "-P", str(gw.password),
+           "-t", f"$share/{BASELINE_ID}/{ROOT}/+/vitals/#"]
+    if gw.ca_file is not None:
+        sub += ["--cafile", str(gw.ca_file)]
     # A persistent session (-c) that exists while offline, as the gateway's.
     subprocess.run([*sub, "-c", "-E"], check=True, timeout=30)
     start = asyncio.run(end_offsets(bootstrap, BASELINE_TOPIC))

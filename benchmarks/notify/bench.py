@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import SecretStr
 
 from devices.pseudonym import Pseudonymizer
+from streams.connections import mqtt_connection
 from streams.notify.service import NotifyService
 from streams.records import AlertEvent
 from streams.security_settings import SecuritySettings
@@ -110,6 +111,7 @@ def mqtt_watcher(settings: Settings, topic: str, on: Callable[[bytes], None]) ->
     ready = threading.Event()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                          client_id=f"bench-watch-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
+    mqtt_connection(settings.mqtt, "admin").apply(client)  # reads every care topic
     client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
     client.on_subscribe = lambda *a: ready.set()
     client.on_message = lambda c, u, m: on(bytes(m.payload))
@@ -221,6 +223,8 @@ async def bench_baseline(settings: Settings, n: int, rate_hz: float) -> list[flo
                            lambda p: arrivals.add("mqtt", json.loads(p)["alert_id"]))
     publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                             client_id=f"bench-base-{run_id}", protocol=mqtt.MQTTv5)
+    # The notifier's identity and TLS, so the baseline pays the same costs.
+    mqtt_connection(settings.mqtt, "notifier").apply(publisher)
     publisher.connect(settings.mqtt.host, settings.mqtt.port)
     publisher.loop_start()
     consumer = AIOKafkaConsumer("alerts", bootstrap_servers=settings.kafka.bootstrap,

@@ -9,7 +9,9 @@ caller blocks beyond twice that, so paho's queue stays bounded.
 Devices that will die (battery_death) get a connection of their own with
 their Last Will set; their death is an MQTT 5 DISCONNECT with reason 0x04
 "Disconnect with Will Message", so the broker publishes the Will exactly as
-after a lost connection. All other devices share one connection.
+after a lost connection. With `credentials` (device -> password) every
+device connects as its own enrolled identity, on its first message;
+without, all other devices share one connection.
 
 `CollectingPublisher` keeps messages in memory (tests, benchmarks).
 """
@@ -17,8 +19,9 @@ after a lost connection. All other devices share one connection.
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -111,10 +114,16 @@ class MqttPublisher:
     def __init__(self, host: str, port: int, *, client_id: str = "vitalstream-simulator",
                  max_inflight: int = 200, username: str | None = None,
                  password: str | None = None, keepalive_s: int = 30,
-                 connect_timeout_s: float = 10.0, ack_timeout_s: float = 30.0) -> None:
+                 connect_timeout_s: float = 10.0, ack_timeout_s: float = 30.0,
+                 tls: ssl.SSLContext | None = None,
+                 credentials: Mapping[str, str] | None = None) -> None:
         self.host, self.port, self.client_id = host, port, client_id
         self.max_inflight = max_inflight
         self.username, self.password = username, password
+        self.tls = tls
+        # device -> password: each device connects as itself (its own
+        # identity, allowed only its own topics), on first publish.
+        self.credentials = dict(credentials) if credentials is not None else None
         self.keepalive_s = keepalive_s
         self.connect_timeout_s, self.ack_timeout_s = connect_timeout_s, ack_timeout_s
         self._acks = _Acks()
@@ -122,10 +131,17 @@ class MqttPublisher:
         self._own: dict[str, mqtt.Client] = {}  # device -> its connection (Last Will set)
         self._wills_sent = 0
 
-    def _client(self, name: str, will: Will | None = None) -> mqtt.Client:
+    def _client(self, name: str, will: Will | None = None,
+                device: str | None = None) -> mqtt.Client:
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name,
                              protocol=mqtt.MQTTv5, userdata=name)
-        if self.username:
+        if self.tls is not None:
+            client.tls_set_context(self.tls)
+        if self.credentials is not None and device is not None:
+            if device not in self.credentials:
+                raise PublishError(f"device {device} has no MQTT credentials (not enrolled)")
+            client.username_pw_set(device, self.credentials[device])
+        elif self.username:
             client.username_pw_set(self.username, self.password)
         client.max_inflight_messages_set(self.max_inflight)
         client.max_queued_messages_set(0)  # we bound it ourselves (wait_below)
@@ -167,9 +183,11 @@ class MqttPublisher:
         return client
 
     def open(self, wills: Sequence[Will]) -> None:
-        self._main = self._client(self.client_id)
+        if self.credentials is None:
+            self._main = self._client(self.client_id)
         for will in wills:
-            self._own[will.device] = self._client(f"{self.client_id}-{will.device}", will)
+            self._own[will.device] = self._client(f"{self.client_id}-{will.device}", will,
+                                                  will.device)
 
     def publish(self, message: SimMessage) -> None:
         if message.kind == "will":
@@ -178,6 +196,9 @@ class MqttPublisher:
         if not self._acks.wait_below(2 * self.max_inflight, self.ack_timeout_s):
             raise PublishError(f"no PUBACK for {self.ack_timeout_s}s; is the broker alive?")
         own = self._own.get(message.device)
+        if own is None and self.credentials is not None:
+            own = self._own[message.device] = self._client(
+                f"{self.client_id}-{message.device}", device=message.device)
         client, name = (own, f"{self.client_id}-{message.device}") if own else (
             self._main, self.client_id)
         assert client is not None, "open() first"

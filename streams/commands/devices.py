@@ -12,6 +12,12 @@ The topic is written first: when Kafka refuses, nothing changed (exit 1).
 Unenrolling publishes a record with no pseudonym, then a tombstone, and
 removes the device from the file.
 
+Enrolling also issues the device's broker identity (streams/ops/mqtt_admin.py):
+a random MQTT password, printed once (the broker keeps only a salted
+hash), allowed to publish on `devices/{id}/...` and nothing else;
+enrolling again rotates it. Unenrolling deletes the identity: the broker
+disconnects the device and refuses its next connect.
+
 `--patient-id -` reads the id from stdin, keeping it out of the shell
 history and the process list. Output never shows a patient id unless
 `list --show-patient-ids` asks for it.
@@ -48,6 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     enroll.add_argument("--ward")
     enroll.add_argument("--bed")
     enroll.add_argument("--display-name", help="for the nurse's notification (file only)")
+    enroll.add_argument("--no-mqtt-credentials", action="store_true",
+                        help="keep the device's broker identity as it is (default: issue a new "
+                             "random MQTT password, printed once)")
     enroll.set_defaults(func=run_enroll)
 
     unenroll = actions.add_parser("unenroll", help="take a device off its patient")
@@ -101,8 +110,29 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _mqtt(settings: Settings, action: str, device: str) -> str | None:
+    """Issue (a new random password) or revoke the device's broker identity.
+
+    Returns the new password for `issue`; raises VitalstreamError when the
+    broker cannot be reached or refuses.
+    """
+    from streams.connections import mqtt_connection
+    from streams.ops.mqtt_admin import enroll_devices, new_password, revoke_devices
+
+    admin = mqtt_connection(settings.mqtt, "admin")
+    if action == "revoke":
+        revoke_devices(admin, [device])
+        return None
+    password = new_password()
+    enroll_devices(admin, [(device, password)], settings.gateway.topic_root)
+    return password
+
+
 def run_enroll(args: argparse.Namespace) -> int:
+    from streams.ops.mqtt_admin import device_identity
+
     settings = Settings()
+    device_identity(args.device, settings.gateway.topic_root)  # a valid MQTT identity, or exit 1
     patient_id = sys.stdin.readline().strip() if args.patient_id == "-" else args.patient_id
     if not patient_id:
         print("devices: empty patient id", file=sys.stderr)
@@ -121,6 +151,12 @@ def run_enroll(args: argparse.Namespace) -> int:
     log.info("device enrolled device=%s pid=%s", args.device, pid)
     print(f"enrolled device={args.device} pseudonym={pid} ward={args.ward or '-'} "
           f"bed={args.bed or '-'} file={path}")
+    if args.no_mqtt_credentials:
+        return 0
+    password = _mqtt(settings, "issue", args.device)
+    # Shown once: the broker keeps only a salted hash. Enrolling again issues
+    # a new password and the old one stops working (rotation).
+    print(f"mqtt username={args.device} password={password}")
     return 0
 
 
@@ -137,9 +173,12 @@ def run_unenroll(args: argparse.Namespace) -> int:
         return 1
     if len(kept) != len(entries):
         write_registry_file(path, kept)
+    # The broker cuts the device off now; its next connect is refused.
+    _mqtt(settings, "revoke", args.device)
     log.info("device unenrolled device=%s", args.device)
     print(f"unenrolled device={args.device} (file: "
-          f"{'removed' if len(kept) != len(entries) else 'was not listed'})")
+          f"{'removed' if len(kept) != len(entries) else 'was not listed'}; "
+          "mqtt identity revoked)")
     return 0
 
 

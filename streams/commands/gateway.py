@@ -75,18 +75,20 @@ def validation_limits(g: GatewaySettings) -> ValidationLimits:
 def build_gateway(settings: Settings, client_id: str | None = None,
                   leave: bool = False) -> Gateway:
     from devices.gateway import Gateway, GatewayConfig
+    from streams.connections import mqtt_connection
 
     g, m, k = settings.gateway, settings.mqtt, settings.kafka
+    conn = mqtt_connection(m, "gateway")
     registry = DeviceRegistry(Pseudonymizer(settings.privacy.load_key()), g.registry_file)
     config = GatewayConfig(
-        mqtt_host=m.host, mqtt_port=m.port, client_id=client_id or m.client_id,
+        mqtt_host=conn.host, mqtt_port=conn.port, client_id=client_id or m.client_id,
         shared_group=m.shared_group, kafka_bootstrap=k.bootstrap,
         normalized_topic=topics.topic_name(topics.VITALS_NORMALIZED, k.topic_prefix),
         deadletter_topic=topics.topic_name(topics.VITALS_DEADLETTER, k.topic_prefix),
         status_topic=topics.topic_name(topics.DEVICES_STATUS, k.topic_prefix),
         topic_root=g.topic_root, session_expiry_s=m.session_expiry_s,
-        max_inflight=m.max_inflight, mqtt_username=m.username,
-        mqtt_password=m.password.get_secret_value() if m.password else None,
+        max_inflight=m.max_inflight, mqtt_username=conn.username, mqtt_password=conn.password,
+        mqtt_tls=conn.tls_context(),
         stats_interval_s=g.stats_interval_s, leave=leave,
     )
     return Gateway(config, Ingestor(registry, validation_limits(g), g.topic_root))

@@ -17,6 +17,7 @@ from streams.notify.errors import NotifyConfigError
 from streams.notify.service import NotifyConfig, NotifyService
 from streams.notify.settings import NotifySettings
 from streams.security_settings import SecuritySettings
+from streams.connections import mqtt_connection
 from streams.settings import Settings
 from streams.sinks.influx import InfluxTarget
 
@@ -63,8 +64,7 @@ def build_config(settings: Settings, http_port: int | None = None) -> NotifyConf
         staff_file=settings.staff.file,
         staff_token_key=settings.staff.load_token_key(),
         http_tls=ack_tls(n, settings.security),
-        mqtt_host=m.host, mqtt_port=m.port, mqtt_username=m.username,
-        mqtt_password=m.password.get_secret_value() if m.password else None,
+        mqtt=mqtt_connection(m, "notifier"),
         influx=InfluxTarget(
             api=i.api, url=i.url, database=i.database, bucket=i.bucket, org=i.org,
             token=i.token.get_secret_value() if i.token else None, username=i.username,

@@ -21,7 +21,6 @@ from typing import TextIO
 
 from devices.simulator import (
     MIX_ORDER,
-    MqttPublisher,
     PublishError,
     SimulationConfig,
     SimulationReport,
@@ -32,6 +31,8 @@ from devices.simulator import (
     write_registry,
 )
 from devices.simulator.config import VITALS_FORMATS
+from streams.ops.dynsec import DynsecError
+from streams.ops.mqtt_admin import fleet_publisher
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -107,12 +108,9 @@ def simulate(args: argparse.Namespace, settings: Settings) -> SimulationReport:
     if args.ground_truth:
         n = write_ground_truth(args.ground_truth, ground_truth(config))
         log.info("ground truth written patients=%d file=%s", n, args.ground_truth)
-    m = settings.mqtt
-    publisher = MqttPublisher(
-        m.host, m.port, client_id=args.client_id or f"vitalstream-sim-{config.prefix}",
-        max_inflight=args.max_inflight, username=m.username,
-        password=m.password.get_secret_value() if m.password else None,
-    )
+    publisher = fleet_publisher(settings, config,
+                                client_id=args.client_id or f"vitalstream-sim-{config.prefix}",
+                                max_inflight=args.max_inflight)
     log.info("simulating patients=%d duration_s=%g speed=%g scenario=%s formats=%s prefix=%s",
              config.patients, config.duration_s, config.speed, config.scenario,
              ",".join(config.formats), config.prefix)
@@ -126,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"vitalstream simulate: {exc}", file=sys.stderr)
         return 2
-    except PublishError as exc:
+    except (PublishError, DynsecError) as exc:  # no broker, or it refused the devices
         print(f"vitalstream simulate: {exc}", file=sys.stderr)
         return 1
     if args.json:

@@ -17,7 +17,6 @@ from typing import Any
 
 from devices.pseudonym import Pseudonymizer
 from devices.simulator import (
-    MqttPublisher,
     SimulationConfig,
     anchored_start_ms,
     ground_truth,
@@ -27,6 +26,7 @@ from devices.simulator import (
 from streams import topics
 from streams.demo import queries
 from streams.demo.report import AlertMarker, Series, render_report
+from streams.ops.mqtt_admin import fleet_publisher
 from streams.ops.stack import NativeStack
 from streams.settings import Settings
 from streams.staff.dev import dev_staff_summary
@@ -120,8 +120,8 @@ def run_demo(opts: DemoOptions) -> int:
             print(f"  {name} running (log: {component.log_path})", flush=True)
         print(f"simulating {opts.patients} patients: {opts.scenario_hours:g} h of scenario "
               f"at {opts.speed:g}x ({duration_s / opts.speed:.0f} s) ...", flush=True)
-        publisher = MqttPublisher(settings.mqtt.host, settings.mqtt.port,
-                                  client_id=f"vitalstream-demo-sim-{opts.seed}")
+        publisher = fleet_publisher(settings, config,
+                                    client_id=f"vitalstream-demo-sim-{opts.seed}")
         report = run_simulation(config, publisher, paced=True)
         print(f"  published {report.messages} messages, {report.readings} readings "
               f"({report.failed} failed)", flush=True)

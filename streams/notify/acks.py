@@ -1,4 +1,5 @@
-"""Acknowledgements from care staff: MQTT `care/acks` or HTTPS `POST /acks`.
+"""Acknowledgements from care staff: MQTT `care/{ward}/acks/{username}` or
+HTTPS `POST /acks`.
 
 Both take JSON ``{"alert_id": "..."}`` (or ``{"ref": "..."}``, the
 reference a page carries). Over HTTP the request must authenticate as a
@@ -13,8 +14,13 @@ An accepted ack is matched to an alert this notifier has seen (it knows
 the alert's patient pseudonym, the key of `alerts.acks`), produced to
 `alerts.acks` as an AlertAck (for the worker's alert state machine), and it
 stops this notifier's escalation of that alert at once. Unknown alert ids
-are refused: HTTP 404, or over MQTT a result message (to the MQTT 5 response
-topic of the ack if it has one, else `care/acks/results`).
+are refused: HTTP 404, or over MQTT a result message on
+`care/{ward}/acks/{username}/results`.
+
+Over MQTT the broker authenticated the publisher and lets each member of
+staff publish only on its own wards' ack topic under its own name
+(streams/ops/mqtt_admin.py): the topic's user name is the acker and its
+ward the only ward it may act on.
 """
 
 from __future__ import annotations
@@ -150,6 +156,21 @@ def http_app(service: AckService, auth: StaffAuthenticator,
 
     return Starlette(routes=[Route("/acks", post_ack, methods=["POST"]),
                              Route("/health", get_health, methods=["GET"])])
+
+
+def mqtt_ack_origin(template: str, topic: str) -> dict[str, str] | None:
+    """The placeholders of `template` (`care/{ward}/acks/{username}`) read from
+    `topic`, or None when the topic does not have its shape."""
+    levels, parts = template.split("/"), topic.split("/")
+    if len(levels) != len(parts):
+        return None
+    found: dict[str, str] = {}
+    for level, part in zip(levels, parts, strict=True):
+        if level.startswith("{") and level.endswith("}"):
+            found[level[1:-1]] = part
+        elif level != part:
+            return None
+    return found
 
 
 def mqtt_result(ref: str | None, status: str, error: str | None = None) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
@@ -26,11 +27,13 @@ MessageHandler = Callable[[str, bytes, "Properties | None"], None]
 
 class MqttLink:
     def __init__(self, host: str, port: int, client_id: str, *, username: str | None = None,
-                 password: str | None = None, subscriptions: list[str] | None = None,
+                 password: str | None = None, tls: ssl.SSLContext | None = None,
+                 subscriptions: list[str] | None = None,
                  on_message: MessageHandler | None = None,
                  session_expiry_s: int = 3600) -> None:
         self.host, self.port, self.client_id = host, port, client_id
         self._username, self._password = username, password
+        self._tls = tls
         self._subscriptions = subscriptions or []
         self._handler = on_message
         self._session_expiry_s = session_expiry_s
@@ -84,6 +87,8 @@ class MqttLink:
         self._loop = asyncio.get_running_loop()
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
                              protocol=mqtt.MQTTv5)
+        if self._tls is not None:
+            client.tls_set_context(self._tls)
         if self._username:
             client.username_pw_set(self._username, self._password)
         client.on_connect = self._on_connect

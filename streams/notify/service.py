@@ -22,7 +22,8 @@ from paho.mqtt.properties import Properties
 from devices.pseudonym import Pseudonymizer
 from devices.registry_follower import follow_registry_topic, poll_registry_file
 from streams.http_server import HttpServer, TlsFiles
-from streams.notify.acks import AckService, http_app, mqtt_result
+from streams.connections import MqttConnection
+from streams.notify.acks import AckService, http_app, mqtt_ack_origin, mqtt_result
 from streams.notify.audit import Audit
 from streams.notify.channels.base import Channel
 from streams.notify.channels.email import EmailChannel, SmtpConfig
@@ -35,7 +36,7 @@ from streams.notify.errors import InvalidAckError, UnknownAlertError, WrongWardA
 from streams.notify.mqtt_link import MqttLink
 from streams.notify.notifier import Notifier
 from streams.notify.routing import Router
-from streams.notify.settings import NotifySettings
+from streams.notify.settings import NotifySettings, template_filter
 from streams.notify.store import NotifyStore
 from streams.sinks.influx import InfluxSink, InfluxTarget, make_writer
 from streams.staff.accounts import StaffDirectory
@@ -61,14 +62,11 @@ class NotifyConfig:
     acks_topic: str
     registry_topic: str
     deadletter_topic: str
-    mqtt_host: str
-    mqtt_port: int
+    mqtt: MqttConnection
     influx: InfluxTarget
     staff_file: Path
     staff_token_key: bytes
     http_tls: TlsFiles | None = None  # None: plain HTTP (only where configured so)
-    mqtt_username: str | None = None
-    mqtt_password: str | None = None
     now_ms: Callable[[], int] = field(default=wall_ms)
 
 
@@ -82,10 +80,11 @@ class NotifyService:
                                           config.registry_file)
         self.sink = InfluxSink(make_writer(config.influx))
         self.audit = Audit(self.sink, n.audit_flush_ms)
+        m = config.mqtt
         self.link = MqttLink(
-            config.mqtt_host, config.mqtt_port, n.mqtt_client_id,
-            username=config.mqtt_username, password=config.mqtt_password,
-            subscriptions=[n.mqtt_ack_topic], on_message=self._on_mqtt_message,
+            m.host, m.port, n.mqtt_client_id, username=m.username, password=m.password,
+            tls=m.tls_context(), subscriptions=[template_filter(n.mqtt_ack_topic)],
+            on_message=self._on_mqtt_message,
         )
         self.producer = AIOKafkaProducer(bootstrap_servers=config.kafka_bootstrap,
                                          enable_idempotence=True, acks="all", linger_ms=0)
@@ -139,14 +138,21 @@ class NotifyService:
 
     # ---- MQTT acks --------------------------------------------------------------
     def _on_mqtt_message(self, topic: str, payload: bytes, props: Properties | None) -> None:
-        task = asyncio.get_running_loop().create_task(self._mqtt_ack(payload, props))
+        task = asyncio.get_running_loop().create_task(self._mqtt_ack(topic, payload, props))
         self._mqtt_tasks.add(task)
         task.add_done_callback(self._mqtt_tasks.discard)
 
-    async def _mqtt_ack(self, payload: bytes, props: Properties | None) -> None:
+    async def _mqtt_ack(self, topic: str, payload: bytes, props: Properties | None) -> None:
+        n = self.config.notify
+        # The broker let only this user publish here, only for this ward.
+        origin = mqtt_ack_origin(n.mqtt_ack_topic, topic)
+        if origin is None or "username" not in origin:
+            log.warning("mqtt ack on an unexpected topic ignored")
+            return
+        wards = [origin["ward"]] if "ward" in origin else None
         # The result names the alert by its page reference, never by its id.
         try:
-            ack = await self.acks.ack(payload, "mqtt")
+            ack = await self.acks.ack(payload, "mqtt", by=origin["username"], wards=wards)
             result = mqtt_result(self.notifier.alert_ref(ack.alert_id), "accepted")
         except (InvalidAckError, UnknownAlertError, WrongWardAckError) as exc:
             ref = None
@@ -156,7 +162,6 @@ class NotifyService:
                 ref = exc.alert_id  # what the sender named, unresolved
             log.warning("mqtt ack refused error=%s", type(exc).__name__)
             result = mqtt_result(ref, "refused", str(exc))
-        response_topic = getattr(props, "ResponseTopic", None) if props else None
         out = None
         correlation = getattr(props, "CorrelationData", None) if props else None
         if correlation is not None:
@@ -164,8 +169,10 @@ class NotifyService:
 
             out = Properties(PacketTypes.PUBLISH)
             out.CorrelationData = correlation
-        self.link.publish_nowait(response_topic or self.config.notify.mqtt_ack_result_topic,
-                                 result, qos=1, properties=out)
+        # The result goes under the acker's own prefix, whatever response
+        # topic it asked for: the notifier may publish only on care topics.
+        self.link.publish_nowait(n.mqtt_ack_result_topic.format(**origin), result, qos=1,
+                                 properties=out)
 
     def _consumer_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:

@@ -24,6 +24,11 @@ ALL_SEVERITIES: list[Severity] = ["low", "low_medium", "medium", "high"]
 Channel = Literal["mqtt", "webhook", "email"]
 
 
+def template_filter(template: str) -> str:
+    """`care/{ward}/alerts` -> `care/+/alerts`: a level with a placeholder matches any."""
+    return "/".join("+" if "{" in level else level for level in template.split("/"))
+
+
 class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -149,8 +154,11 @@ class NotifySettings(BaseModel):
     mqtt_alert_topic: str = "care/{ward}/alerts"
     # {patient_ref}: a random per-patient reference (never the pseudonym)
     mqtt_patient_topic: str = "care/{ward}/patients/{patient_ref}/alerts"
-    mqtt_ack_topic: str = "care/acks"
-    mqtt_ack_result_topic: str = "care/acks/results"
+    # Staff publish acks on their ward's topic, under their own MQTT user name;
+    # the broker's ACL lets each user publish only there (streams/ops/mqtt_admin.py),
+    # so the topic names who acked. Results go back under the same prefix.
+    mqtt_ack_topic: str = "care/{ward}/acks/{username}"
+    mqtt_ack_result_topic: str = "care/{ward}/acks/{username}/results"
     # Pages: event times cut to this, so a page's time is no exact key into InfluxDB
     page_time_resolution_ms: int = Field(default=60_000, ge=1)
     # HTTP acks

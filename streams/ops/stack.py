@@ -11,20 +11,34 @@ import asyncio
 import logging
 from pathlib import Path
 
-from streams.connections import influx_auth
+from streams.connections import (
+    ConnectionSettingsError,
+    MqttConnection,
+    influx_auth,
+    mqtt_connection,
+)
 from streams.kafka_admin import ensure_project_topics
 from streams.ops.credentials import ensure_dev_credentials
-from streams.ops.errors import StackError
+from streams.ops.errors import SecurityConfigError, StackError
 from streams.ops.influx import InfluxV1Service, VictoriaMetricsService
 from streams.ops.influx_setup import setup_tiers
 from streams.ops.kafka import KafkaService
-from streams.ops.mosquitto import MosquittoService
+from streams.ops.mosquitto import MosquittoService, TlsFiles
+from streams.ops.mqtt_admin import service_credentials
 from streams.ops.pki import ensure_dev_pki
 from streams.ops.service import Service
 from streams.settings import Settings
 from streams.staff.dev import ensure_dev_staff
 
 log = logging.getLogger(__name__)
+
+
+def mqtt_connection_or_none(settings: Settings) -> MqttConnection | None:
+    """The admin's connection, if its password exists yet (`status` before `up`)."""
+    try:
+        return mqtt_connection(settings.mqtt, "admin")
+    except (ConnectionSettingsError, SecurityConfigError):
+        return None
 
 
 class NativeStack:
@@ -37,7 +51,14 @@ class NativeStack:
             {"broker": s.kafka_port, "controller": s.kafka_controller_port},
             lib_dir=s.kafka_lib_dir, heap=s.kafka_heap,
         )
-        self.mosquitto = MosquittoService("mosquitto", self.root, {"mqtt": s.mqtt_port})
+        m, sec = settings.mqtt, settings.security
+        self.mosquitto = MosquittoService(
+            "mosquitto", self.root, {"mqtt": s.mqtt_port},
+            probe_connection=mqtt_connection_or_none(settings),
+            tls=TlsFiles(sec.ca_file, sec.server_cert_file, sec.server_key_file)
+            if m.tls else None,
+            plain_port=s.mqtt_plain_port,
+        )
         self.influx = InfluxV1Service(
             "influxdb", self.root, {"http": s.influx_port, "rpc": s.influx_rpc_port},
             database=settings.influx.database, retention_check=s.influx_retention_check,
@@ -54,6 +75,8 @@ class NativeStack:
         # Before any service starts: they are configured with these files.
         ensure_dev_pki(self.settings.security)
         ensure_dev_credentials(self.settings.security)
+        self.mosquitto.identities = service_credentials(self.settings)
+        self.mosquitto.probe_connection = mqtt_connection(self.settings.mqtt, "admin")
         started: list[Service] = []
         try:
             for service in self.services:

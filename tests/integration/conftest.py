@@ -10,17 +10,23 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.reasoncodes import ReasonCode
 
 from devices.pseudonym import Pseudonymizer
 from devices.registry import write_registry_file
-from streams.connections import influx_auth
+from streams.connections import Principal, influx_auth, mqtt_connection
 from streams.influxql import influxql_rows
+from streams.ops.mqtt_admin import fleet_credentials, grant_staff, new_password
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -120,6 +126,87 @@ def processes(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
     yield start
     for proc in reversed(started):
         proc.stop()
+
+
+def mqtt_client(settings: Settings, principal: Principal = "admin",
+                identity: tuple[str, str] | None = None, client_id: str | None = None,
+                **options: Any) -> mqtt.Client:
+    """A paho MQTT 5 client with TLS and credentials from streams/connections.py
+    (not connected yet; connect to `settings.mqtt.host`/`port`)."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                         client_id=client_id or f"test-{principal}-{uuid.uuid4().hex[:8]}",
+                         protocol=mqtt.MQTTv5, **options)
+    mqtt_connection(settings.mqtt, principal, identity).apply(client)
+    return client
+
+
+def device_identity(settings: Settings, device: str) -> tuple[str, str]:
+    """(username, password) of an enrolled test device (enrolled on first use)."""
+    return device, fleet_credentials(settings, [device])[device]
+
+
+def connect_refused(settings: Settings, identity: tuple[str, str] | None,
+                    principal: Principal = "device", timeout_s: float = 10) -> bool:
+    """True when the broker answers CONNECT with "not authorized"/"bad credentials".
+    `identity` None: an anonymous client (TLS as configured, no user name)."""
+    if identity is None:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        replace(mqtt_connection(settings.mqtt, "admin"), username=None).apply(client)
+    else:
+        client = mqtt_client(settings, principal, identity)
+    answer: list[ReasonCode] = []
+    done = threading.Event()
+
+    def on_connect(c, u, flags, reason_code, props) -> None:  # noqa: ANN001
+        answer.append(reason_code)
+        done.set()
+
+    client.on_connect = on_connect
+    client.connect(settings.mqtt.host, settings.mqtt.port)
+    client.loop_start()
+    try:
+        assert done.wait(timeout_s), "no CONNACK"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return answer[0].value in (0x86, 0x87)  # bad user name or password, not authorized
+
+
+def publish(settings: Settings, topic: str, payload: bytes | str,
+            identity: tuple[str, str] | None = None, timeout_s: float = 10) -> int:
+    """One QoS 1 MQTT 5 publish as a device (by default the one the topic
+    names, `devices/{id}/...`); returns the PUBACK reason code (0 or 16 ok,
+    135 not authorized)."""
+    identity = identity or device_identity(settings, topic.split("/")[1])
+    client = mqtt_client(settings, "device", identity)
+    acked: list[int] = []
+    done = threading.Event()
+
+    def on_publish(c, u, mid, reason_code, props) -> None:  # noqa: ANN001
+        acked.append(reason_code.value)
+        done.set()
+
+    client.on_publish = on_publish
+    client.connect(settings.mqtt.host, settings.mqtt.port)
+    client.loop_start()
+    try:
+        client.publish(topic, payload, qos=1)
+        assert done.wait(timeout_s), f"no PUBACK for {topic} within {timeout_s}s"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return acked[0]
+
+
+def staff_identity(settings: Settings, username: str, wards: list[str]) -> tuple[str, str]:
+    """(username, password) of a member of staff with MQTT access to `wards`."""
+    from streams.staff.accounts import StaffMember
+
+    password = new_password()
+    grant_staff(mqtt_connection(settings.mqtt, "admin"),
+                StaffMember(username=username, display_name=username, wards=tuple(wards)),
+                password, settings.notify.mqtt_ack_topic)
+    return username, password
 
 
 def influx_query(settings: Settings, q: str) -> list[dict]:

@@ -1,24 +1,18 @@
-"""One reading end to end: mosquitto_pub -> gateway -> Kafka -> worker -> InfluxDB 1.x."""
+"""One reading end to end: an enrolled device over TLS -> gateway -> Kafka -> worker -> InfluxDB 1.x."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import enroll, influx_query, wait_until
+from tests.integration.conftest import enroll, influx_query, publish, wait_until
 from tests.integration.streams_helpers import create_topics
 
 pytestmark = pytest.mark.integration
-
-
-def publish(port: int, topic: str, payload: str) -> None:
-    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
-                    "-V", "mqttv5", "-t", topic, "-m", payload], check=True, timeout=10)
 
 
 def test_reading_reaches_influxdb_once(settings, processes, registry_file: Path, run_id: str,
@@ -51,7 +45,7 @@ def test_reading_reaches_influxdb_once(settings, processes, registry_file: Path,
         {"metric": "spo2", "value": 96, "unit": "%"},
     ]})
     topic = f"devices/{device}/vitals/json"
-    publish(settings.mqtt.port, topic, message)
+    publish(settings, topic, message)
 
     q = f"SELECT * FROM vitals WHERE device = '{device}'"
     rows = wait_until(lambda: len(influx_query(settings, q)) >= 2 and influx_query(settings, q),
@@ -67,10 +61,10 @@ def test_reading_reaches_influxdb_once(settings, processes, registry_file: Path,
 
     # The same message again (a device retry, an MQTT redelivery) overwrites,
     # it does not add. A later sentinel proves the duplicate went through.
-    publish(settings.mqtt.port, topic, message)
+    publish(settings, topic, message)
     sentinel = json.dumps({"v": 1, "ts": ts_ms + 1000,
                            "readings": [{"metric": "heart_rate", "value": 80}]})
-    publish(settings.mqtt.port, topic, sentinel)
+    publish(settings, topic, sentinel)
     wait_until(lambda: len(influx_query(settings, q)) >= 3, 60, "the sentinel point")
     rows = influx_query(settings, q)
     assert len(rows) == 3

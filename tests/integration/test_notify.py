@@ -29,7 +29,8 @@ from streams.notify.channels.webhook import SIGNATURE_HEADER, verify
 from streams.ops.pki import client_ssl_context
 from streams.records import AlertAck, AlertEvent
 from streams.staff.accounts import StaffDirectory, StaffMember
-from tests.integration.conftest import influx_query, wait_until
+from streams.settings import Settings
+from tests.integration.conftest import influx_query, mqtt_client, staff_identity, wait_until
 from tests.integration.notify_receivers import SmtpReceiver, WebhookReceiver, free_port
 
 pytestmark = pytest.mark.integration
@@ -94,21 +95,22 @@ class KafkaTail:
 
 @dataclass
 class MqttWatcher:
-    host: str
-    port: int
+    """A member of staff's MQTT client: reads its ward, acks as itself."""
+
+    settings: Settings
+    identity: tuple[str, str]
     topics: list[str]
     messages: list[tuple[str, bytes, bool]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._ready = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"notify-test-watch-{uuid.uuid4().hex[:8]}",
-                                  protocol=mqtt.MQTTv5)
+        self.client = mqtt_client(self.settings, "staff", self.identity,
+                                  client_id=f"notify-test-watch-{uuid.uuid4().hex[:8]}")
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *a: self._ready.set()
         self.client.on_message = self._on_message
-        self.client.connect(self.host, self.port)
+        self.client.connect(self.settings.mqtt.host, self.settings.mqtt.port)
         self.client.loop_start()
         assert self._ready.wait(10), "MQTT watcher did not subscribe"
 
@@ -197,8 +199,8 @@ def scenario(settings, run_id: str, pseudonymizer, tmp_path: Path) -> Iterator[S
         "VITALSTREAM_NOTIFY__WEBHOOK__SECRET": SECRET,
         "VITALSTREAM_NOTIFY__DELIVERY__BACKOFF_INITIAL_MS": "50",
     }
-    watcher = MqttWatcher(settings.mqtt.host, settings.mqtt.port,
-                          [f"care/{ward}/#", "care/acks/results"])
+    # The nurse's MQTT side (streams/ops/mqtt_admin.py grant_staff): its ward only.
+    watcher = MqttWatcher(settings, staff_identity(settings, nurse, [ward]), [f"care/{ward}/#"])
     yield Scenario(run_id, ward, patient, pseudonymizer.pseudonym(patient), webhook, smtp,
                    watcher, env, http_port, int(time.time() * 1000), nurse, other_nurse,
                    client_ssl_context(settings.security))
@@ -253,7 +255,7 @@ def test_raised_alert_reaches_all_three_channels_with_ward_and_bed(
 
     retained = str(wait_until(retained_topic, 10, "retained list"))
     assert s.pid not in retained
-    late = MqttWatcher(settings.mqtt.host, settings.mqtt.port, [retained])
+    late = MqttWatcher(settings, s.watcher.identity, [retained])
     try:
         wait_until(lambda: late.on(retained), 10, "retained list for a late subscriber")
         assert [a["ref"] for a in json.loads(late.on(retained)[-1])] == [ref]
@@ -353,9 +355,13 @@ def test_acks_over_http_and_mqtt_reach_alerts_acks(settings, processes,
     assert post_ack(s, unknown, s.nurse)[0] == 404
 
     # The MQTT ack names the alert by the reference its page carried.
-    s.watcher.publish("care/acks", json.dumps({"ref": mqtt_ref, "by": "nurse-8"}).encode())
+    # The broker authenticated the nurse, who may publish only on its own
+    # ward's ack topic under its own name; the body's "by" is ignored.
+    results = f"care/{s.ward}/acks/{s.nurse}/results"
+    s.watcher.publish(f"care/{s.ward}/acks/{s.nurse}",
+                      json.dumps({"ref": mqtt_ref, "by": "nurse-8"}).encode())
     wait_until(lambda: any(json.loads(p).get("ref") == mqtt_ref
-                           for p in s.watcher.on("care/acks/results")), 20, "MQTT ack result")
+                           for p in s.watcher.on(results)), 20, "MQTT ack result")
 
     def acks() -> list[AlertAck]:
         return [AlertAck.model_validate_json(v) for k, v in tail.read()
@@ -366,7 +372,7 @@ def test_acks_over_http_and_mqtt_reach_alerts_acks(settings, processes,
     assert (by_alert[http_alert.alert_id].by, by_alert[http_alert.alert_id].source) == (
         s.nurse, "http")
     assert (by_alert[mqtt_alert.alert_id].by, by_alert[mqtt_alert.alert_id].source) == (
-        "nurse-8", "mqtt")
+        s.nurse, "mqtt")
     q = f"SELECT * FROM alert_acks WHERE pid = '{s.pid}'"
     rows = wait_until(lambda: len(influx_query(settings, q)) >= 2 and influx_query(settings, q),
                       20, "acks in the audit trail")

@@ -13,7 +13,7 @@ import pytest
 
 from devices.simulator import read_ground_truth
 from streams.settings import Settings
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import mqtt_client, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +26,8 @@ class Subscriber:
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"test-sim-sub-{prefix}", protocol=mqtt.MQTTv5)
+        # The operator's identity may read every device topic; a device may not.
+        self.client = mqtt_client(settings, "admin", client_id=f"test-sim-sub-{prefix}")
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe("devices/#", qos=1)
         self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.set()
         self.client.on_message = self.on_message
