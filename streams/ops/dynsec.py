@@ -162,7 +162,7 @@ class DynsecControl:
         ctl.run(create_commands(identity, password))
     """
 
-    def __init__(self, connection: MqttConnection, timeout_s: float = 60.0,
+    def __init__(self, connection: MqttConnection, timeout_s: float = 300.0,
                  batch: int = 500) -> None:
         self.connection = connection
         self.timeout_s = timeout_s

@@ -165,15 +165,24 @@ def ensure(ctl: DynsecControl, identities: Sequence[tuple[Identity, str | None]]
         ctl.run(repairs)
 
 
-def _delete(ctl: DynsecControl, username: str, rolename: str) -> bool:
-    """Delete the client if it holds `rolename` (a device id never deletes a nurse)."""
-    client = ctl.get_client(username)
-    if client is not None and rolename not in {r["rolename"] for r in client.get("roles", [])}:
-        raise MqttIdentityError(f"MQTT user {username!r} is not a {rolename.split(':')[0]}; "
-                                "not deleted")
-    answers = ctl.run([{"command": "deleteClient", "username": username},
-                       {"command": "deleteRole", "rolename": rolename}], tolerate=ALREADY)
-    return client is not None or not answers[1].get("error")
+def _delete(ctl: DynsecControl, names: Sequence[tuple[str, str]]) -> int:
+    """Delete each (username, rolename) client that holds its role (a device id
+    never deletes a nurse), in one batch; returns how many existed."""
+    answers = ctl.run([{"command": "getClient", "username": u} for u, _ in names],
+                      tolerate=ALREADY)
+    commands: list[dict[str, Any]] = []
+    existed = 0
+    for (username, rolename), answer in zip(names, answers, strict=True):
+        client = None if answer.get("error") else answer.get("data", {}).get("client", {})
+        if client is not None:
+            existed += 1
+            if rolename not in {r["rolename"] for r in client.get("roles", [])}:
+                raise MqttIdentityError(f"MQTT user {username!r} is not a "
+                                        f"{rolename.split(':')[0]}; not deleted")
+        commands += [{"command": "deleteClient", "username": username},
+                     {"command": "deleteRole", "rolename": rolename}]
+    ctl.run(commands, tolerate=ALREADY)
+    return existed
 
 
 def enroll_devices(connection: MqttConnection, devices: Iterable[tuple[str, str]],
@@ -187,7 +196,7 @@ def revoke_devices(connection: MqttConnection, devices: Iterable[str]) -> int:
     """Delete the identities: a connected device is cut off and its next
     connect refused. Returns how many existed."""
     with DynsecControl(connection) as ctl:
-        return sum(_delete(ctl, d, f"{DEVICE_PREFIX}{d}") for d in devices)
+        return _delete(ctl, [(d, f"{DEVICE_PREFIX}{d}") for d in devices])
 
 
 def fleet_credentials(settings: Settings, devices: Iterable[str]) -> dict[str, str]:
@@ -239,4 +248,4 @@ def grant_staff(connection: MqttConnection, member: StaffMember, password: str,
 
 def revoke_staff(connection: MqttConnection, username: str) -> bool:
     with DynsecControl(connection) as ctl:
-        return _delete(ctl, username, f"{STAFF_PREFIX}{username}")
+        return _delete(ctl, [(username, f"{STAFF_PREFIX}{username}")]) == 1
