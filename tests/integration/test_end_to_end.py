@@ -45,7 +45,7 @@ def test_reading_reaches_influxdb_once(settings, processes, registry_file: Path,
         {"metric": "spo2", "value": 96, "unit": "%"},
     ]})
     topic = f"devices/{device}/vitals/json"
-    publish(settings, topic, message)
+    assert publish(settings, topic, message) == 0  # 0: a subscriber (the gateway) took it
 
     q = f"SELECT * FROM vitals WHERE device = '{device}'"
     rows = wait_until(lambda: len(influx_query(settings, q)) >= 2 and influx_query(settings, q),
@@ -61,10 +61,10 @@ def test_reading_reaches_influxdb_once(settings, processes, registry_file: Path,
 
     # The same message again (a device retry, an MQTT redelivery) overwrites,
     # it does not add. A later sentinel proves the duplicate went through.
-    publish(settings, topic, message)
+    assert publish(settings, topic, message) == 0  # 0: a subscriber (the gateway) took it
     sentinel = json.dumps({"v": 1, "ts": ts_ms + 1000,
                            "readings": [{"metric": "heart_rate", "value": 80}]})
-    publish(settings, topic, sentinel)
+    assert publish(settings, topic, sentinel) == 0
     wait_until(lambda: len(influx_query(settings, q)) >= 3, 60, "the sentinel point")
     rows = influx_query(settings, q)
     assert len(rows) == 3
