@@ -11,13 +11,13 @@ import logging
 import signal
 
 from streams import topics
+from streams.connections import mqtt_connection
 from streams.http_server import TlsFiles
 from streams.kafka_admin import ensure_topics
 from streams.notify.errors import NotifyConfigError
 from streams.notify.service import NotifyConfig, NotifyService
 from streams.notify.settings import NotifySettings
 from streams.security_settings import SecuritySettings
-from streams.connections import mqtt_connection
 from streams.settings import Settings
 from streams.sinks.influx import InfluxTarget
 

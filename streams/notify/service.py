@@ -21,8 +21,8 @@ from paho.mqtt.properties import Properties
 
 from devices.pseudonym import Pseudonymizer
 from devices.registry_follower import follow_registry_topic, poll_registry_file
-from streams.http_server import HttpServer, TlsFiles
 from streams.connections import MqttConnection
+from streams.http_server import HttpServer, TlsFiles
 from streams.notify.acks import AckService, http_app, mqtt_ack_origin, mqtt_result
 from streams.notify.audit import Audit
 from streams.notify.channels.base import Channel

@@ -21,15 +21,14 @@ from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.notify.channels.webhook import SIGNATURE_HEADER, verify
 from streams.ops.pki import client_ssl_context
 from streams.records import AlertAck, AlertEvent
-from streams.staff.accounts import StaffDirectory, StaffMember
 from streams.settings import Settings
+from streams.staff.accounts import StaffDirectory, StaffMember
 from tests.integration.conftest import influx_query, mqtt_client, staff_identity, wait_until
 from tests.integration.notify_receivers import SmtpReceiver, WebhookReceiver, free_port
 
