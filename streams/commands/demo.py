@@ -14,6 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="scenario seconds per wall second")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("reports/demo.html"))
+    parser.add_argument("--keep", action="store_true",
+                        help="after the summary keep everything running (the ward console live) "
+                             "until Ctrl-C")
     parser.set_defaults(func=run)
 
 
@@ -21,4 +24,5 @@ def run(args: argparse.Namespace) -> int:
     from streams.demo.runner import DemoOptions, run_demo
 
     return run_demo(DemoOptions(patients=args.patients, scenario_hours=args.hours,
-                                speed=args.speed, seed=args.seed, out=args.out))
+                                speed=args.speed, seed=args.seed, out=args.out,
+                                keep=args.keep))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -45,6 +46,7 @@ class DemoOptions:
     seed: int = 7
     out: Path = Path("reports/demo.html")
     drain_timeout_s: float = 120.0
+    keep: bool = False  # leave everything running (the console live) until Ctrl-C
 
 
 class Component:
@@ -110,14 +112,19 @@ def run_demo(opts: DemoOptions) -> int:
     previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(
         KeyboardInterrupt()))
     since_ms = int(time.time() * 1000)
+    summary = None
     try:
         for name, args, ready in (("gateway", ["gateway"], "gateway running"),
                                   ("worker", ["worker", "--loglevel", "info"], "Worker ready"),
-                                  ("notify", ["notify"], "notify running")):
+                                  ("notify", ["notify"], "notify running"),
+                                  ("console", ["console"], "console running")):
             component = Component(name, args, env, demo_dir)
             components.append(component)
             component.wait_for(ready, 120)
             print(f"  {name} running (log: {component.log_path})", flush=True)
+        username, password = console_login(settings, demo_dir)
+        print(f"ward console: https://localhost:{settings.console.port}/  log in as {username} / "
+              f"{password} (the dev CA: {settings.security.ca_file.resolve()})", flush=True)
         print(f"simulating {opts.patients} patients: {opts.scenario_hours:g} h of scenario "
               f"at {opts.speed:g}x ({duration_s / opts.speed:.0f} s) ...", flush=True)
         publisher = fleet_publisher(settings, config,
@@ -127,7 +134,17 @@ def run_demo(opts: DemoOptions) -> int:
               f"({report.failed} failed)", flush=True)
         lag = wait_for_drain(settings, "vitalstream-demo", opts.drain_timeout_s)
         summary, series, alerts, label = collect(settings, config, since_ms, report.to_dict(), lag)
+        if opts.keep:
+            print_summary(summary)
+            opts.out.parent.mkdir(parents=True, exist_ok=True)
+            opts.out.write_text(render_report(summary, label, series, alerts))
+            print("--keep: everything stays up (the console too) until Ctrl-C", flush=True)
+            while True:
+                time.sleep(3600)
     except KeyboardInterrupt:
+        if opts.keep and summary is not None:
+            print("stopping everything", flush=True)
+            return 0
         print("interrupted; stopping everything", file=sys.stderr)
         return 130
     finally:
@@ -143,6 +160,23 @@ def run_demo(opts: DemoOptions) -> int:
     print(f"report: {opts.out.resolve()}")
     ok = summary["readings in InfluxDB (vitals)"] > 0 and summary["window features"] > 0
     return 0 if ok else 1
+
+
+def console_login(settings: Settings, demo_dir: Path) -> tuple[str, str]:
+    """A nurse for the simulated wards (the dev staff's wards are others), made once;
+    its password kept owner-only beside the demo's other state."""
+    from devices.simulator.population import WARDS
+    from streams.ops.credentials import write_owner_only
+    from streams.staff.accounts import StaffDirectory, StaffMember
+
+    username, path = "demo-nurse", demo_dir / "console-login.txt"
+    directory = StaffDirectory(settings.staff.file)
+    if path.exists() and directory.get(username) is not None:
+        return username, path.read_text().strip()
+    password = secrets.token_urlsafe(9)
+    directory.add(StaffMember(username, "Demo nurse", tuple(WARDS)), password)
+    write_owner_only(path, (password + "\n").encode())
+    return username, password
 
 
 def wait_for_drain(settings: Settings, group: str, timeout_s: float) -> int | None:
