@@ -45,7 +45,11 @@ def rendered_files() -> dict[str, str]:
             "kafka/server.properties.tmpl", host="kafka", bind="0.0.0.0",
             broker_port=9092, controller_port=9093, data_dir="/var/lib/kafka/data"),
         "compose/rendered/mosquitto/mosquitto.conf": render(
-            "mosquitto/mosquitto.conf.tmpl", port=1883, bind="0.0.0.0",
+            "mosquitto/mosquitto.conf.tmpl", user="mosquitto",
+            # The image's plugin; identities in the data volume (docs/security.md).
+            dynsec_plugin="/usr/lib/mosquitto_dynamic_security.so",
+            dynsec_file="/mosquitto/data/dynamic-security.json",
+            listeners="listener 1883 0.0.0.0",
             persistence_dir="/mosquitto/data", max_queued_messages=1_000_000),
         "compose/rendered/prometheus/prometheus.yml": prometheus_config(
             {job: [f"{job}:{port}"] for job, port in METRICS_PORTS.items()},
