@@ -8,7 +8,8 @@ its own over those topics that runs in this process: the alert path never
 waits for InfluxDB, and Kafka is the backlog while InfluxDB is down.
 
 Delivery (docs/architecture.md, "Delivery"):
-- Events are taken with `noack_take` and acknowledged only at a checkpoint:
+- Events are taken with `noack_take` and acknowledged only at a checkpoint
+  (streams/pipeline/checkpoint.py, the protocol on its own):
   after the touched patients' state was written to the table (changelog).
   Faust flushes the producer before it commits, so output records and
   changelog entries are in Kafka before the offset moves. A crash replays
@@ -49,6 +50,7 @@ from streams.agents.records import dead_record, parse_reading_batches, validatio
 from streams.app import create_app
 from streams.connections import kafka_client_kwargs
 from streams.metrics import WORKER_CONSUMER_LAG, WORKER_EVENT_LAG_SECONDS
+from streams.pipeline.checkpoint import Checkpoints, StateRecords
 from streams.pipeline.processor import Outputs, PatientProcessor, ProcessorConfig
 from streams.pipeline.state import PatientState, checkpoint_records, load_state
 from streams.records import AlertAck
@@ -89,20 +91,33 @@ class WorkerRuntime:
         self.sink = sink
         self.outputs = outputs
         self.deadletter = deadletter
-        self.checkpoint_interval_s = checkpoint_interval_s
         self.cache: dict[str, PatientState] = {}
-        self.dirty: set[str] = set()
-        self.pending: list[tuple[faust.StreamT, faust.EventT]] = []
-        # The last event seen per patient: the RocksDB store takes the
-        # partition of a write from the "current event" (see _checkpoint).
-        self.pid_event: dict[str, faust.EventT] = {}
         self.lock = asyncio.Lock()
-        self.last_checkpoint = time.monotonic()
         self.counters: Counter[str] = Counter()
         # Offset of the last vitals.normalized record processed, per partition (lag metric).
         self.positions: dict[int, int] = {}
-        self.committing: asyncio.Future[None] | None = None  # the checkpoint in flight
+        # The protocol (snapshot, table, acknowledge) lives in its own module;
+        # here it gets the Faust side: the table write and the stream's ack.
+        self.checkpoints: Checkpoints[faust.StreamT, faust.EventT] = Checkpoints(
+            interval_s=checkpoint_interval_s,
+            snapshot=lambda pid: checkpoint_records(self.cache[pid]),
+            write=self._write_state, ack=lambda stream, event: stream.ack(event))
         self.follower: PointsFollower | None = None  # writes the points (build_worker_app)
+
+    # The checkpoint's books, used while processing.
+    @property
+    def dirty(self) -> set[str]:
+        return self.checkpoints.dirty
+
+    @property
+    def pending(self) -> list[tuple[faust.StreamT, faust.EventT]]:
+        return self.checkpoints.pending
+
+    @property
+    def pid_event(self) -> dict[str, faust.EventT]:
+        """The last event per patient: the RocksDB store takes the partition of
+        a read or write from the "current event" (see _as_event)."""
+        return self.checkpoints.pid_event
 
     # -- state --------------------------------------------------------------
     @staticmethod
@@ -137,11 +152,8 @@ class WorkerRuntime:
 
     async def forget(self) -> None:
         """After a rebalance: the table (restored from the changelog) is the truth."""
-        await self.abandon()
+        await self.checkpoints.forget()
         self.cache.clear()
-        self.dirty.clear()
-        self.pending.clear()
-        self.pid_event.clear()
 
     # -- processing -----------------------------------------------------------
     async def on_readings(self, stream: faust.StreamT, events: list[faust.EventT]) -> None:
@@ -220,7 +232,7 @@ class WorkerRuntime:
                 out.extend(produced)
             await self._emit(out)
             # Also when the stream is quiet, so the last events get acknowledged.
-            if (self.pending or self.dirty) and self._checkpoint_due():
+            if not self.checkpoints.idle() and self._checkpoint_due():
                 await self._checkpoint()
 
     async def _dead_letter(self, dead: list[DeadLetter]) -> None:
@@ -229,7 +241,7 @@ class WorkerRuntime:
         self.counters["deadletters"] += len(dead)
 
     def _checkpoint_due(self) -> bool:
-        return time.monotonic() - self.last_checkpoint >= self.checkpoint_interval_s
+        return self.checkpoints.due()
 
     async def _emit(self, out: Outputs) -> None:
         for rec in out.features:
@@ -242,43 +254,22 @@ class WorkerRuntime:
         self.counters["scores"] += len(out.scores)
         self.counters["alert_events"] += len(out.alerts)
 
-    # -- checkpoints ---------------------------------------------------------------
+    # -- checkpoints (streams/pipeline/checkpoint.py) ---------------------------
     async def _checkpoint(self) -> None:
-        """Snapshot what the events so far produced and commit it while
-        processing goes on: the touched patients' state into the table, then
-        acknowledge the events so Faust may commit their offsets. One commit
-        at a time: a second waits for the first (backpressure)."""
-        if self.committing is not None:
-            await asyncio.shield(self.committing)
-        writes = []
-        for pid in self.dirty:
-            writes.append((self.pid_event[pid], checkpoint_records(self.cache[pid])))
-        self.dirty.clear()
-        events, self.pending = self.pending, []
-        self.committing = asyncio.ensure_future(self._commit(writes, events))
-        self.last_checkpoint = time.monotonic()
+        await self.checkpoints.checkpoint()
 
-    async def _commit(self, writes: list[tuple[faust.EventT, list[tuple[bytes, bytes | None]]]],
-                      events: list[tuple[faust.StreamT, faust.EventT]]) -> None:
-        for event, records in writes:
-            with self._as_event(event):  # the table partitions a write by it
-                for key, value in records:
-                    if value is None:
-                        with contextlib.suppress(KeyError):
-                            del self.table[key]
-                    else:
-                        self.table[key] = value
-        for stream, event in events:
-            await stream.ack(event)
+    def _write_state(self, event: faust.EventT, records: StateRecords) -> None:
+        with self._as_event(event):  # the table partitions a write by it
+            for key, value in records:
+                if value is None:
+                    with contextlib.suppress(KeyError):
+                        del self.table[key]
+                else:
+                    self.table[key] = value
 
     async def abandon(self) -> None:
-        """Drop the checkpoint being committed: after a rebalance its patients
-        may belong to another worker, which replays their events."""
-        committing, self.committing = self.committing, None
-        if committing is not None and not committing.done():
-            committing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await committing
+        """Drop the checkpoint being committed (its events are replayed)."""
+        await self.checkpoints.abandon()
 
     def update_lag(self, consumer: Any, topic: str) -> None:
         """Set the consumer-lag gauge: highwater minus the next offset to process."""
