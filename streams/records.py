@@ -18,6 +18,8 @@ ACK_VERSION = 1
 
 AlertKind = Literal["raised", "escalated", "acknowledged", "resolved", "suppressed"]
 Severity = Literal["low", "low_medium", "medium", "high"]
+# IEC 60601-1-8 3.31 / 3.36: about the patient, or about the equipment monitoring them.
+AlertCategory = Literal["physiological", "technical"]
 
 
 class _Record(BaseModel):
@@ -82,6 +84,10 @@ class AlertEvent(_Record):
         "that withheld a pending condition (no alert existed yet)",
     )
     kind: AlertKind
+    category: AlertCategory = Field(
+        default="physiological",
+        description="physiological (the patient) or technical (the equipment: offline, "
+        "battery, sensor off body, no data, poor signal), IEC 60601-1-8")
     pid: str
     rule: str
     severity: Severity | None = None

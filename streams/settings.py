@@ -19,6 +19,7 @@ from streams.export.settings import ExportSettings
 from streams.metrics import MetricsSettings
 from streams.notify.settings import NotifySettings
 from streams.ops.credentials import ensure_dev_key, load_key
+from streams.pipeline.technical import TechnicalAlarmSettings
 from streams.security_settings import SecuritySettings
 from streams.staff.settings import StaffSettings
 from streams.tiers import TierSettings
@@ -147,6 +148,7 @@ class WorkerSettings(BaseModel):
     stats_interval_s: float = 30.0
     rules_file: Path | None = Field(default=None, description="JSON {\"rules\": [...]}; "
                                     "default: analytics.alert_rules.DEFAULT_RULES")
+    technical: TechnicalAlarmSettings = TechnicalAlarmSettings()
 
 
 class Settings(BaseSettings):

@@ -27,6 +27,9 @@ ALERTS_ACKS = "alerts.acks"
 VITALS_DEADLETTER = "vitals.deadletter"
 DEVICES_REGISTRY = "devices.registry"
 DEVICES_STATUS = "devices.status"
+# devices.status re-keyed by patient (the worker's forwarder): technical alarms
+# need it on the partition that holds the patient's state.
+DEVICES_PATIENT_STATUS = "devices.patient_status"
 ALERTS_DEADLETTER = "alerts.deadletter"
 
 TOPICS: tuple[TopicSpec, ...] = (
@@ -38,6 +41,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(VITALS_DEADLETTER, "device", description="rejected inputs with reason and raw payload"),
     TopicSpec(DEVICES_REGISTRY, "device", compacted=True, description="enrollment device -> patient"),
     TopicSpec(DEVICES_STATUS, "device", description="device status and Last Will (battery, on-body)"),
+    TopicSpec(DEVICES_PATIENT_STATUS, "pid",
+              description="devices.status of enrolled devices, keyed by patient"),
     TopicSpec(ALERTS_DEADLETTER, "pid", description="alert deliveries that failed after retries"),
 )
 

@@ -46,7 +46,12 @@ from analytics.alerts import DEFAULT_RULES, AlertMachine
 from analytics.windows import DEFAULT_SPECS
 from devices.records import DeadLetter, RejectReason
 from streams import topics
-from streams.agents.records import dead_record, parse_reading_batches, validation_detail
+from streams.agents.records import (
+    dead_record,
+    parse_reading_batches,
+    parse_statuses,
+    validation_detail,
+)
 from streams.app import create_app
 from streams.connections import kafka_client_kwargs
 from streams.metrics import WORKER_CONSUMER_LAG, WORKER_EVENT_LAG_SECONDS
@@ -219,6 +224,26 @@ class WorkerRuntime:
             self.pending.extend((stream, e) for e in events)
             await self._checkpoint()  # acks are rare and matter: persist at once
 
+    async def on_statuses(self, stream: faust.StreamT, events: list[faust.EventT]) -> None:
+        """Device status records keyed by patient (technical alarms)."""
+        async with self.lock:
+            parsed = parse_statuses([e.value for e in events], topics.DEVICES_PATIENT_STATUS)
+            now_ms = int(time.time() * 1000)
+            out = Outputs()
+            for source, status in zip(parsed.sources, parsed.batches, strict=True):
+                pid = str(status["pid"])
+                self.pid_event[pid] = events[source]
+                out.extend(self.processor.on_status(self.state(pid), status, now_ms))
+                self.dirty.add(pid)
+            for dead in parsed.dead_letters:
+                await self.deadletter.send(key=None, value=dead.to_bytes())
+            self.counters["statuses"] += len(parsed.batches)
+            self.counters["deadletters"] += len(parsed.dead_letters)
+            await self._emit(out, [])
+            self.pending.extend((stream, e) for e in events)
+            if self._checkpoint_due():
+                await self._checkpoint()
+
     async def on_tick(self) -> None:
         async with self.lock:
             now_ms = int(time.time() * 1000)
@@ -300,6 +325,17 @@ class WorkerRuntime:
                 f"state_resets={c['state_reset']}")
 
 
+def status_pid(raw: bytes | None) -> str | None:
+    """The patient pseudonym of a devices.status record; None if not enrolled
+    or unreadable (the patient-keyed consumer dead-letters what it cannot read)."""
+    try:
+        record = json.loads(raw or b"")
+    except ValueError:
+        return None
+    pid = record.get("pid") if isinstance(record, dict) else None
+    return pid if isinstance(pid, str) and pid else None
+
+
 def build_worker_app(settings: Settings, *, store: str | None = None,
                      sink: InfluxSink | None = None) -> faust.App:
     app = create_app(settings, store=store)
@@ -309,6 +345,8 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
         return app.topic(topics.topic_name(name, prefix), partitions=settings.kafka.partitions)
 
     normalized, acks = topic(topics.VITALS_NORMALIZED), topic(topics.ALERTS_ACKS)
+    device_status, patient_status = topic(topics.DEVICES_STATUS), topic(
+        topics.DEVICES_PATIENT_STATUS)
     table = app.Table(
         "patient-state", default=None, partitions=settings.kafka.partitions,
         key_type=bytes, value_type=bytes,
@@ -320,7 +358,8 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
     )
     processor = PatientProcessor(
         ProcessorConfig(specs=DEFAULT_SPECS, allowed_lateness_ms=w.allowed_lateness_ms,
-                        idle_timeout_ms=w.idle_timeout_ms),
+                        idle_timeout_ms=w.idle_timeout_ms,
+                        technical=w.technical.analytics()),
         AlertMachine(load_rules(settings)),
     )
     sink = sink or InfluxSink(make_writer(influx_target(settings)))
@@ -348,6 +387,22 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
     async def apply_acks(stream: faust.StreamT) -> None:
         async for events in stream.noack_take(100, within=0.1):  # type: ignore[attr-defined]
             await runtime.on_acks(stream, events)
+
+    @app.agent(device_status, concurrency=1)
+    async def forward_statuses(stream: faust.StreamT) -> None:
+        # Keyed by device on devices.status; the patient's state is on the
+        # partition of its pid. Stateless, so any worker may forward any record.
+        async for event in stream.events():
+            pid = status_pid(event.value)
+            if pid is not None:
+                await patient_status.send(key=pid.encode(), value=event.value)
+            else:
+                runtime.counters["statuses_unenrolled"] += 1
+
+    @app.agent(patient_status, concurrency=1)
+    async def apply_statuses(stream: faust.StreamT) -> None:
+        async for events in stream.noack_take(100, within=0.1):  # type: ignore[attr-defined]
+            await runtime.on_statuses(stream, events)
 
     @app.timer(interval=w.tick_interval_s)
     async def tick() -> None:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from devices.records import (
     READING_BATCH_VERSION,
     DeadLetter,
+    DeviceStatusRecord,
     ReadingBatch,
     RejectReason,
     bounded_payload,
@@ -71,3 +72,23 @@ def parse_reading_batches(values: list[bytes], source_topic: str) -> ParsedInput
             reason, detail = RejectReason.MALFORMED, "record is not JSON"
         dead.append(dead_record(reason, detail, source_topic, raw, now_ms))
     return ParsedInput(batches, dead, sources)
+
+
+def parse_statuses(values: list[bytes], source_topic: str) -> ParsedInput:
+    """Device status records validated with their wire model; the rest dead-lettered."""
+    statuses: list[dict[str, Any]] = []
+    sources: list[int] = []
+    dead: list[DeadLetter] = []
+    now_ms = int(time.time() * 1000)
+    for index, raw in enumerate(values):
+        try:
+            record = DeviceStatusRecord.model_validate_json(raw or b"")
+        except ValidationError as exc:
+            dead.append(dead_record(RejectReason.INVALID_RECORD, validation_detail(exc),
+                                    source_topic, raw, now_ms))
+            continue
+        if record.pid is None:
+            continue  # not enrolled: nobody to alarm for (the forwarder skips these)
+        statuses.append(record.model_dump())
+        sources.append(index)
+    return ParsedInput(statuses, dead, sources)

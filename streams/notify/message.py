@@ -64,6 +64,7 @@ class Notification:
             "ref": self.ref,
             "page_ref": self.page_ref,
             "kind": e.kind,
+            "category": e.category,
             "rule": e.rule,
             "severity": e.severity,
             "level": e.level,
@@ -89,6 +90,7 @@ class Notification:
         e = self.event
         where = f"ward {self.ward or '?'} bed {self.location.bed or '?'}"
         what = "ESCALATED " if e.kind == "escalated" else ""
+        what += "TECHNICAL " if e.category == "technical" else ""
         return f"[{(e.severity or 'unknown').upper()}] {what}{e.rule} - {where} ({e.kind})"
 
     def text(self) -> str:
@@ -96,7 +98,8 @@ class Notification:
         lines = [
             f"Patient: {self.location.display_name or '(name not on file)'}",
             f"Ward: {self.ward or '?'}   Bed: {self.location.bed or '?'}",
-            f"Alert: {e.rule} ({e.severity}), {e.kind}",
+            f"Alert: {e.rule} ({e.severity}), {e.kind}"
+            + (" - technical alarm: check the device" if e.category == "technical" else ""),
             f"Tier: {self.tier} {self.tier_name or ''}".rstrip(),
         ]
         if e.metric is not None:

@@ -110,7 +110,8 @@ class Notifier:
         row = self._transition(row, event)
         location = self.locate(event.pid, row.ward)
         tier = event.level if event.kind in ("raised", "escalated") else row.level
-        targets = self.router.targets(location.ward, event.severity or "unknown", tier, event.kind)
+        targets = self.router.targets(location.ward, event.severity or "unknown", tier,
+                                      event.kind, event.category)
         tier_settings = self.router.tier(tier)
         note = Notification(event, location, tier, tier_settings.name if tier_settings else None,
                             source, ref=self.store.ref("alert", row.alert_id),

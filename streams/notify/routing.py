@@ -1,4 +1,4 @@
-"""Routes: (ward, severity, rota tier, event kind) -> the targets to page.
+"""Routes: (ward, severity, rota tier, event kind, category) -> the targets to page.
 
 Pure: no I/O. A target appears once per event even when several routes
 name it (one page per (page key, target), see dedup).
@@ -35,7 +35,8 @@ class Router:
     def tier(self, level: int) -> TierSettings | None:
         return self._rota.get(level)
 
-    def targets(self, ward: str | None, severity: str, tier: int, kind: str) -> list[Target]:
+    def targets(self, ward: str | None, severity: str, tier: int, kind: str,
+                category: str = "physiological") -> list[Target]:
         ward_key = ward or "unknown"
         seen: dict[str, Target] = {}
         for route in self.config.routes:
@@ -43,7 +44,7 @@ class Router:
                 continue
             if severity not in route.severities or tier not in route.tiers:
                 continue
-            if kind not in route.kinds:
+            if kind not in route.kinds or category not in route.categories:
                 continue
             for name in route.targets:
                 if name not in seen:

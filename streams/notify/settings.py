@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from streams.notify.errors import RoutingConfigError
-from streams.records import AlertKind, Severity
+from streams.records import AlertCategory, AlertKind, Severity
 
 ALL_SEVERITIES: list[Severity] = ["low", "low_medium", "medium", "high"]
 Channel = Literal["mqtt", "webhook", "email"]
@@ -52,13 +52,20 @@ class TargetSettings(_Config):
 
 
 class RouteSettings(_Config):
-    """Which targets get an event: by ward, severity, rota tier and event kind."""
+    """Which targets get an event: by ward, severity, rota tier, event kind and
+    category (physiological or technical alarm, IEC 60601-1-8): e.g. technical
+    alarms to the ward's equipment pager as well."""
 
     wards: list[str] = Field(default_factory=lambda: ["*"], description='"*" matches any ward')
     severities: list[Severity] = Field(default_factory=lambda: list(ALL_SEVERITIES))
     tiers: list[int] = Field(default_factory=lambda: [0])
     kinds: list[AlertKind] = Field(default_factory=lambda: _paging_kinds())
+    categories: list[AlertCategory] = Field(default_factory=lambda: _all_categories())
     targets: list[str]
+
+
+def _all_categories() -> list[AlertCategory]:
+    return ["physiological", "technical"]
 
 
 def _paging_kinds() -> list[AlertKind]:

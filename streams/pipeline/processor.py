@@ -20,8 +20,10 @@ from analytics.hrv import HRV_FEATURES
 from analytics.metrics import METRICS
 from analytics.news2 import PARAMETERS as NEWS2_PARAMETERS
 from analytics.news2 import SCALE2_METRIC, News2Result
+from analytics.technical import TECHNICAL_RULE_NAMES, TechnicalSettings, rule_metric
 from analytics.windows import DEFAULT_SPECS, WindowSpec
 from streams.pipeline.state import PatientState
+from streams.pipeline.technical import TechnicalAlarms
 from streams.records import AlertEvent, Scores, WindowFeatures
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class ProcessorConfig:
     allowed_lateness_ms: int = 30_000
     idle_timeout_ms: int = 60_000
     rules: Sequence[Mapping[str, Any]] | None = None  # None: analytics DEFAULT_RULES
+    technical: TechnicalSettings = TechnicalSettings()
 
 
 def _finite(value: float | int | None) -> float | None:
@@ -70,6 +73,7 @@ class PatientProcessor:
     def __init__(self, config: ProcessorConfig, machine: AlertMachine) -> None:
         self.config = config
         self.machine = machine
+        self.technical = TechnicalAlarms(config.technical)
 
     def new_state(self, pid: str) -> PatientState:
         return PatientState.new(pid, self.config.specs, self.config.allowed_lateness_ms,
@@ -108,6 +112,9 @@ class PatientProcessor:
             out.late_readings = result.late_count
             quality = {q for r in continuous for q in r.get("quality") or ()}
             out.extend(self._on_closed(state, result.closed, quality))
+            out.alerts += self._alert_records(
+                state, self.technical.on_readings(state, str(batch.get("device", "")), continuous,
+                                                 now_ms))
         if manual and any(r["metric"] in NEWS2_PARAMETERS or r["metric"] == SCALE2_METRIC
                           for r in manual):
             # A nurse's entry (e.g. new confusion) must re-score at once, not at the next window.
@@ -125,7 +132,7 @@ class PatientProcessor:
             return True
         rules = state.alerts.get("rules", {}) if state.alerts else {}
         return any(r.get("phase") == "active" or r.get("silenced_until_ms") is not None
-                   for r in rules.values())
+                   for r in rules.values()) or self.technical.needs_tick(state, now_ms)
 
     def tick(self, state: PatientState, now_ms: int) -> Outputs:
         """Clock-driven work for a quiet patient: idle window close, escalations."""
@@ -135,7 +142,16 @@ class PatientProcessor:
         events = self.machine.tick(now_ms)  # holds only this patient (see _load_alerts)
         self._save_alerts(state)
         out.alerts += self._alert_records(state, events)
+        out.alerts += self._alert_records(state, self.technical.evaluate(state, now_ms))
         return out
+
+    def on_status(self, state: PatientState, status: Mapping[str, Any], now_ms: int) -> Outputs:
+        """A `devices.status` record of one of the patient's devices (or its Last Will)."""
+        if status.get("ward") and status["ward"] != state.ward:
+            state.ward = status["ward"]
+            state.changed()
+        return Outputs(alerts=self._alert_records(
+            state, self.technical.on_status(state, status, now_ms)))
 
     def ack(self, state: PatientState, alert_id: str, by: str, ts_ms: int) -> Outputs:
         """Apply a care-staff acknowledgement (from `alerts.acks`)."""
@@ -145,6 +161,7 @@ class PatientProcessor:
             if active_id == alert_id:
                 events += self.machine.ack(state.pid, rule, ts_ms, alert_id=alert_id, by=by)
         self._save_alerts(state)
+        events += self.technical.ack(state, alert_id, by, ts_ms)
         return Outputs(alerts=self._alert_records(state, events))
 
     # -- the chain ------------------------------------------------------------
@@ -157,6 +174,7 @@ class PatientProcessor:
         scoring = [w for w in closed if w.window == SCORE_WINDOW]
         if not scoring:
             return out
+        self.technical.on_windows(state, scoring)
         state.changed()  # baselines, NEWS2 and alert state move on below
         anomalies = [s for w in scoring if (s := state.anomaly.observe_window(w)) is not None]
         for w in scoring:
@@ -232,11 +250,15 @@ class PatientProcessor:
     def _alert_records(self, state: PatientState, events: list[RuleEvent]) -> list[AlertEvent]:
         records = []
         for e in events:
-            rule = self.machine.rules.get(e.rule)
+            technical = e.rule in TECHNICAL_RULE_NAMES
+            rule = None if technical else self.machine.rules.get(e.rule)
             metric = rule.signal.split(".")[0] if rule and not rule.signal.startswith(
                 ("news2", "anomaly")) else None
+            if technical:
+                metric = rule_metric(e.rule)
             records.append(AlertEvent.model_construct(
                 v=1, event_id=e.event_id, alert_id=e.alert_id, kind=e.kind.value, pid=e.pid,
+                category="technical" if technical else "physiological",
                 rule=e.rule, severity=e.severity if e.severity in SEVERITIES else None,
                 level=e.level, ts_ms=e.ts_ms, ward=state.ward, metric=metric,
                 value=_finite(e.value), news2_total=state.last_news2_total,

@@ -57,6 +57,7 @@ import numpy as np
 from analytics.anomaly import AnomalyScorer
 from analytics.errors import StateError
 from analytics.news2 import News2State
+from analytics.technical import DeviceWatch
 from analytics.windows import PatientWindows, WindowSpec
 
 STATE_VERSION = 2
@@ -79,6 +80,8 @@ class PatientState:
     news2: News2State = field(default_factory=News2State)
     anomaly: AnomalyScorer = field(default_factory=AnomalyScorer)
     alerts: dict[str, Any] = field(default_factory=dict)  # AlertMachine.patient_to_dict
+    technical: dict[str, Any] = field(default_factory=dict)  # the technical alarms' machine
+    watch: DeviceWatch = field(default_factory=DeviceWatch)  # devices' last word (fast part)
     ward: str | None = None
     last_news2_total: int | None = None
     # chunk start -> ids of the messages whose first reading is in that minute
@@ -155,6 +158,7 @@ def _slow_zlib(state: PatientState) -> bytes:
             "news2": state.news2.to_dict(),
             "anomaly": state.anomaly.to_dict(),
             "alerts": state.alerts,
+            "technical": state.technical,
             "ward": state.ward,
             "last_news2_total": state.last_news2_total,
         }, separators=(",", ":")).encode(), 1)
@@ -229,6 +233,7 @@ def checkpoint_records(state: PatientState) -> list[tuple[bytes, bytes | None]]:
     state.dirty_chunks.clear()
     head = json.dumps({"v": STATE_VERSION, "pid": state.pid,
                        "windows": state.windows.to_dict(include_buffers=False),
+                       "watch": state.watch.to_dict(),
                        "chunks": sorted(state.written)}, separators=(",", ":")).encode()
     records.append((head_key(state.pid), b"".join((_HEAD_MAGIC, head, b"\n",
                                                    _slow_zlib(state)))))
@@ -289,6 +294,9 @@ def _from_head(head: Mapping[str, Any], buffers: Mapping[str, Any]) -> PatientSt
         news2=News2State.from_dict(head["news2"]),
         anomaly=AnomalyScorer.from_dict(head["anomaly"]),
         alerts=head["alerts"],
+        # Both absent from states written before technical alarms.
+        technical=head.get("technical") or {},
+        watch=DeviceWatch.from_dict(head.get("watch")),
         ward=head["ward"],
         last_news2_total=head["last_news2_total"],
     )

@@ -99,6 +99,6 @@ def alert_line(rec: Any) -> str | None:
          "ward": rec.ward},
         {"event_id": rec.event_id, "alert_id": rec.alert_id, "level": int(rec.level),
          "value": rec.value, "news2_total": rec.news2_total, "reason": rec.reason,
-         "by": rec.by},
+         "by": rec.by, "category": getattr(rec, "category", "physiological")},
         rec.ts_ms,
     )

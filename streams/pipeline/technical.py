@@ -1,0 +1,114 @@
+"""Technical alarms of one patient (analytics/technical.py) inside the worker.
+
+The conditions come from `DeviceWatch` (what the devices said and when
+anything last arrived, by the worker's clock); a second `AlertMachine` with
+the technical rules gives them the physiological alerts' lifecycle: raise
+after the rule's delay, escalate when unacknowledged, acknowledge, resolve
+when data returns. Its state lives in `PatientState.technical` as the
+physiological machine's lives in `PatientState.alerts`.
+
+Evaluated only when something can change: when the signals differ from the
+last evaluation, or an alert is pending or active (delays, escalation), so a
+steady stream of readings costs a dict comparison per message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from analytics.alerts import AlertEvent as RuleEvent
+from analytics.alerts import AlertMachine
+from analytics.technical import TechnicalSettings, technical_rules
+from streams.pipeline.state import PatientState
+
+
+class TechnicalAlarmSettings(BaseModel):
+    """`VITALSTREAM_WORKER__TECHNICAL__*`: timeouts and delays of the technical alarms
+    (by the worker's clock, the arrival time). The demo, which replays hours in
+    minutes, divides them by its speed."""
+
+    offline_after_s: float = Field(default=120.0, gt=0, description="no message of any "
+                                   "device of the patient for this long: device_offline")
+    no_data_after_s: float = Field(default=300.0, gt=0, description="a metric the patient "
+                                   "had is silent this long (at least 3 of its usual gaps)")
+    off_body_delay_s: float = Field(default=60.0, ge=0, description="sensor off body or "
+                                    "contact lost this long before sensor_off_body")
+    poor_signal_delay_s: float = Field(default=300.0, ge=0, description="most readings "
+                                       "flagged this long before signal_poor")
+    poor_signal_share: float = Field(default=0.5, gt=0, le=1)
+
+    def analytics(self) -> TechnicalSettings:
+        return TechnicalSettings(
+            offline_after_ms=round(self.offline_after_s * 1000),
+            no_data_after_ms=round(self.no_data_after_s * 1000),
+            off_body_delay_ms=round(self.off_body_delay_s * 1000),
+            poor_signal_delay_ms=round(self.poor_signal_delay_s * 1000),
+            poor_signal_share=self.poor_signal_share)
+
+
+class TechnicalAlarms:
+    def __init__(self, settings: TechnicalSettings | None = None) -> None:
+        settings = settings or TechnicalSettings()
+        self.settings = settings
+        self.machine = AlertMachine(technical_rules(settings))
+
+    # -- inputs ---------------------------------------------------------------
+    def on_readings(self, state: PatientState, device: str,
+                    readings: list[Mapping[str, Any]], now_ms: int) -> list[RuleEvent]:
+        state.watch.on_readings(device, [r["metric"] for r in readings],
+                                [r.get("quality") or () for r in readings], now_ms)
+        return self.evaluate(state, now_ms)
+
+    def on_status(self, state: PatientState, status: Mapping[str, Any],
+                  now_ms: int) -> list[RuleEvent]:
+        state.watch.on_status(str(status["device"]), online=bool(status.get("online", True)),
+                              battery_pct=status.get("battery_pct"),
+                              on_body=status.get("on_body"), now_ms=now_ms)
+        return self.evaluate(state, now_ms)
+
+    def on_windows(self, state: PatientState, windows: list[Any]) -> None:
+        state.watch.on_windows(windows, self.settings.poor_signal_share)
+
+    # -- evaluation -------------------------------------------------------------
+    def _busy(self, state: PatientState) -> bool:
+        rules = state.technical.get("rules", {}) if state.technical else {}
+        return any(r.get("phase") != "idle" or r.get("silenced_until_ms") is not None
+                   for r in rules.values())
+
+    def needs_tick(self, state: PatientState, now_ms: int) -> bool:
+        deadline = state.watch.next_deadline_ms(self.settings)
+        return (deadline is not None and now_ms >= deadline) or self._busy(state)
+
+    def evaluate(self, state: PatientState, now_ms: int) -> list[RuleEvent]:
+        signals = state.watch.signals(now_ms, self.settings)
+        if not signals or (not state.watch.changed_since_evaluated(signals)
+                           and not self._busy(state)):
+            return []
+        state.watch.evaluated = signals
+        if state.technical:
+            self.machine.load_patient(state.pid, state.technical)
+        else:
+            self.machine.states.pop(state.pid, None)
+        events = self.machine.observe(state.pid, now_ms, signals)
+        events += self.machine.tick(now_ms)  # escalations (this patient only)
+        if state.pid in self.machine.states:
+            state.technical = self.machine.patient_to_dict(state.pid)
+            del self.machine.states[state.pid]
+        state.changed()
+        return events
+
+    def ack(self, state: PatientState, alert_id: str, by: str, ts_ms: int) -> list[RuleEvent]:
+        if not state.technical:
+            return []
+        self.machine.load_patient(state.pid, state.technical)
+        events: list[RuleEvent] = []
+        for rule, active_id in self.machine.active(state.pid).items():
+            if active_id == alert_id:
+                events += self.machine.ack(state.pid, rule, ts_ms, alert_id=alert_id, by=by)
+        state.technical = self.machine.patient_to_dict(state.pid)
+        del self.machine.states[state.pid]
+        state.changed()
+        return events
