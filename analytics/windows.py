@@ -15,6 +15,16 @@ A batch passed to `add` is one arrival: it is placed first, then the
 watermark moves, so a device message spanning more than the allowed
 lateness does not make its own first readings late.
 
+A clock cannot poison the watermark: with `max_lead_ms` set, a reading's
+time counts towards the patient's event-time progress only up to its arrival
+time plus `max_lead_ms`. A reading happens before it arrives, so a time far
+ahead of the arrival is a wrong clock (a single bad stamp, or a device whose
+clock runs fast); unbounded, one reading stamped 4.9 minutes ahead (inside
+the gateway's accepted skew) would close every window of the next minutes
+and make the patient's good readings late. The reading itself is kept and
+scored once the watermark reaches it. Replays keep event time behind the
+wall clock (devices.simulator.anchored_start_ms), so they are unaffected.
+
 Idle patients: `advance(now_ms)` lets the watermark follow the wall clock
 once nothing has arrived for `idle_timeout_ms`: event time is extrapolated
 as `max_ts_ms + (now_ms - last_arrival_ms) - idle_timeout_ms`. Elapsed wall
@@ -28,7 +38,6 @@ old and would be late by window standards.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -37,9 +46,9 @@ import numpy as np
 from analytics.errors import ConfigError, InputError, StateError
 from analytics.features import DEFAULT_FEATURE_CONFIG, MetricFeatureConfig, WindowFeatures
 from analytics.hrv import HRV_FEATURES
-from analytics.metrics import METRICS
 from analytics.window_buffer import MetricBuffer as _Buffer
 from analytics.window_close import ClosePlan, features_for_plans
+from analytics.window_ingest import ingest
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +116,7 @@ class PatientWindows:
         allowed_lateness_ms: int = DEFAULT_ALLOWED_LATENESS_MS,
         idle_timeout_ms: int = DEFAULT_IDLE_TIMEOUT_MS,
         feature_config: Mapping[str, MetricFeatureConfig] | None = None,
+        max_lead_ms: int | None = None,
     ) -> None:
         if not specs or len({s.name for s in specs}) != len(specs):
             raise ConfigError("window specs need unique names")
@@ -115,6 +125,8 @@ class PatientWindows:
         self.specs = tuple(specs)
         self.allowed_lateness_ms = int(allowed_lateness_ms)
         self.idle_timeout_ms = int(idle_timeout_ms)
+        # Event time counts at most this far ahead of the arrival (module doc); None: unbounded.
+        self.max_lead_ms = None if max_lead_ms is None else int(max_lead_ms)
         self.feature_config = feature_config or DEFAULT_FEATURE_CONFIG  # shared, not copied
         self.max_ts_ms: int | None = None
         self.last_arrival_ms: int | None = None
@@ -149,110 +161,14 @@ class PatientWindows:
 
     def _ingest(self, metrics, values, ts_ms, quality, now_ms: int
                 ) -> tuple[np.ndarray, np.ndarray, int]:
-        small = _small_arrival(metrics, values, ts_ms, quality)
-        if small is not None:
-            return self._ingest_small(*small, now_ms)
-        values = np.asarray(values, dtype=np.float64)
-        ts = np.asarray(ts_ms, dtype=np.int64)
-        n = len(values)
-        single = isinstance(metrics, str)
-        names = None if single else np.asarray(metrics, dtype=object)
-        flagged = np.zeros(n, dtype=bool) if quality is None else np.asarray(quality) != 0
-        if len(ts) != n or (names is not None and len(names) != n) or len(flagged) != n:
-            raise InputError("metrics, values, ts_ms and quality must have the same length")
-        present = {metrics} if single else set(names.tolist())  # type: ignore[union-attr]
-        if n and not present <= METRICS.keys():
-            raise InputError(f"unknown metric(s): {sorted(present - METRICS.keys())}")
-        bad = ~np.isfinite(values)
-        flagged_count = int(np.count_nonzero(flagged | bad))
-        self.flagged_total += flagged_count
-        self.last_arrival_ms = now_ms if self.last_arrival_ms is None else max(
-            self.last_arrival_ms, now_ms)
+        return ingest(self, metrics, values, ts_ms, quality, now_ms)
 
-        late = np.zeros(n, dtype=bool)
-        dropped = np.zeros(n, dtype=bool)
-        if self.closed_end_ms[self.specs[0].name] is not None:
-            dropped[:] = True
-            for spec in self.specs:
-                closed = self.closed_end_ms[spec.name]
-                assert closed is not None  # specs close together: all set or none
-                last_start = ts - ts % spec.step_ms
-                late |= last_start + spec.step_ms <= closed  # its oldest window has closed
-                dropped &= last_start + spec.size_ms <= closed  # and so has its newest
-            self.late_total += int(np.count_nonzero(late))
-
-        keep = ~(dropped | bad)
-        if n and keep.any():
-            for metric in sorted(present):
-                sel = keep if single else keep & (names == metric)
-                self.buffers.setdefault(metric, _Buffer()).extend(
-                    ts[sel], values[sel], flagged[sel])
-            batch_max = int(ts[keep].max())
-            self.max_ts_ms = batch_max if self.max_ts_ms is None else max(
-                self.max_ts_ms, batch_max)
-        if self.max_ts_ms is not None:
-            self._raise_watermark(self.max_ts_ms - self.allowed_lateness_ms)
-        return np.flatnonzero(late), np.flatnonzero(dropped), flagged_count
-
-    def _ingest_small(self, metrics: str | list[str], values: list[float], ts: list[int],
-                      flagged: list | None, now_ms: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """`_ingest` for a few readings as plain lists: a Python loop over 5
-        readings costs less than the dozen numpy calls it replaces."""
-        n = len(values)
-        names = [metrics] * n if isinstance(metrics, str) else metrics
-        if len(ts) != n or len(names) != n or (flagged is not None and len(flagged) != n):
-            raise InputError("metrics, values, ts_ms and quality must have the same length")
-        present = set(names)
-        if n and not present <= METRICS.keys():
-            raise InputError(f"unknown metric(s): {sorted(present - METRICS.keys())}")
-        if flagged is None:
-            flagged = [False] * n
-        marks = None
-        if self.closed_end_ms[self.specs[0].name] is not None:
-            marks = [(s.step_ms, s.size_ms, self.closed_end_ms[s.name]) for s in self.specs]
-        flagged_count = 0
-        late: list[int] = []
-        dropped: list[int] = []
-        kept: list[int] = []
-        prev_ts, is_late, is_dropped = None, False, False
-        for i, t in enumerate(ts):
-            finite = math.isfinite(values[i])
-            if flagged[i] or not finite:
-                flagged_count += 1
-            if marks is not None:
-                if t != prev_ts:  # a message's readings mostly share one time
-                    prev_ts, is_late, is_dropped = t, False, True
-                    for step_ms, size_ms, closed in marks:
-                        assert closed is not None  # specs close together: all set or none
-                        last_start = t - t % step_ms
-                        is_late = is_late or last_start + step_ms <= closed
-                        is_dropped = is_dropped and last_start + size_ms <= closed
-                if is_late:
-                    late.append(i)
-                if is_dropped:
-                    dropped.append(i)
-                    continue
-            if finite:
-                kept.append(i)
-        self.flagged_total += flagged_count
-        self.late_total += len(late)
-        self.last_arrival_ms = now_ms if self.last_arrival_ms is None else max(
-            self.last_arrival_ms, now_ms)
-
-        if kept:
-            buffers = self.buffers
-            if not present <= buffers.keys():
-                for metric in sorted(present):  # as the numpy path: one for every metric
-                    buffers.setdefault(metric, _Buffer())
-            for i in kept:
-                buffers[names[i]].append(ts[i], values[i], flagged[i])
-            batch_max = max(ts) if len(kept) == n else max(ts[i] for i in kept)
-            self.max_ts_ms = batch_max if self.max_ts_ms is None else max(
-                self.max_ts_ms, batch_max)
-        if self.max_ts_ms is not None:
-            self._raise_watermark(self.max_ts_ms - self.allowed_lateness_ms)
-        return (np.array(late, dtype=np.int64) if late else _EMPTY_INDEX,
-                np.array(dropped, dtype=np.int64) if dropped else _EMPTY_INDEX, flagged_count)
+    def _progress(self, batch_max_ms: int, now_ms: int) -> None:
+        """Event-time progress (`max_ts_ms`): the newest reading, bounded by the arrival."""
+        if self.max_lead_ms is not None:
+            batch_max_ms = min(batch_max_ms, now_ms + self.max_lead_ms)
+        if self.max_ts_ms is None or batch_max_ms > self.max_ts_ms:
+            self.max_ts_ms = batch_max_ms
 
     def _clock(self, now_ms: int) -> None:
         if self.max_ts_ms is not None and self.last_arrival_ms is not None:
@@ -362,6 +278,7 @@ class PatientWindows:
             "specs": [s.to_dict() for s in self.specs],
             "allowed_lateness_ms": self.allowed_lateness_ms,
             "idle_timeout_ms": self.idle_timeout_ms,
+            "max_lead_ms": self.max_lead_ms,
             "max_ts_ms": self.max_ts_ms,
             "last_arrival_ms": self.last_arrival_ms,
             "watermark_ms": self.watermark_ms,
@@ -388,8 +305,10 @@ class PatientWindows:
                      for s in data["specs"]]  # type: ignore[attr-defined]
             lateness = int(data["allowed_lateness_ms"])  # type: ignore[call-overload]
             idle = int(data["idle_timeout_ms"])  # type: ignore[call-overload]
+            lead = data.get("max_lead_ms")  # absent from states written before the bound
             pw = cls(specs, allowed_lateness_ms=lateness, idle_timeout_ms=idle,
-                     feature_config=feature_config)
+                     feature_config=feature_config,
+                     max_lead_ms=None if lead is None else int(lead))  # type: ignore[call-overload]
             pw.max_ts_ms = data["max_ts_ms"]  # type: ignore[assignment]
             pw.last_arrival_ms = data["last_arrival_ms"]  # type: ignore[assignment]
             pw.watermark_ms = data["watermark_ms"]  # type: ignore[assignment]
@@ -405,47 +324,6 @@ class PatientWindows:
         if set(pw.closed_end_ms) != {s.name for s in specs}:
             raise StateError("closed_end_ms does not match the window specs")
         return pw
-
-
-_SMALL_ARRIVAL = 32  # readings; up to this many, `_ingest` works on plain lists
-_SEQUENCES = (list, tuple, np.ndarray)
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
-def _small_arrival(metrics, values, ts_ms, quality
-                   ) -> tuple[str | list[str], list[float], list[int], list | None] | None:
-    """The arrival as plain lists (metrics stays a str when it is one), or None
-    for the numpy path: large, or of a type or value numpy would convert
-    differently or reject (numpy then raises exactly as it always did)."""
-    if not (isinstance(values, _SEQUENCES) and isinstance(ts_ms, _SEQUENCES)
-            and isinstance(metrics, (str, *_SEQUENCES))
-            and (quality is None or isinstance(quality, _SEQUENCES))):
-        return None
-    if (isinstance(values, np.ndarray) and values.ndim != 1) or len(values) > _SMALL_ARRIVAL:
-        return None
-    try:
-        vals = _plain_list(values, np.float64, float)
-        ts = _plain_list(ts_ms, np.int64, int)
-        flags = None if quality is None else [q != 0 for q in _plain_list(quality)]
-        names = metrics if isinstance(metrics, str) else _plain_list(metrics)
-        if not isinstance(names, str):
-            set(names)  # hashable, else the numpy path raises
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if ts and (min(ts) < _INT64_MIN or max(ts) > _INT64_MAX):
-        return None
-    return names, vals, ts, flags
-
-
-def _plain_list(seq, dtype=None, convert=None) -> list:
-    """`seq` (a list, tuple or 1-d array) as a list of Python scalars, each
-    passed through `convert` unless the array already has `dtype`."""
-    if isinstance(seq, np.ndarray):
-        if seq.ndim != 1:
-            raise TypeError("not a 1-d array")
-        items = seq.tolist()
-        return items if convert is None or seq.dtype == dtype else [convert(x) for x in items]
-    return list(seq) if convert is None else [convert(x) for x in seq]
 
 
 Arrival = tuple[

@@ -138,6 +138,9 @@ class WorkerSettings(BaseModel):
     broker_session_timeout_s: float = 10.0
     allowed_lateness_ms: int = 30_000
     idle_timeout_ms: int = 60_000
+    # A reading's time moves the patient's watermark at most this far past its
+    # arrival time: a device clock running ahead cannot make good readings late.
+    max_lead_ms: int = Field(default=30_000, ge=0)
     # State is written to the table and offsets acknowledged together, this often.
     # Each patient with new data costs one state write per checkpoint, so in
     # real time the checkpoint CPU grows with patients / interval: at 2 s the

@@ -358,7 +358,7 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
     )
     processor = PatientProcessor(
         ProcessorConfig(specs=DEFAULT_SPECS, allowed_lateness_ms=w.allowed_lateness_ms,
-                        idle_timeout_ms=w.idle_timeout_ms,
+                        idle_timeout_ms=w.idle_timeout_ms, max_lead_ms=w.max_lead_ms,
                         technical=w.technical.analytics()),
         AlertMachine(load_rules(settings)),
     )

@@ -56,6 +56,9 @@ class ProcessorConfig:
     specs: Sequence[WindowSpec] = DEFAULT_SPECS
     allowed_lateness_ms: int = 30_000
     idle_timeout_ms: int = 60_000
+    # Event time counts at most this far ahead of the arrival (analytics/windows.py):
+    # one bad clock must not close the patient's windows early.
+    max_lead_ms: int | None = 30_000
     rules: Sequence[Mapping[str, Any]] | None = None  # None: analytics DEFAULT_RULES
     technical: TechnicalSettings = TechnicalSettings()
 
@@ -77,7 +80,7 @@ class PatientProcessor:
 
     def new_state(self, pid: str) -> PatientState:
         return PatientState.new(pid, self.config.specs, self.config.allowed_lateness_ms,
-                                self.config.idle_timeout_ms)
+                                self.config.idle_timeout_ms, self.config.max_lead_ms)
 
     # -- inputs -------------------------------------------------------------
     def process_batch(self, state: PatientState, batch: Mapping[str, Any], now_ms: int) -> Outputs:

@@ -93,9 +93,9 @@ class PatientState:
 
     @classmethod
     def new(cls, pid: str, specs: Sequence[WindowSpec], allowed_lateness_ms: int,
-            idle_timeout_ms: int) -> PatientState:
+            idle_timeout_ms: int, max_lead_ms: int | None = None) -> PatientState:
         return cls(pid, PatientWindows(specs, allowed_lateness_ms=allowed_lateness_ms,
-                                       idle_timeout_ms=idle_timeout_ms))
+                                       idle_timeout_ms=idle_timeout_ms, max_lead_ms=max_lead_ms))
 
     def first_sight(self, msg_id: str, first_ts_ms: int) -> bool:
         """Record a device message; False if it was seen before (a redelivery)."""

@@ -75,12 +75,19 @@ class TechnicalAlarms:
     # -- evaluation -------------------------------------------------------------
     def _busy(self, state: PatientState) -> bool:
         rules = state.technical.get("rules", {}) if state.technical else {}
-        return any(r.get("phase") != "idle" or r.get("silenced_until_ms") is not None
+        # Pending (a delay runs) or active and unacknowledged (may escalate); an
+        # acknowledged alarm resolves on data, which needs no clock.
+        return any(r.get("phase") == "pending" or r.get("silenced_until_ms") is not None
+                   or (r.get("phase") == "active" and not r.get("acked"))
                    for r in rules.values())
 
     def needs_tick(self, state: PatientState, now_ms: int) -> bool:
+        if self._busy(state):
+            return True
         deadline = state.watch.next_deadline_ms(self.settings)
-        return (deadline is not None and now_ms >= deadline) or self._busy(state)
+        # Past a deadline the condition may have appeared, unless it was evaluated already.
+        return deadline is not None and now_ms >= deadline and (
+            state.watch.changed_since_evaluated(state.watch.signals(now_ms, self.settings)))
 
     def evaluate(self, state: PatientState, now_ms: int) -> list[RuleEvent]:
         signals = state.watch.signals(now_ms, self.settings)

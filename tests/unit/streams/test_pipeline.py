@@ -125,7 +125,11 @@ def test_only_idle_patients_and_open_alerts_need_the_clock():
     run(proc, state, range(0, 30), lambda i: 97.0)
     assert not proc.needs_tick(state, T0 + 31_000)  # data is flowing
     assert proc.needs_tick(state, T0 + 30_000 + 61_000)  # idle: windows to close
-    proc.tick(state, T0 + 30_000 + 10 * 60_000)  # flushes every window
+    out = proc.tick(state, T0 + 30_000 + 10 * 60_000)  # flushes every window
+    # ... and 10 min of silence is a technical alarm, which may escalate: until acknowledged.
+    offline = [a for a in out.alerts if a.rule == "device_offline" and a.kind == "raised"]
+    assert offline and proc.needs_tick(state, T0 + 30_000 + 11 * 60_000)
+    proc.ack(state, str(offline[0].alert_id), "nurse-1", T0 + 30_000 + 10 * 60_000)
     assert not proc.needs_tick(state, T0 + 30_000 + 11 * 60_000)
 
     alerting = proc.new_state("p2")
