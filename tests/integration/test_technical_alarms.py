@@ -24,16 +24,18 @@ SPEED = 240.0
 DURATION_S = 2 * 3600
 
 
-def test_battery_death_and_off_body_page_the_ward(settings, processes, pseudonymizer,
-                                                  run_id: str, tmp_path: Path) -> None:
+def test_battery_death_and_off_body_page_the_ward(settings, processes, run_id: str,
+                                                  tmp_path: Path) -> None:
     registry = tmp_path / "registry.json"
     sims = {name: SimulationConfig(patients=1, duration_s=DURATION_S, speed=SPEED, seed=seed,
                                    scenario=name, device_prefix=f"ta{name[:3]}{run_id}")
             for name, seed in (("battery_death", 3), ("off_body", 4))}
     entries = [e for c in sims.values() for e in registry_entries(c)]
     write_registry_file(registry, entries)
-    pids = {name: pseudonymizer.pseudonym(registry_entries(c)[0]["patient_id"])
+    # Pages name no pseudonym (page format v2): a nurse knows the patient by ward and bed.
+    beds = {name: (registry_entries(c)[0]["ward"], registry_entries(c)[0]["bed"])
             for name, c in sims.items()}
+    assert beds["battery_death"] != beds["off_body"]
     env = {
         "VITALSTREAM_GATEWAY__REGISTRY_FILE": str(registry),
         "VITALSTREAM_MQTT__CLIENT_ID": "vitalstream-test-technical-gateway",
@@ -61,26 +63,26 @@ def test_battery_death_and_off_body_page_the_ward(settings, processes, pseudonym
                        "--speed", str(SPEED), "--seed", str(c.seed), "--scenario", name,
                        "--device-prefix", str(c.device_prefix)], name=f"sim-{name}")
 
-        def pages(pid: str) -> dict[str, dict]:
+        def pages(scenario: str) -> dict[str, dict]:
             out = {}
             for _, payload, _ in list(watcher.messages):
                 page = json.loads(payload)
-                if page.get("pid") == pid and page.get("kind") == "raised":
+                if (page.get("ward"), page.get("bed")) == beds[scenario] and page.get(
+                        "kind") == "raised":
                     out[page["rule"]] = page
             return out
 
         dead = wait_until(lambda: {"battery_low", "device_offline"} <= set(
-            pages(pids["battery_death"])) and pages(pids["battery_death"]), 120,
+            pages("battery_death")) and pages("battery_death"), 120,
             "battery_low and device_offline pages for the dying wearable")
-        off = wait_until(lambda: pages(pids["off_body"]).get("sensor_off_body"), 120,
+        off = wait_until(lambda: pages("off_body").get("sensor_off_body"), 120,
                          "a sensor_off_body page")
     finally:
         watcher.close()
     for page in (dead["battery_low"], dead["device_offline"], off):
         assert page["category"] == "technical"
-        assert page["ward"] and page["bed"]  # a nurse knows which bed to go to
     assert dead["battery_low"]["severity"] == "low"
     assert dead["device_offline"]["severity"] == "medium"
     assert dead["battery_low"]["ts_ms"] <= dead["device_offline"]["ts_ms"]  # a warning first
     # A wearable taken off has a normal battery: no battery alarm for it.
-    assert "battery_low" not in pages(pids["off_body"])
+    assert "battery_low" not in pages("off_body")
