@@ -30,12 +30,12 @@ def test_battery_death_and_off_body_page_the_ward(settings, processes, run_id: s
     sims = {name: SimulationConfig(patients=1, duration_s=DURATION_S, speed=SPEED, seed=seed,
                                    scenario=name, device_prefix=f"ta{name[:3]}{run_id}")
             for name, seed in (("battery_death", 3), ("off_body", 4))}
-    entries = [e for c in sims.values() for e in registry_entries(c)]
-    write_registry_file(registry, entries)
-    # Pages name no pseudonym (page format v2): a nurse knows the patient by ward and bed.
-    beds = {name: (registry_entries(c)[0]["ward"], registry_entries(c)[0]["bed"])
-            for name, c in sims.items()}
-    assert beds["battery_death"] != beds["off_body"]
+    # Pages name no pseudonym (page format v2): a nurse knows the patient by ward and
+    # bed, so each simulated patient gets a bed of its own on this run's ward.
+    beds = {name: (f"TA{run_id}", str(bed)) for bed, name in enumerate(sims, start=1)}
+    write_registry_file(registry, [
+        {**e, "ward": beds[name][0], "bed": beds[name][1]}
+        for name, c in sims.items() for e in registry_entries(c)])
     env = {
         "VITALSTREAM_GATEWAY__REGISTRY_FILE": str(registry),
         "VITALSTREAM_MQTT__CLIENT_ID": "vitalstream-test-technical-gateway",
