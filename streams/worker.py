@@ -230,16 +230,23 @@ class WorkerRuntime:
             parsed = parse_statuses([e.value for e in events], topics.DEVICES_PATIENT_STATUS)
             now_ms = int(time.time() * 1000)
             out = Outputs()
+            dead = list(parsed.dead_letters)
             for source, status in zip(parsed.sources, parsed.batches, strict=True):
                 pid = str(status["pid"])
-                self.pid_event[pid] = events[source]
-                out.extend(self.processor.on_status(self.state(pid), status, now_ms))
+                try:
+                    self.pid_event[pid] = events[source]
+                    out.extend(self.processor.on_status(self.state(pid), status, now_ms))
+                except Exception as exc:  # a bug of ours: this record, never the partition
+                    log.exception("device status failed, dead-lettered offset=%d",
+                                  events[source].message.offset)
+                    dead.append(dead_record(
+                        RejectReason.INTERNAL, f"worker failed ({type(exc).__name__})",
+                        topics.DEVICES_PATIENT_STATUS, events[source].value, now_ms))
+                    continue
                 self.dirty.add(pid)
-            for dead in parsed.dead_letters:
-                await self.deadletter.send(key=None, value=dead.to_bytes())
+            await self._dead_letter(dead)
             self.counters["statuses"] += len(parsed.batches)
-            self.counters["deadletters"] += len(parsed.dead_letters)
-            await self._emit(out, [])
+            await self._emit(out)
             self.pending.extend((stream, e) for e in events)
             if self._checkpoint_due():
                 await self._checkpoint()
