@@ -25,7 +25,9 @@ from devices.simulator import (
     write_registry,
 )
 from streams import topics
+from streams.connections import kafka_client_kwargs
 from streams.demo import queries
+from streams.demo.reconcile import Tally, equation_lines, read_until_accounted, reconciliation
 from streams.demo.report import AlertMarker, Series, render_report
 from streams.ops.mqtt_admin import fleet_publisher
 from streams.ops.stack import NativeStack
@@ -115,7 +117,10 @@ def run_demo(opts: DemoOptions) -> int:
     duration_s = opts.scenario_hours * 3600
     config = SimulationConfig(
         patients=opts.patients, duration_s=duration_s, speed=opts.speed, seed=opts.seed,
-        scenario="mix", formats=("json", "senml"), device_prefix=f"demo{opts.seed}",
+        scenario="mix", formats=("json", "senml"),
+        # Devices of their own per run (the patients, made from the seed, are
+        # the same): this run's `vitals` points are told from an earlier run's.
+        device_prefix=f"demo{opts.seed}-{int(time.time())}",
         start_ms=anchored_start_ms(int(time.time() * 1000), duration_s, opts.speed),
     )
     write_registry(config, registry)
@@ -143,10 +148,26 @@ def run_demo(opts: DemoOptions) -> int:
         report = run_simulation(config, publisher, paced=True)
         print(f"  published {report.messages} messages, {report.readings} readings "
               f"({report.failed} failed)", flush=True)
-        lag = wait_for_drain(settings, "vitalstream-demo", opts.drain_timeout_s)
-        summary, series, alerts, label = collect(settings, config, since_ms, report.to_dict(), lag)
+        # The gateway may still be working through Mosquitto's queue: wait
+        # until Kafka has every published reading before anything stops.
+        tally = Tally(config.prefix)
+        complete = asyncio.run(read_until_accounted(
+            kafka_client_kwargs(settings.kafka, "admin"), demo_topics(settings), since_ms, tally,
+            report.readings, report.status_messages + report.wills, opts.drain_timeout_s))
+        lag = wait_for_drain(settings, "vitalstream-demo", [topics.VITALS_NORMALIZED],
+                             opts.drain_timeout_s, settle_s=8)
+        # The worker's points follower writes InfluxDB from Kafka, behind the worker.
+        influx_lag = wait_for_drain(settings, "vitalstream-demo-influx", FOLLOWED,
+                                    opts.drain_timeout_s)
+        summary, series, alerts, label = collect(settings, config, report.to_dict(), tally,
+                                                 lag)
+        summary["reconciliation"] = reconciliation(report.to_dict(), tally,
+                                                   summary["readings in InfluxDB (vitals)"],
+                                                   complete)
+        summary["InfluxDB points follower lag at the end (records)"] = influx_lag
         if opts.keep:
             print_summary(summary)
+            print("\n".join(equation_lines(summary["reconciliation"])))
             opts.out.parent.mkdir(parents=True, exist_ok=True)
             opts.out.write_text(render_report(summary, label, series, alerts))
             print("--keep: everything stays up (the console too) until Ctrl-C", flush=True)
@@ -166,11 +187,25 @@ def run_demo(opts: DemoOptions) -> int:
             stack.down()
             print("native stack stopped", flush=True)
     print_summary(summary)
+    print("\n".join(equation_lines(summary["reconciliation"])))
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     opts.out.write_text(render_report(summary, label, series, alerts))
     print(f"report: {opts.out.resolve()}")
-    ok = summary["readings in InfluxDB (vitals)"] > 0 and summary["window features"] > 0
+    ok = (summary["readings in InfluxDB (vitals)"] > 0 and summary["window features"] > 0
+          and summary["reconciliation"]["holds"])
     return 0 if ok else 1
+
+
+# What the worker's points follower reads (streams/worker.py).
+FOLLOWED = [topics.VITALS_NORMALIZED, topics.VITALS_FEATURES, topics.VITALS_SCORES, topics.ALERTS]
+
+
+def demo_topics(settings: Settings) -> dict[str, str]:
+    """The gateway's output topics, by what the reconciliation counts in them."""
+    prefix = settings.kafka.topic_prefix
+    return {kind: topics.topic_name(name, prefix) for kind, name in (
+        ("readings", topics.VITALS_NORMALIZED), ("status", topics.DEVICES_STATUS),
+        ("dead", topics.VITALS_DEADLETTER))}
 
 
 def console_login(settings: Settings, demo_dir: Path) -> tuple[str, str]:
@@ -190,37 +225,42 @@ def console_login(settings: Settings, demo_dir: Path) -> tuple[str, str]:
     return username, password
 
 
-def wait_for_drain(settings: Settings, group: str, timeout_s: float) -> int | None:
-    topic = topics.topic_name(topics.VITALS_NORMALIZED, settings.kafka.topic_prefix)
+def wait_for_drain(settings: Settings, group: str, names: list[str], timeout_s: float,
+                   settle_s: float = 0.0) -> int | None:
+    """Wait until `group` has committed everything of the topics (bounded)."""
+    full = [topics.topic_name(n, settings.kafka.topic_prefix) for n in names]
+    kafka = kafka_client_kwargs(settings.kafka, "admin")
     deadline = time.monotonic() + timeout_s
     lag = None
     while time.monotonic() < deadline:
-        lag = asyncio.run(queries.consumer_lag(settings.kafka.bootstrap, group, topic))
+        lag = asyncio.run(queries.consumer_lag(kafka, group, full))
         if lag == 0:
-            time.sleep(8)  # idle windows close and the last checkpoint lands
+            time.sleep(settle_s)  # idle windows close and the last checkpoint lands
             return 0
         time.sleep(1)
     return lag
 
 
-def collect(settings: Settings, config: SimulationConfig, since_ms: int,
-            published: dict[str, Any], lag: int | None):
+def collect(settings: Settings, config: SimulationConfig, published: dict[str, Any],
+            tally: Tally, lag: int | None):
     url, db = settings.influx.url, settings.influx.database
     key = settings.privacy.load_key()
     pseudo = Pseudonymizer(key)
     truth = ground_truth(config)
     pids = {pseudo.pseudonym(t.patient_id): t for t in truth}
-    where = "(" + " OR ".join(f"pid = '{p}'" for p in pids) + f") AND time >= {config.start_ms}ms"
+    of_pids = "(" + " OR ".join(f"pid = '{p}'" for p in pids) + ")"
+    where = f"{of_pids} AND time >= {config.start_ms}ms"
+    # Readings over the time range of those in Kafka: a skewed clock stamps
+    # some before the scenario's start.
+    readings_where = (f"{of_pids} AND device =~ /^{config.prefix}-/ AND "
+                      f"time >= {tally.min_ts_ms}ms AND time <= {tally.max_ts_ms}ms"
+                      if tally.min_ts_ms is not None else where)
 
-    def count(measurement: str, field: str) -> int:
+    def count(measurement: str, field: str, where: str = where) -> int:
         rows = queries.influx_rows(url, db, f'SELECT count("{field}") FROM "{measurement}" '
                                             f"WHERE {where}")
         return int(rows[0]["count"]) if rows else 0
 
-    dead = asyncio.run(queries.topic_records(
-        settings.kafka.bootstrap, topics.topic_name(topics.VITALS_DEADLETTER,
-                                                    settings.kafka.topic_prefix), since_ms))
-    dead = [d for d in dead if str(d.get("device", "")).startswith(config.prefix)]
     bands = queries.influx_rows(url, db, f'SELECT last("news2_total") FROM scores WHERE {where} '
                                          "GROUP BY pid")
     news2_last = sorted(int(r["last"]) for r in bands if r.get("last") is not None)
@@ -233,8 +273,9 @@ def collect(settings: Settings, config: SimulationConfig, since_ms: int,
         "patients / scenarios": {t.scenario: sum(1 for x in truth if x.scenario == t.scenario)
                                  for t in truth},
         "published (simulator)": {k: published[k] for k in ("messages", "readings", "failed")},
-        "readings in InfluxDB (vitals)": count("vitals", "value"),
-        "rejected (dead letters by reason)": queries.count_by(dead, "reason"),
+        "readings in InfluxDB (vitals)": count("vitals", "value", readings_where),
+        "readings in Kafka (vitals.normalized)": tally.readings,
+        "rejected (dead letters by reason)": dict(tally.dead_messages),
         "window features": count("vital_features", "count"),
         "scores": count("scores", "news2_total"),
         "NEWS2 at the end (per patient)": news2_last,

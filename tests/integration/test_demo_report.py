@@ -3,6 +3,7 @@ in a real browser (Debian's headless Chromium)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,22 @@ def coloured_pixels(png: Path) -> dict[str, int]:
     return counts
 
 
+def assert_reconciles(out: str) -> None:
+    """Every reading the simulator had PUBACKed is in Kafka or dead-lettered, and
+    every one in Kafka is a point in InfluxDB or overwrote one (same identity)."""
+    sim = re.search(r"published (\d+) messages, (\d+) readings \(0 failed\)", out)
+    assert sim, out[-3000:]
+    first = re.search(r"^published (\d+) = in Kafka (\d+) \+ dead-lettered (\d+)$", out, re.M)
+    second = re.search(r"^in Kafka (\d+) = in InfluxDB (\d+) \+ overwritten (\d+)$", out, re.M)
+    assert first and second, out[-3000:]
+    published, kafka, dead = map(int, first.groups())
+    kafka_again, influx, overwritten = map(int, second.groups())
+    assert published == int(sim.group(2)) and kafka == kafka_again
+    assert published == kafka + dead, out[-3000:]
+    assert kafka == influx + overwritten, out[-3000:]
+    assert "reconciled: every published reading is accounted for" in out, out[-3000:]
+
+
 def test_demo_summarizes_and_its_report_draws_every_plot(tmp_path: Path) -> None:
     report = tmp_path / "demo.html"
     result = subprocess.run(
@@ -51,6 +68,7 @@ def test_demo_summarizes_and_its_report_draws_every_plot(tmp_path: Path) -> None
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "readings in InfluxDB (vitals)" in out and "alert events" in out
+    assert_reconciles(out)
     html = report.read_text()
     # Wearable vitals and NEWS2 for every patient; blood pressure only when the
     # plotted patient has a bedside monitor (the simulator decides per seed).
