@@ -15,7 +15,7 @@ from devices.registry import write_registry_file
 from devices.simulator import SimulationConfig
 from devices.simulator.fleet import registry_entries
 from streams.demo.runner import technical_env
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import staff_identity, wait_until
 from tests.integration.test_notify import MqttWatcher
 
 pytestmark = pytest.mark.integration
@@ -50,7 +50,10 @@ def test_battery_death_and_off_body_page_the_ward(settings, processes, run_id: s
         "VITALSTREAM_NOTIFY__REGISTRY_FILE": str(registry),
         "VITALSTREAM_NOTIFY__MQTT_CLIENT_ID": f"notify-tech-{run_id}",
     }
-    watcher = MqttWatcher(settings.mqtt.host, settings.mqtt.port, ["care/+/alerts"])
+    # The ward's nurse reads the pages (MQTT identities are ward-scoped).
+    ward = f"TA{run_id}"
+    watcher = MqttWatcher(settings, staff_identity(settings, f"nurse-ta-{run_id}", [ward]),
+                          [f"care/{ward}/alerts"])
     try:
         gateway = processes(["gateway"], env, name="gateway")
         worker = processes(["worker", "--loglevel", "info"], env, name="worker")
