@@ -7,6 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
+from streams.commands.generated import write_or_check
 from streams.grafana.dashboards import DASHBOARDS
 from streams.ops.templates import DOCKER_DIR
 
@@ -26,18 +27,5 @@ def render(name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    args.out.mkdir(parents=True, exist_ok=True)
-    stale = []
-    for name in DASHBOARDS:
-        path = args.out / f"{name}.json"
-        text = render(name)
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(str(path))
-            continue
-        path.write_text(text)
-        print(f"wrote {path}")
-    if stale:
-        print("stale dashboards (run `vitalstream dashboards`): " + ", ".join(stale))
-        return 1
-    return 0
+    files = {args.out / f"{name}.json": render(name) for name in DASHBOARDS}
+    return write_or_check(files, check=args.check, command="dashboards")

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from devices.records import DeadLetter, DeviceStatusRecord, ReadingBatch
+from streams.commands.generated import write_or_check
 from streams.records import AlertAck, AlertEvent, Scores, WindowFeatures
 
 # topic -> record model; the file name is the topic name.
@@ -39,18 +40,6 @@ def render(model: type[BaseModel], topic: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    args.out.mkdir(parents=True, exist_ok=True)
-    stale = []
-    for topic, model in WIRE_RECORDS.items():
-        path = args.out / f"{topic}.schema.json"
-        text = render(model, topic)
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(str(path))
-            continue
-        path.write_text(text)
-        print(f"wrote {path}")
-    if stale:
-        print("stale schemas (run `vitalstream schemas`): " + ", ".join(stale))
-        return 1
-    return 0
+    files = {args.out / f"{topic}.schema.json": render(model, topic)
+             for topic, model in WIRE_RECORDS.items()}
+    return write_or_check(files, check=args.check, command="schemas")
