@@ -46,16 +46,16 @@ from analytics.alerts import DEFAULT_RULES, AlertMachine
 from analytics.windows import DEFAULT_SPECS
 from devices.records import DeadLetter, RejectReason
 from streams import topics
-from streams.agents.records import (
+from streams.app import create_app
+from streams.connections import kafka_client_kwargs
+from streams.metrics import WORKER_CONSUMER_LAG, WORKER_EVENT_LAG_SECONDS
+from streams.pipeline.checkpoint import Checkpoints, StateRecords
+from streams.pipeline.inputs import (
     dead_record,
     parse_reading_batches,
     parse_statuses,
     validation_detail,
 )
-from streams.app import create_app
-from streams.connections import kafka_client_kwargs
-from streams.metrics import WORKER_CONSUMER_LAG, WORKER_EVENT_LAG_SECONDS
-from streams.pipeline.checkpoint import Checkpoints, StateRecords
 from streams.pipeline.processor import Outputs, PatientProcessor, ProcessorConfig
 from streams.pipeline.state import PatientState, checkpoint_records, load_state
 from streams.records import AlertAck

@@ -31,7 +31,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
-from streams.agents.records import parse_reading_batches
+from streams.pipeline.inputs import parse_reading_batches
 from streams.records import AlertEvent, Scores, WindowFeatures
 from streams.sinks.influx import InfluxSink
 from streams.sinks.points import alert_line, feature_line, reading_lines, score_line

@@ -5,8 +5,8 @@ import pytest
 from pydantic import ValidationError
 
 from devices.records import Reading, ReadingBatch, RejectReason
-from streams.agents.records import parse_reading_batches
 from streams.cli import main
+from streams.pipeline.inputs import parse_reading_batches
 
 
 def _batch(**overrides):
