@@ -59,7 +59,6 @@ class ProcessorConfig:
     # Event time counts at most this far ahead of the arrival (analytics/windows.py):
     # one bad clock must not close the patient's windows early.
     max_lead_ms: int | None = 30_000
-    rules: Sequence[Mapping[str, Any]] | None = None  # None: analytics DEFAULT_RULES
     technical: TechnicalSettings = TechnicalSettings()
 
 
