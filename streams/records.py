@@ -29,7 +29,7 @@ class _Record(BaseModel):
         return self.model_dump_json(exclude_none=True).encode()
 
 
-class WindowFeatures(_Record):
+class WindowFeaturesRecord(_Record):
     """Features of one closed window of one metric of one patient."""
 
     v: Literal[1] = 1  # FEATURES_VERSION
@@ -73,7 +73,7 @@ class Scores(_Record):
     anomaly_combined: float | None = None
 
 
-class AlertEvent(_Record):
+class AlertEventRecord(_Record):
     """One transition of an alert. `event_id` is stable: a replay has the same id."""
 
     v: Literal[1] = 1  # ALERT_EVENT_VERSION

@@ -33,7 +33,7 @@ from pydantic import SecretStr
 from devices.pseudonym import Pseudonymizer
 from streams.connections import mqtt_connection
 from streams.notify.service import NotifyService
-from streams.records import AlertEvent
+from streams.records import AlertEventRecord
 from streams.security_settings import SecuritySettings
 from streams.settings import Settings
 
@@ -131,8 +131,8 @@ async def wait_for(predicate: Callable[[], bool], timeout_s: float) -> bool:
     return predicate()
 
 
-def make_events(run_id: str, pids: list[str], n: int, ward: str) -> list[AlertEvent]:
-    return [AlertEvent(event_id=f"bench-{run_id}-{i}:raised", alert_id=f"bench-{run_id}-{i}",
+def make_events(run_id: str, pids: list[str], n: int, ward: str) -> list[AlertEventRecord]:
+    return [AlertEventRecord(event_id=f"bench-{run_id}-{i}:raised", alert_id=f"bench-{run_id}-{i}",
                        kind="raised", pid=pids[i % len(pids)], rule="spo2_low", severity="high",
                        ts_ms=0, ward=ward, metric="spo2", value=88.0) for i in range(n)]
 
@@ -197,7 +197,7 @@ async def bench_notifier(settings: Settings, n: int, rate_hz: float) -> dict[str
     return {c: latencies(arrivals, c, sent_by_ref) for c in ("mqtt", "webhook", "email")}
 
 
-async def produce_recording(settings: Settings, events: list[AlertEvent], rate_hz: float,
+async def produce_recording(settings: Settings, events: list[AlertEventRecord], rate_hz: float,
                             sent: dict[str, int], topic: str = "alerts") -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all",
                                 linger_ms=0)

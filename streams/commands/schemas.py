@@ -10,16 +10,16 @@ from pydantic import BaseModel
 
 from devices.records import DeadLetter, DeviceStatusRecord, ReadingBatch
 from streams.commands.generated import write_or_check
-from streams.records import AlertAck, AlertEvent, Scores, WindowFeatures
+from streams.records import AlertAck, AlertEventRecord, Scores, WindowFeaturesRecord
 
 # topic -> record model; the file name is the topic name.
 WIRE_RECORDS: dict[str, type[BaseModel]] = {
     "vitals.normalized": ReadingBatch,
     "vitals.deadletter": DeadLetter,
     "devices.status": DeviceStatusRecord,
-    "vitals.features": WindowFeatures,
+    "vitals.features": WindowFeaturesRecord,
     "vitals.scores": Scores,
-    "alerts": AlertEvent,
+    "alerts": AlertEventRecord,
     "alerts.acks": AlertAck,
 }
 

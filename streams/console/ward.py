@@ -86,7 +86,7 @@ class WardState:
 
     # ---- records -----------------------------------------------------------
     def apply_alert(self, event: dict[str, Any]) -> str | None:
-        """An `alerts` event (streams.records.AlertEvent as a dict)."""
+        """An `alerts` event (streams.records.AlertEventRecord as a dict)."""
         pid, alert_id, kind = event["pid"], event.get("alert_id"), event["kind"]
         tile = self._tile(pid)
         if event.get("ward"):

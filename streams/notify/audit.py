@@ -25,7 +25,7 @@ from typing import Protocol
 
 from streams.notify.message import Notification
 from streams.notify.routing import Target
-from streams.records import AlertAck, AlertEvent
+from streams.records import AlertAck, AlertEventRecord
 from streams.sinks.lineprotocol import line
 from streams.sinks.points import alert_line
 
@@ -36,7 +36,7 @@ class LineWriter(Protocol):
     async def write(self, lines: Sequence[str]) -> list[str]: ...
 
 
-def event_line(event: AlertEvent, source: str = "worker") -> str | None:
+def event_line(event: AlertEventRecord, source: str = "worker") -> str | None:
     """The same point the worker writes for the event (streams.sinks.points),
     so the notifier's audit of a worker event overwrites it instead of adding
     a second series; events the notifier makes itself (its escalation guard)

@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from streams.notify.errors import GuardStoppedError
 from streams.notify.notifier import Job, Notifier
-from streams.records import AlertEvent
+from streams.records import AlertEventRecord
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class AlertConsumer:
         self._inflight.setdefault(tp, deque()).append(entry)
         self.events += 1
         try:
-            event = AlertEvent.model_validate_json(value or b"")
+            event = AlertEventRecord.model_validate_json(value or b"")
         except ValidationError as exc:
             self._spawn(self._reject(entry, key, value, exc, offset))
             return
@@ -218,7 +218,7 @@ class AlertConsumer:
             for event in failures:
                 self._spawn(self._reject_guard(event))
 
-    async def _reject_guard(self, event: AlertEvent) -> None:
+    async def _reject_guard(self, event: AlertEventRecord) -> None:
         """An escalation the guard could not page: on alerts.deadletter, not lost."""
         record = {"v": 1, "reason": "internal_error", "detail": "guard escalation failed",
                   "topic": self.topic, "event": event.model_dump(mode="json",

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.notify.directory import Location
-from streams.records import AlertEvent
+from streams.records import AlertEventRecord
 
 NOTIFICATION_VERSION = 2
 MINUTE_MS = 60_000
 
 
-def page_key(event: AlertEvent) -> str:
+def page_key(event: AlertEventRecord) -> str:
     if event.kind == "escalated":
         return f"{event.alert_id}/L{event.level}"
     return event.event_id
@@ -35,7 +35,7 @@ def page_key(event: AlertEvent) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Notification:
-    event: AlertEvent
+    event: AlertEventRecord
     location: Location
     tier: int
     tier_name: str | None

@@ -24,7 +24,7 @@ from streams.notify.message import MINUTE_MS, Notification
 from streams.notify.routing import Router
 from streams.notify.store import AlertRow, NotifyStore
 from streams.notify.topics import format_topic
-from streams.records import AlertEvent
+from streams.records import AlertEventRecord
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ RETAINED_TIMEOUT_S = 10.0
 class Job:
     """The slow half of one event: re-runnable, idempotent."""
 
-    event: AlertEvent
+    event: AlertEventRecord
     notifications: list[tuple[Notification, list]] = field(default_factory=list)
     retained: list[Awaitable[None]] = field(default_factory=list)
     audit_lines: list[str | None] = field(default_factory=list)
@@ -82,7 +82,7 @@ class Notifier:
         self.page_time_resolution_ms = page_time_resolution_ms
         self.guard = EscalationGuard(self._tier_timeout_ms)
         # Guard escalations whose handling raised: the consumer dead-letters them.
-        self.guard_failures: list[AlertEvent] = []
+        self.guard_failures: list[AlertEventRecord] = []
         self.guard.restore(
             Armed(r.alert_id, r.level, r.guard_deadline_ms) for r in store.guarded_alerts()
             if r.guard_deadline_ms is not None
@@ -93,7 +93,7 @@ class Notifier:
         return None if t is None else int(t.timeout_s * 1000)
 
     # ---- events -----------------------------------------------------------
-    def handle(self, event: AlertEvent, source: str = "worker") -> Job:
+    def handle(self, event: AlertEventRecord, source: str = "worker") -> Job:
         row = self.store.get_alert(event.alert_id) if event.alert_id is not None else None
         if event.severity is None and row is not None:  # e.g. a suppression of an open alert
             event = event.model_copy(update={"severity": row.severity})
@@ -122,7 +122,7 @@ class Notifier:
                  event.pid, event.alert_id, event.kind, event.level, len(targets), source)
         return job
 
-    def _transition(self, row: AlertRow | None, event: AlertEvent) -> AlertRow:
+    def _transition(self, row: AlertRow | None, event: AlertEventRecord) -> AlertRow:
         alert_id, severity = str(event.alert_id), str(event.severity or "unknown")
         if row is None:
             row = AlertRow(alert_id, event.pid, event.rule, severity, event.ward,
@@ -150,7 +150,7 @@ class Notifier:
         self.store.put_alert(row)
         return row
 
-    def _arm_guard(self, event: AlertEvent) -> bool:
+    def _arm_guard(self, event: AlertEventRecord) -> bool:
         return self.guard_enabled and self.now_ms() - event.ts_ms <= self.guard_max_age_ms
 
     def locate(self, pid: str, ward_hint: str | None) -> Location:
@@ -205,7 +205,7 @@ class Notifier:
             if row is None or row.state not in ("raised", "escalated"):
                 self.guard.disarm(due.alert_id)
                 continue
-            event = AlertEvent(
+            event = AlertEventRecord(
                 event_id=f"{row.alert_id}:guard:L{due.to_tier}", alert_id=row.alert_id,
                 kind="escalated", pid=row.pid, rule=row.rule, severity=row.severity,  # type: ignore[arg-type]
                 level=due.to_tier, ts_ms=now, ward=row.ward, metric=row.metric,

@@ -24,7 +24,7 @@ from analytics.technical import TECHNICAL_RULE_NAMES, TechnicalSettings, rule_me
 from analytics.windows import DEFAULT_SPECS, WindowSpec
 from streams.pipeline.state import PatientState
 from streams.pipeline.technical import TechnicalAlarms
-from streams.records import AlertEvent, Scores, WindowFeatures
+from streams.records import AlertEventRecord, Scores, WindowFeaturesRecord
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,9 @@ SCORE_WINDOW = "1m"  # NEWS2, anomaly and rules use the 1-minute tumbling window
 class Outputs:
     """Everything one call produced, in order."""
 
-    features: list[WindowFeatures] = field(default_factory=list)
+    features: list[WindowFeaturesRecord] = field(default_factory=list)
     scores: list[Scores] = field(default_factory=list)
-    alerts: list[AlertEvent] = field(default_factory=list)
+    alerts: list[AlertEventRecord] = field(default_factory=list)
     late_readings: int = 0
     duplicate_messages: int = 0
 
@@ -219,10 +219,10 @@ class PatientProcessor:
 
     # -- records ----------------------------------------------------------------
     @staticmethod
-    def _feature_record(pid: str, w: ClosedWindow) -> WindowFeatures:
+    def _feature_record(pid: str, w: ClosedWindow) -> WindowFeaturesRecord:
         f = w.features
         hrv = {k: v for k in HRV_FEATURES if (v := _finite(f.get(k))) is not None} or None
-        return WindowFeatures.model_construct(
+        return WindowFeaturesRecord.model_construct(
             v=1, pid=pid, metric=w.metric, window=w.window, start_ms=w.start_ms,
             end_ms=w.end_ms, count=int(f.get("count", 0)), coverage=_finite(f.get("coverage")),
             mean=_finite(f.get("mean")), median=_finite(f.get("median")),
@@ -249,7 +249,7 @@ class PatientProcessor:
             anomaly=anomaly, anomaly_combined=max(anomaly.values()) if anomaly else None,
         )
 
-    def _alert_records(self, state: PatientState, events: list[RuleEvent]) -> list[AlertEvent]:
+    def _alert_records(self, state: PatientState, events: list[RuleEvent]) -> list[AlertEventRecord]:
         records = []
         for e in events:
             technical = e.rule in TECHNICAL_RULE_NAMES
@@ -258,7 +258,7 @@ class PatientProcessor:
                 ("news2", "anomaly")) else None
             if technical:
                 metric = rule_metric(e.rule)
-            records.append(AlertEvent.model_construct(
+            records.append(AlertEventRecord.model_construct(
                 v=1, event_id=e.event_id, alert_id=e.alert_id, kind=e.kind.value, pid=e.pid,
                 category="technical" if technical else "physiological",
                 rule=e.rule, severity=e.severity if e.severity in SEVERITIES else None,

@@ -32,7 +32,7 @@ from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
 from streams.pipeline.inputs import parse_reading_batches
-from streams.records import AlertEvent, Scores, WindowFeatures
+from streams.records import AlertEventRecord, Scores, WindowFeaturesRecord
 from streams.sinks.influx import InfluxSink
 from streams.sinks.points import alert_line, feature_line, reading_lines, score_line
 
@@ -40,9 +40,9 @@ log = logging.getLogger(__name__)
 
 # kind -> the lines of one record of that kind's topic
 _MODELS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
-    "features": (WindowFeatures, feature_line),
+    "features": (WindowFeaturesRecord, feature_line),
     "scores": (Scores, score_line),
-    "alerts": (AlertEvent, alert_line),
+    "alerts": (AlertEventRecord, alert_line),
 }
 
 

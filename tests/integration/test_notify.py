@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.notify.channels.webhook import SIGNATURE_HEADER, verify
 from streams.ops.pki import client_ssl_context
-from streams.records import AlertAck, AlertEvent
+from streams.records import AlertAck, AlertEventRecord
 from streams.settings import Settings
 from streams.staff.accounts import StaffDirectory, StaffMember
 from tests.integration.conftest import influx_query, mqtt_client, staff_identity, wait_until
@@ -153,8 +153,8 @@ class Scenario:
     other_nurse: str  # on another ward only
     tls: ssl.SSLContext  # verifies the notifier's HTTPS against the stack's CA
 
-    def alert(self, alert_id: str, kind: str = "raised", level: int = 0) -> AlertEvent:
-        return AlertEvent(event_id=f"{alert_id}:{kind}:{level}", alert_id=alert_id, kind=kind,
+    def alert(self, alert_id: str, kind: str = "raised", level: int = 0) -> AlertEventRecord:
+        return AlertEventRecord(event_id=f"{alert_id}:{kind}:{level}", alert_id=alert_id, kind=kind,
                           pid=self.pid, rule="spo2_low", severity="high", level=level,
                           ts_ms=int(time.time() * 1000), metric="spo2", value=87.0)  # type: ignore[arg-type]
 

@@ -15,7 +15,7 @@ from streams.notify.notifier import Notifier
 from streams.notify.routing import Router, Target
 from streams.notify.settings import RoutingConfig
 from streams.notify.store import NotifyStore
-from streams.records import AlertEvent
+from streams.records import AlertEventRecord
 
 KEY = b"k" * 32
 PSEUDO = Pseudonymizer(KEY)
@@ -105,8 +105,8 @@ def write_registry(path: Path) -> None:
 
 def event(kind: str = "raised", *, alert_id: str = "a1", pid: str | None = None,
           ts_ms: int = 1_700_000_000_000, level: int = 0, severity: str = "high",
-          event_id: str | None = None) -> AlertEvent:
-    return AlertEvent(
+          event_id: str | None = None) -> AlertEventRecord:
+    return AlertEventRecord(
         event_id=event_id or f"{alert_id}:{kind}:{level}", alert_id=alert_id, kind=kind,
         pid=pid or PSEUDO.pseudonym("MRN-1"), rule="spo2_low", severity=severity, level=level,
         ts_ms=ts_ms, metric="spo2", value=88.0,
@@ -147,7 +147,7 @@ class Harness:
         self.store.close()
         self.open()
 
-    async def feed(self, ev: AlertEvent):  # noqa: ANN201
+    async def feed(self, ev: AlertEventRecord):  # noqa: ANN201
         return await self.notifier.handle(ev).run()
 
     async def tick(self) -> list:
