@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analytics.alert_rules import SEVERITIES, collect_signals
-from analytics.alerts import AlertEvent as RuleEvent
-from analytics.alerts import AlertMachine
+from analytics.alerts import AlertEvent, AlertMachine
 from analytics.anomaly import AnomalyScore
-from analytics.features import WindowFeatures as ClosedWindow
+from analytics.features import WindowFeatures
 from analytics.hrv import HRV_FEATURES
 from analytics.metrics import METRICS
 from analytics.news2 import PARAMETERS as NEWS2_PARAMETERS
@@ -158,7 +157,7 @@ class PatientProcessor:
     def ack(self, state: PatientState, alert_id: str, by: str, ts_ms: int) -> Outputs:
         """Apply a care-staff acknowledgement (from `alerts.acks`)."""
         self._load_alerts(state)
-        events: list[RuleEvent] = []
+        events: list[AlertEvent] = []
         for rule, active_id in self.machine.active(state.pid).items():
             if active_id == alert_id:
                 events += self.machine.ack(state.pid, rule, ts_ms, alert_id=alert_id, by=by)
@@ -167,7 +166,7 @@ class PatientProcessor:
         return Outputs(alerts=self._alert_records(state, events))
 
     # -- the chain ------------------------------------------------------------
-    def _on_closed(self, state: PatientState, closed: list[ClosedWindow],
+    def _on_closed(self, state: PatientState, closed: list[WindowFeatures],
                    quality: set[str]) -> Outputs:
         out = Outputs()
         if not closed:
@@ -190,7 +189,7 @@ class PatientProcessor:
         out.extend(self._score_and_alert(state, ts_ms, scoring, anomalies, quality))
         return out
 
-    def _score_and_alert(self, state: PatientState, ts_ms: int, windows: list[ClosedWindow],
+    def _score_and_alert(self, state: PatientState, ts_ms: int, windows: list[WindowFeatures],
                          anomalies: list[AnomalyScore], quality: set[str]) -> Outputs:
         state.changed()
         news2 = state.news2.score(ts_ms)
@@ -219,7 +218,7 @@ class PatientProcessor:
 
     # -- records ----------------------------------------------------------------
     @staticmethod
-    def _feature_record(pid: str, w: ClosedWindow) -> WindowFeaturesRecord:
+    def _feature_record(pid: str, w: WindowFeatures) -> WindowFeaturesRecord:
         f = w.features
         hrv = {k: v for k in HRV_FEATURES if (v := _finite(f.get(k))) is not None} or None
         return WindowFeaturesRecord.model_construct(
@@ -249,7 +248,7 @@ class PatientProcessor:
             anomaly=anomaly, anomaly_combined=max(anomaly.values()) if anomaly else None,
         )
 
-    def _alert_records(self, state: PatientState, events: list[RuleEvent]) -> list[AlertEventRecord]:
+    def _alert_records(self, state: PatientState, events: list[AlertEvent]) -> list[AlertEventRecord]:
         records = []
         for e in events:
             technical = e.rule in TECHNICAL_RULE_NAMES

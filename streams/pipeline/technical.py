@@ -19,8 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from analytics.alerts import AlertEvent as RuleEvent
-from analytics.alerts import AlertMachine
+from analytics.alerts import AlertEvent, AlertMachine
 from analytics.technical import TechnicalSettings, technical_rules
 from streams.pipeline.state import PatientState
 
@@ -57,13 +56,13 @@ class TechnicalAlarms:
 
     # -- inputs ---------------------------------------------------------------
     def on_readings(self, state: PatientState, device: str,
-                    readings: list[Mapping[str, Any]], now_ms: int) -> list[RuleEvent]:
+                    readings: list[Mapping[str, Any]], now_ms: int) -> list[AlertEvent]:
         state.watch.on_readings(device, [r["metric"] for r in readings],
                                 [r.get("quality") or () for r in readings], now_ms)
         return self.evaluate(state, now_ms)
 
     def on_status(self, state: PatientState, status: Mapping[str, Any],
-                  now_ms: int) -> list[RuleEvent]:
+                  now_ms: int) -> list[AlertEvent]:
         state.watch.on_status(str(status["device"]), online=bool(status.get("online", True)),
                               battery_pct=status.get("battery_pct"),
                               on_body=status.get("on_body"), now_ms=now_ms)
@@ -89,7 +88,7 @@ class TechnicalAlarms:
         return deadline is not None and now_ms >= deadline and (
             state.watch.changed_since_evaluated(state.watch.signals(now_ms, self.settings)))
 
-    def evaluate(self, state: PatientState, now_ms: int) -> list[RuleEvent]:
+    def evaluate(self, state: PatientState, now_ms: int) -> list[AlertEvent]:
         signals = state.watch.signals(now_ms, self.settings)
         if not signals or (not state.watch.changed_since_evaluated(signals)
                            and not self._busy(state)):
@@ -107,11 +106,11 @@ class TechnicalAlarms:
         state.changed()
         return events
 
-    def ack(self, state: PatientState, alert_id: str, by: str, ts_ms: int) -> list[RuleEvent]:
+    def ack(self, state: PatientState, alert_id: str, by: str, ts_ms: int) -> list[AlertEvent]:
         if not state.technical:
             return []
         self.machine.load_patient(state.pid, state.technical)
-        events: list[RuleEvent] = []
+        events: list[AlertEvent] = []
         for rule, active_id in self.machine.active(state.pid).items():
             if active_id == alert_id:
                 events += self.machine.ack(state.pid, rule, ts_ms, alert_id=alert_id, by=by)
