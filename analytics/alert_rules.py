@@ -33,6 +33,12 @@ class AlertRule:
     # alert nobody answers must still reach the next tier.
     max_escalations: int = 3
     suppress_on: tuple[str, ...] = ("contact_lost", "artifact")
+    # Conditions on other signals, (signal, value) pairs, under which the rule
+    # applies at all: e.g. (("news2.spo2_scale", 2),) for a scale-2 threshold.
+    # A named signal that is absent: the rule is not evaluated (no change). A
+    # signal present with another value: the rule does not apply; a pending
+    # condition is dropped and an active alert resolves ("not_applicable").
+    when: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.direction not in ("above", "below"):
@@ -54,6 +60,16 @@ class AlertRule:
     def clear_level(self) -> float:
         return self.trigger if self.clear is None else self.clear
 
+    def applies(self, signals: Mapping[str, float]) -> bool | None:
+        """True/False per `when`; None when a signal it names is absent."""
+        for signal, value in self.when:
+            got = signals.get(signal)
+            if got is None:
+                return None
+            if got != value:
+                return False
+        return True
+
     def met(self, value: float) -> bool:
         return value >= self.trigger if self.direction == "above" else value <= self.trigger
 
@@ -72,6 +88,15 @@ class AlertRule:
         kwargs = dict(data)
         if "suppress_on" in kwargs:
             kwargs["suppress_on"] = tuple(kwargs["suppress_on"])  # type: ignore[arg-type]
+        if "when" in kwargs:
+            when = kwargs["when"]
+            if not isinstance(when, Mapping):
+                raise ConfigError(f"alert rule {data.get('name')!r}: 'when' must map a signal "
+                                  "to the value it must have")
+            try:
+                kwargs["when"] = tuple((str(k), float(v)) for k, v in sorted(when.items()))
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"alert rule {data.get('name')!r}: bad 'when': {exc}") from exc
         try:
             return cls(**kwargs)  # type: ignore[arg-type]
         except TypeError as exc:
@@ -80,6 +105,7 @@ class AlertRule:
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["suppress_on"] = list(self.suppress_on)
+        d["when"] = dict(self.when)
         return d
 
 
@@ -95,8 +121,10 @@ def collect_signals(
 
     "<metric>.<feature>" from `WindowFeatures` of `window` (e.g.
     "spo2.median", "heart_rate.time_above_ms"); "anomaly.<metric>.score",
-    ".z" and ".trend" from `AnomalyScore`; "news2.total" and
-    "news2.any_single_3" (1.0 or 0.0) from `News2Result`.
+    ".z" and ".trend" from `AnomalyScore`; from a `News2Result`:
+    "news2.total" and "news2.any_single_3" (1.0 or 0.0) when it scored any
+    parameter, and always "news2.spo2_scale" (1 or 2, the SpO2 scale in
+    force) and, when the oxygen state is known, "news2.on_oxygen" (1.0/0.0).
     """
     out: dict[str, float] = {}
     for w in windows:
@@ -110,8 +138,14 @@ def collect_signals(
         out[f"anomaly.{m}.z"] = float(s.robust_z)  # type: ignore[attr-defined]
         out[f"anomaly.{m}.trend"] = float(s.trend)  # type: ignore[attr-defined]
     if news2 is not None:
-        out["news2.total"] = float(news2.total)  # type: ignore[attr-defined]
-        out["news2.any_single_3"] = float(news2.any_single_3)  # type: ignore[attr-defined]
+        parameters = getattr(news2, "parameters", ())
+        if parameters:
+            out["news2.total"] = float(news2.total)  # type: ignore[attr-defined]
+            out["news2.any_single_3"] = float(news2.any_single_3)  # type: ignore[attr-defined]
+        out["news2.spo2_scale"] = float(getattr(news2, "scale", 1))
+        for p in parameters:
+            if p.metric == "supplemental_oxygen":
+                out["news2.on_oxygen"] = 1.0 if p.charted >= 0.5 else 0.0
     return out
 
 
@@ -123,9 +157,33 @@ DEFAULT_RULES: tuple[dict[str, object], ...] = (
     {"name": "news2_single_parameter", "signal": "news2.any_single_3", "trigger": 1,
      "clear": 0.5, "severity": "low_medium", "escalate_after_ms": 60 * 60_000,
      "realert_interval_ms": 60 * 60_000},
+    # SpO2 thresholds depend on the scale in force (RCP 2017, chart 1 and its
+    # section on SpO2 scale 2): scale 1 for everyone, unless scale 2 is
+    # prescribed for hypercapnic respiratory failure, whose target range is
+    # 88-92 % (BTS oxygen guideline, O'Driscoll et al., Thorax 2017) instead of
+    # the usual 94-98 %. A COPD patient at 89 % on scale 2 is on target.
+    # Scale 1: low at <= 90 % (chart 1 scores it 3), clear above 92 %.
     {"name": "spo2_low", "signal": "spo2.median", "trigger": 90, "clear": 92,
      "direction": "below", "min_duration_ms": 60_000, "severity": "high",
-     "escalate_after_ms": 5 * 60_000, "realert_interval_ms": 10 * 60_000},
+     "escalate_after_ms": 5 * 60_000, "realert_interval_ms": 10 * 60_000,
+     "when": {"news2.spo2_scale": 1}},
+    # Scale 2: the same margins below the lower end of the prescribed target
+    # (94 -> 88 %): low at <= 84 % (chart 1 scale 2 scores 84-85 % 2 points,
+    # <= 83 % 3), clear above 86 %; same hold, severity and escalation.
+    {"name": "spo2_low_scale2", "signal": "spo2.median", "trigger": 84, "clear": 86,
+     "direction": "below", "min_duration_ms": 60_000, "severity": "high",
+     "escalate_after_ms": 5 * 60_000, "realert_interval_ms": 10 * 60_000,
+     "when": {"news2.spo2_scale": 2}},
+    # Scale 2 on supplemental oxygen: >= 97 % scores 3 (chart 1), the risk
+    # being oxygen-induced hypercapnia; it clears below 95 % (93-94 % on oxygen
+    # scores 1). The answer is to titrate the oxygen down, not an emergency
+    # call, and a saturation overshooting for a minute while the flow is set
+    # must not page: held 5 minutes, like rr_irregular. Only while the oxygen
+    # state is known (a nurse's entry, NEWS2 carries it forward 12 h).
+    {"name": "spo2_high_on_oxygen", "signal": "spo2.median", "trigger": 97, "clear": 95,
+     "min_duration_ms": 5 * 60_000, "severity": "medium",
+     "escalate_after_ms": 15 * 60_000, "realert_interval_ms": 30 * 60_000,
+     "when": {"news2.spo2_scale": 2, "news2.on_oxygen": 1}},
     {"name": "heart_rate_high", "signal": "heart_rate.median", "trigger": 131, "clear": 120,
      "min_duration_ms": 60_000, "severity": "medium", "escalate_after_ms": 10 * 60_000,
      "realert_interval_ms": 10 * 60_000},

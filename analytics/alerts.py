@@ -19,6 +19,9 @@ caller passes in (`collect_signals` builds them: "heart_rate.mean",
   raised when the interval has passed, if it is still there: held, not lost.
 - Severity: the rule's own, or "news2" to follow the NEWS2 band passed with
   the observation (a rising band escalates an active alert).
+- Applicability: a rule with `when` conditions (e.g. SpO2 scale 2) is
+  evaluated only while they hold; when they stop holding, an active alert
+  resolves with reason "not_applicable".
 - Suppression: an observation carrying a quality flag in the rule's
   `suppress_on` (sensor off-body, artifact) is not evaluated: it can neither
   raise, resolve nor escalate, and a pending condition restarts. A manual
@@ -166,6 +169,12 @@ class AlertMachine:
         flags = set(quality)
         events: list[AlertEvent] = []
         for rule in self.rules.values():
+            applies = rule.applies(signals) if rule.when else True
+            if applies is None:
+                continue  # the condition cannot be told (e.g. oxygen state unknown)
+            if not applies:  # whether or not its own signal came with this observation
+                events.extend(self._not_applicable(pid, rule, ts_ms))
+                continue
             value = signals.get(rule.signal)
             if value is None or not math.isfinite(value):
                 continue
@@ -177,6 +186,22 @@ class AlertMachine:
             st.last_value = float(value)
             events.extend(self._evaluate(pid, rule, st, ts_ms, float(value), news2_band))
         return events
+
+    def _not_applicable(self, pid: str, rule: AlertRule, ts_ms: int) -> list[AlertEvent]:
+        """The rule's `when` does not hold (e.g. a scale 2 prescription was entered):
+        its threshold says nothing about this patient now, so a pending condition is
+        dropped and an active alert resolves, saying why. No state is made for a
+        rule that never applied (most patients are never on scale 2)."""
+        st = self.states.get(pid, {}).get(rule.name)
+        if st is None:
+            return []
+        if st.phase == "pending":
+            st.phase, st.pending_since_ms = "idle", None
+        if st.phase != "active":
+            return []
+        event = self._emit(pid, rule, st, AlertKind.RESOLVED, ts_ms, "not_applicable")
+        self._reset(st)
+        return [event]
 
     def _quality_suppress(self, pid: str, rule: AlertRule, st: _RuleState, ts_ms: int,
                           flags: set[str]) -> list[AlertEvent]:

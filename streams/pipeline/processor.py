@@ -195,8 +195,9 @@ class PatientProcessor:
         news2 = state.news2.score(ts_ms)
         state.last_news2_total = None if news2.total is None else int(news2.total)
         scores = self._scores_record(state.pid, ts_ms, news2, anomalies)
-        signals = collect_signals(windows, anomalies, news2 if news2.parameters else None,
-                                  window=SCORE_WINDOW)
+        # Always the NEWS2 result: its SpO2 scale selects the SpO2 rules, even when
+        # nothing was scored (collect_signals leaves news2.total out then).
+        signals = collect_signals(windows, anomalies, news2, window=SCORE_WINDOW)
         self._load_alerts(state)
         events = self.machine.observe(state.pid, ts_ms, signals, quality=quality,
                                       news2_band=news2.band.value if news2.parameters else None)

@@ -231,3 +231,17 @@ def test_unanswered_high_alert_still_climbs_the_rota_up_to_its_limit() -> None:
     assert [(e.kind, e.severity, e.level) for e in first + second] == [
         (AlertKind.ESCALATED, "high", 1), (AlertKind.ESCALATED, "high", 2)]
     assert third == []  # the rota has two tiers above the first
+
+
+def test_rule_conditions_survive_a_json_round_trip_and_bad_ones_are_refused() -> None:
+    for data in DEFAULT_RULES:
+        rule = AlertRule.from_dict(data)
+        assert AlertRule.from_dict(json.loads(json.dumps(rule.to_dict()))) == rule
+    scale2 = AlertRule.from_dict(next(r for r in DEFAULT_RULES if r["name"] == "spo2_low_scale2"))
+    assert scale2.applies({"news2.spo2_scale": 2.0}) is True
+    assert scale2.applies({"news2.spo2_scale": 1.0}) is False
+    assert scale2.applies({}) is None
+    with pytest.raises(ConfigError):
+        AlertRule.from_dict({**HR_RULE, "when": ["news2.spo2_scale"]})
+    with pytest.raises(ConfigError):
+        AlertRule.from_dict({**HR_RULE, "when": {"news2.spo2_scale": "two"}})
