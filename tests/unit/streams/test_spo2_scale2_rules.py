@@ -16,7 +16,7 @@ import pytest
 from analytics.alerts import DEFAULT_RULES, AlertMachine
 from streams.pipeline.processor import PatientProcessor, ProcessorConfig
 from streams.pipeline.state import PatientState
-from streams.records import AlertEvent
+from streams.records import AlertEventRecord
 
 T0 = 1_700_000_040_000 - 1_700_000_040_000 % 60_000  # a minute boundary
 SPO2_RULES = {"spo2_low", "spo2_low_scale2", "spo2_high_on_oxygen"}
@@ -29,7 +29,7 @@ def make() -> tuple[PatientProcessor, PatientState]:
 
 
 def nurse(proc: PatientProcessor, state: PatientState, i: int, **values: float
-          ) -> list[AlertEvent]:
+          ) -> list[AlertEventRecord]:
     """A nurse's entry (console): the scale 2 prescription and/or the oxygen state."""
     ts = T0 + i * 1000
     batch = {"v": 1, "pid": "p1", "device": "console", "ward": "W1", "source": "manual",
@@ -40,8 +40,8 @@ def nurse(proc: PatientProcessor, state: PatientState, i: int, **values: float
 
 
 def oximeter(proc: PatientProcessor, state: PatientState, seconds: range,
-             spo2_at: Callable[[int], float]) -> list[AlertEvent]:
-    alerts: list[AlertEvent] = []
+             spo2_at: Callable[[int], float]) -> list[AlertEventRecord]:
+    alerts: list[AlertEventRecord] = []
     for i in seconds:
         ts = T0 + i * 1000
         batch = {"v": 1, "pid": "p1", "device": "d1", "ward": "W1", "source": "json",
@@ -52,7 +52,7 @@ def oximeter(proc: PatientProcessor, state: PatientState, seconds: range,
     return alerts
 
 
-def raised(alerts: list[AlertEvent]) -> list[str]:
+def raised(alerts: list[AlertEventRecord]) -> list[str]:
     return [a.rule for a in alerts if a.kind == "raised" and a.rule in SPO2_RULES]
 
 
