@@ -60,7 +60,7 @@ class GatewayConfig:
     mqtt_password: str | None = None
     mqtt_tls: ssl.SSLContext | None = None  # None: plain TCP
     stats_interval_s: float = 30.0
-    retry_backoff_max_s: float = 5.0
+    retry_backoff_max_ms: int = 5_000
     # Leave mode (scaling down): resume the session, take no new share of the
     # group (unsubscribe), drain what is queued, then end the session.
     leave: bool = False
@@ -210,7 +210,7 @@ class Gateway:
             except KafkaError as exc:
                 log.warning("kafka not reachable, retrying error=%s", type(exc).__name__)
                 await asyncio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, self.config.retry_backoff_max_s)
+                backoff_s = min(backoff_s * 2, self.config.retry_backoff_max_ms / 1000)
 
     def _spawn(self, coro) -> None:  # noqa: ANN001
         task = asyncio.get_running_loop().create_task(coro)
@@ -308,7 +308,7 @@ class Gateway:
                 self.produce_retries += 1
                 log.warning("kafka produce failed, retrying error=%s", type(exc).__name__)
                 await asyncio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, self.config.retry_backoff_max_s)
+                backoff_s = min(backoff_s * 2, self.config.retry_backoff_max_ms / 1000)
         pending.waiting -= 1
         if pending.waiting == 0:
             self._ack_in_order()

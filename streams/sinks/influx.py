@@ -184,11 +184,11 @@ def make_writer(target: InfluxTarget) -> InfluxWriter:
 class InfluxSink:
     """Writes line-protocol points in chunks, retrying until the database has them."""
 
-    def __init__(self, writer: InfluxWriter, backoff_initial_s: float = 0.2,
-                 backoff_max_s: float = 10.0) -> None:
+    def __init__(self, writer: InfluxWriter, backoff_initial_ms: int = 200,
+                 backoff_max_ms: int = 10_000) -> None:
         self.writer = writer
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
+        self.backoff_initial_ms = backoff_initial_ms
+        self.backoff_max_ms = backoff_max_ms
         self.points_written = 0
         self.points_rejected = 0
         self.retries = 0
@@ -203,7 +203,7 @@ class InfluxSink:
 
     async def _write_chunk(self, chunk: Sequence[str]) -> list[str]:
         body = "\n".join(chunk).encode()
-        backoff_s = self.backoff_initial_s
+        backoff_s = self.backoff_initial_ms / 1000
         while True:
             started_s = time.perf_counter()
             try:
@@ -226,7 +226,7 @@ class InfluxSink:
             self.retries += 1
             # Jitter so that several workers do not retry in lockstep.
             await asyncio.sleep(wait_s * (0.8 + 0.4 * random.random()))  # noqa: S311
-            backoff_s = min(backoff_s * 2, self.backoff_max_s)
+            backoff_s = min(backoff_s * 2, self.backoff_max_ms / 1000)
 
     async def _isolate_rejected(self, chunk: Sequence[str]) -> list[str]:
         """Bisect a rejected chunk so the good points still land."""

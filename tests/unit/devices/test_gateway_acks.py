@@ -41,7 +41,7 @@ class NoRegistry:
 def gateway() -> tuple[Gateway, FakeClient, FakeProducer]:
     config = GatewayConfig(mqtt_host="h", mqtt_port=1, client_id="c", shared_group="g",
                            kafka_bootstrap="k", normalized_topic="n", deadletter_topic="d",
-                           retry_backoff_max_s=0.01)
+                           retry_backoff_max_ms=10)
     gw = Gateway(config, Ingestor(NoRegistry(), ValidationLimits()))
     client, producer = FakeClient(), FakeProducer()
     gw._client, gw._producer = client, producer  # type: ignore[assignment]

@@ -75,7 +75,7 @@ class ScriptedWriter(InfluxWriter):
 
 async def test_sink_waits_through_outages_and_backpressure_and_loses_nothing():
     writer = ScriptedWriter([SinkError("down"), BackpressureError(503, 0.01), None])
-    sink = InfluxSink(writer, backoff_initial_s=0.001)
+    sink = InfluxSink(writer, backoff_initial_ms=1)
     assert await sink.write(["m v=1 1", "m v=2 2"]) == []
     assert sink.points_written == 2 and sink.retries == 2
     assert writer.bodies[-1] == b"m v=1 1\nm v=2 2"
@@ -87,7 +87,7 @@ async def test_invalid_points_are_isolated_and_the_rest_written():
             raise WriteRejectedError("HTTP 400")
 
     writer = ScriptedWriter([reject_bad] * 20)
-    sink = InfluxSink(writer, backoff_initial_s=0.001)
+    sink = InfluxSink(writer, backoff_initial_ms=1)
     rejected = await sink.write(["m v=1 1", "bad 2", "m v=3 3", "m v=4 4"])
     assert rejected == ["bad 2"]
     assert sink.points_written == 3
@@ -146,6 +146,6 @@ async def test_influx_401_403_404_are_fatal_configuration_errors(status, says):
     error = _classify(status, {}, "refused")
     writer = ScriptedWriter([error, None])
     with pytest.raises(InfluxConfigError, match=says):
-        await InfluxSink(writer, backoff_initial_s=0.001).write(["m v=1 1"])
+        await InfluxSink(writer, backoff_initial_ms=1).write(["m v=1 1"])
     assert len(writer.bodies) == 1  # not retried
     assert not error.retriable
