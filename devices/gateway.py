@@ -37,6 +37,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from analytics.backoff import Backoff
 from devices.ingest import Ingestor, IngestResult
 from devices.records import DeadLetter
 
@@ -201,7 +202,7 @@ class Gateway:
         await asyncio.wait_for(self._connected.wait(), timeout=30)
 
     async def _start_producer(self) -> None:
-        backoff_s = 0.5
+        backoff = Backoff(500, self.config.retry_backoff_max_ms)
         while True:
             try:
                 assert self._producer is not None
@@ -209,8 +210,7 @@ class Gateway:
                 return
             except KafkaError as exc:
                 log.warning("kafka not reachable, retrying error=%s", type(exc).__name__)
-                await asyncio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, self.config.retry_backoff_max_ms / 1000)
+                await asyncio.sleep(backoff.next_s())
 
     def _spawn(self, coro) -> None:  # noqa: ANN001
         task = asyncio.get_running_loop().create_task(coro)
@@ -299,7 +299,7 @@ class Gateway:
         after an unknown outcome may duplicate across sessions, never lose;
         downstream is idempotent (msg_id)."""
         topic, key, value = record
-        backoff_s = 0.2
+        backoff = Backoff(200, self.config.retry_backoff_max_ms)
         while True:
             try:
                 await (await self._producer_send(topic, value, key))
@@ -307,8 +307,7 @@ class Gateway:
             except KafkaError as exc:
                 self.produce_retries += 1
                 log.warning("kafka produce failed, retrying error=%s", type(exc).__name__)
-                await asyncio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, self.config.retry_backoff_max_ms / 1000)
+                await asyncio.sleep(backoff.next_s())
         pending.waiting -= 1
         if pending.waiting == 0:
             self._ack_in_order()

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from analytics.backoff import Backoff
 from streams.export.errors import FhirPostError
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ def post_bundle(url: str, bundle: dict[str, Any], *, attempts: int = 5, backoff_
     body = json.dumps(bundle).encode()
     context = ssl.create_default_context(cafile=ca_file) if url.startswith("https") else None
     last = "no attempt"
+    initial_ms = round(backoff_s * 1000)
+    backoff = Backoff(initial_ms, initial_ms * 2 ** max(attempts - 2, 0))  # no cap within attempts
     for attempt in range(1, attempts + 1):
         request = urllib.request.Request(url.rstrip("/"), data=body, method="POST", headers={
             "Content-Type": "application/fhir+json", "Accept": "application/fhir+json"})
@@ -44,7 +47,7 @@ def post_bundle(url: str, bundle: dict[str, Any], *, attempts: int = 5, backoff_
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             last = type(exc).__name__
         if attempt < attempts:
-            delay_s = backoff_s * 2 ** (attempt - 1)
+            delay_s = backoff.next_s()
             log.warning("FHIR post failed, retrying attempt=%d error=%s in_s=%.1f",
                         attempt, last, delay_s)
             sleep(delay_s)

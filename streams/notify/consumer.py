@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
+from analytics.backoff import Backoff
 from streams.notify.errors import GuardStoppedError
 from streams.notify.notifier import Job, Notifier
 from streams.records import AlertEventRecord
@@ -158,7 +159,7 @@ class AlertConsumer:
         self._spawn(self._run_job(entry, job))
 
     async def _run_job(self, entry: _InFlight | None, job: Job) -> None:
-        backoff_s = 0.5
+        backoff = Backoff(500, 10_000)
         while True:
             try:
                 await job.run()
@@ -168,8 +169,7 @@ class AlertConsumer:
             except Exception as exc:  # a dead-letter produce or audit write gave up
                 log.error("event not finished, retrying alert_id=%s error=%s",
                           job.event.alert_id, type(exc).__name__)
-                await asyncio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, 10.0)
+                await asyncio.sleep(backoff.next_s())
         if entry is not None:
             entry.done = True
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from analytics.backoff import Backoff
 from streams.metrics import NOTIFY_DELIVERIES, NOTIFY_DELIVERY_FAILURES, NOTIFY_PAGE_LATENCY_SECONDS
 from streams.notify.audit import delivery_line
 from streams.notify.channels.base import Channel
@@ -48,8 +48,8 @@ class RetryPolicy:
         """Sleep after failed attempt number `attempt` (1-based)."""
         if retry_after_s is not None:
             return min(retry_after_s, self.backoff_max_ms / 1000)
-        base_ms = min(self.backoff_initial_ms * 2 ** (attempt - 1), self.backoff_max_ms)
-        return base_ms * (0.5 + random.random()) / 1000  # noqa: S311 - jitter, not crypto
+        jittered = Backoff(self.backoff_initial_ms, self.backoff_max_ms, jitter=0.5)
+        return jittered.delay_ms(attempt) / 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from typing import Any
 
 import aiohttp
 
+from analytics.backoff import Backoff
 from streams.metrics import INFLUX_WRITE_FAILURES, INFLUX_WRITE_SECONDS
 from streams.sinks.errors import (
     BackpressureError,
@@ -203,7 +203,8 @@ class InfluxSink:
 
     async def _write_chunk(self, chunk: Sequence[str]) -> list[str]:
         body = "\n".join(chunk).encode()
-        backoff_s = self.backoff_initial_ms / 1000
+        # Jitter so that several workers do not retry in lockstep.
+        backoff = Backoff(self.backoff_initial_ms, self.backoff_max_ms, jitter=0.2)
         while True:
             started_s = time.perf_counter()
             try:
@@ -218,15 +219,15 @@ class InfluxSink:
                 raise  # fatal: retrying a refused configuration never succeeds
             except BackpressureError as exc:
                 INFLUX_WRITE_FAILURES.labels("backpressure").inc()
-                wait_s = exc.retry_after_s if exc.retry_after_s is not None else backoff_s
+                delay_s = backoff.next_s()
+                wait_s = (delay_s if exc.retry_after_s is None
+                          else exc.retry_after_s * backoff.spread())
             except SinkError as exc:
                 INFLUX_WRITE_FAILURES.labels("error").inc()
-                wait_s = backoff_s
+                wait_s = backoff.next_s()
                 log.warning("influx write failed, retrying in %.1fs error=%s", wait_s, exc)
             self.retries += 1
-            # Jitter so that several workers do not retry in lockstep.
-            await asyncio.sleep(wait_s * (0.8 + 0.4 * random.random()))  # noqa: S311
-            backoff_s = min(backoff_s * 2, self.backoff_max_ms / 1000)
+            await asyncio.sleep(wait_s)
 
     async def _isolate_rejected(self, chunk: Sequence[str]) -> list[str]:
         """Bisect a rejected chunk so the good points still land."""
