@@ -141,16 +141,51 @@ class RegistryFile(Generic[T]):
         return parsed
 
 
-class DeviceRegistry:
-    """Thread-safe: the MQTT thread reads, the Kafka consumer task writes."""
+class RegistrySources(Generic[T]):
+    """The two sources merged: the file's entries (`_from_file`, parsed by
+    `_parse_entries`) and the topic's newest enrollment of each device
+    (`_from_topic`, None once unenrolled), in arrival order so a reader can
+    take the latest. Thread-safe: the MQTT thread reads, the Kafka consumer
+    task writes (devices.registry_follower keeps any subclass current)."""
+
+    _loaded_log = "registry file loaded entries=%d"
 
     def __init__(self, pseudonymizer: Pseudonymizer, file: Path | None = None) -> None:
         self._pseudonymizer = pseudonymizer
         self._file = RegistryFile(file, self._parse_entries)
-        self._from_file: dict[str, Enrollment] = {}
-        self._from_topic: dict[str, Enrollment | None] = {}
+        self._from_file: dict[str, T] = {}
+        self._from_topic: dict[str, Enrollment | None] = {}  # device -> enrollment
         self._lock = threading.Lock()
         self.reload_if_changed()
+
+    def _parse_entries(self, entries: list[dict[str, Any]]) -> dict[str, T]:
+        raise NotImplementedError
+
+    def reload_if_changed(self) -> bool:
+        """Re-read the file when its mtime changed. Returns True if reloaded."""
+        parsed = self._file.read_if_changed()
+        if parsed is None:
+            return False
+        with self._lock:
+            self._from_file = parsed
+        log.info(self._loaded_log, len(parsed))
+        return True
+
+    def apply_record(self, value: bytes | None, key: bytes | None) -> None:
+        """Apply one `devices.registry` record (None value: tombstone for the key's device)."""
+        parsed = parse_registry_record(value, key)
+        if parsed is not None:
+            device, entry = parsed
+            with self._lock:
+                # Re-insert so dict order is arrival order.
+                self._from_topic.pop(device, None)
+                self._from_topic[device] = entry
+
+
+class DeviceRegistry(RegistrySources[Enrollment]):
+    """Device -> enrollment, for the gateway."""
+
+    _loaded_log = "registry file loaded devices=%d"
 
     def lookup(self, device: str) -> Enrollment | None:
         # The topic is newer than any file export: it wins, including unenrollment.
@@ -171,24 +206,6 @@ class DeviceRegistry:
                                  ward=e.ward, bed=e.bed)
             for e in valid_file_entries(entries)
         }
-
-    def reload_if_changed(self) -> bool:
-        """Re-read the file when its mtime changed. Returns True if reloaded."""
-        parsed = self._file.read_if_changed()
-        if parsed is None:
-            return False
-        with self._lock:
-            self._from_file = parsed
-        log.info("registry file loaded devices=%d", len(parsed))
-        return True
-
-    def apply_record(self, value: bytes | None, key: bytes | None) -> None:
-        """Apply one `devices.registry` record (None value: tombstone)."""
-        parsed = parse_registry_record(value, key)
-        if parsed is not None:
-            device, entry = parsed
-            with self._lock:
-                self._from_topic[device] = entry
 
 
 def parse_registry_record(value: bytes | None, key: bytes | None

@@ -1,7 +1,7 @@
 """Re-identification for care staff: pseudonym -> ward, bed, display name.
 
 This is the one place in the system that does it (docs/architecture.md, "Privacy").
-Two sources, merged like devices.registry.DeviceRegistry does:
+Two sources, merged by devices.registry.RegistrySources (as for the gateway):
 - the hospital's registry export (same JSON file as the gateway's:
   ``{"devices": [{"device", "patient_id", "ward", "bed", "display_name"?}]}``);
   patient ids are pseudonymized on load and not kept;
@@ -15,13 +15,10 @@ except counts and device ids.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from devices.pseudonym import Pseudonymizer
-from devices.registry import RegistryFile, parse_registry_record, valid_file_entries
+from devices.registry import RegistrySources, valid_file_entries
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +39,10 @@ class _Entry:
     display_name: str | None = None
 
 
-class PatientDirectory:
-    """Thread-safe; has the DeviceRegistry's `apply_record`/`reload_if_changed`
-    so devices.registry_follower can keep it current."""
+class PatientDirectory(RegistrySources[_Entry]):
+    """Pseudonym -> location; the file's entries are keyed by pseudonym."""
 
-    def __init__(self, pseudonymizer: Pseudonymizer, file: Path | None = None) -> None:
-        self._pseudonymizer = pseudonymizer
-        self._file = RegistryFile(file, self._parse_entries)
-        self._from_file: dict[str, _Entry] = {}  # pid -> entry
-        self._from_topic: dict[str, _Entry | None] = {}  # device -> entry (None: unenrolled)
-        self._lock = threading.Lock()
-        self.reload_if_changed()
+    _loaded_log = "directory file loaded patients=%d"
 
     def lookup(self, pid: str) -> Location | None:
         with self._lock:
@@ -61,7 +51,8 @@ class PatientDirectory:
             topic = next((e for e in reversed(self._from_topic.values())
                           if e is not None and e.pid == pid), None)
         if topic is not None:
-            return Location(topic.ward, topic.bed, filed.display_name if filed else None)
+            return Location(_opt(topic.ward), _opt(topic.bed),
+                            filed.display_name if filed else None)
         if filed is not None:
             return Location(filed.ward, filed.bed, filed.display_name)
         return None
@@ -77,31 +68,6 @@ class PatientDirectory:
             pid = self._pseudonymizer.pseudonym(e.patient_id)
             parsed[pid] = _Entry(e.device, pid, _opt(e.ward), _opt(e.bed), _opt(e.display_name))
         return parsed
-
-    def reload_if_changed(self) -> bool:
-        parsed = self._file.read_if_changed()
-        if parsed is None:
-            return False
-        with self._lock:
-            self._from_file = parsed
-        log.info("directory file loaded patients=%d", len(parsed))
-        return True
-
-    def apply_record(self, value: bytes | None, key: bytes | None) -> None:
-        """One `devices.registry` record (None value: tombstone for the key's device)."""
-        parsed = parse_registry_record(value, key)
-        if parsed is None:
-            return
-        device, enrollment = parsed
-        if enrollment is None:
-            with self._lock:
-                self._from_topic[device] = None
-            return
-        entry = _Entry(device, enrollment.pid, _opt(enrollment.ward), _opt(enrollment.bed))
-        with self._lock:
-            # Re-insert so dict order is arrival order (lookup takes the latest).
-            self._from_topic.pop(device, None)
-            self._from_topic[device] = entry
 
 
 def _opt(value: object) -> str | None:
