@@ -12,18 +12,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streams.ops.process import proc_stat_fields
+
 VITALSTREAM = [sys.executable, "-m", "streams.cli"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_s(pid: int) -> float | None:
     """user + system CPU seconds of a process (None when it is gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+    fields = proc_stat_fields(pid)
+    if fields is None:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
 
 
 def runq_wait_s(pid: int) -> float | None:

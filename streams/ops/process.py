@@ -37,15 +37,22 @@ def require_free_port(service: str, port: int) -> None:
         raise PortInUseError(service, port)
 
 
-def _start_ticks(pid: int) -> int | None:
-    """Process start time in clock ticks since boot, or None if gone."""
+def proc_stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat from the state (field 3) on, or None if
+    the process is gone. The one reader of that file (stack, benchmarks, tests)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    # comm (field 2) may contain spaces; fields after the closing paren are fixed.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] == "Z":  # zombie: exited, not yet reaped
+    # comm (field 2) may contain spaces and parens; the fields after the last
+    # closing paren are fixed.
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Process start time in clock ticks since boot, or None if gone."""
+    fields = proc_stat_fields(pid)
+    if fields is None or fields[0] == "Z":  # zombie: exited, not yet reaped
         return None
     return int(fields[19])
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.ops.process import port_in_use
+from streams.ops.process import port_in_use, proc_stat_fields
 
 pytestmark = pytest.mark.integration
 
@@ -49,8 +49,8 @@ def test_up_status_down_leaves_no_process_and_no_port(tmp_path: Path) -> None:
     finally:
         down = stack("down", env)
     assert down.returncode == 0
-    assert not any(Path(f"/proc/{pid}").exists() and "Z" not in
-                   Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    # Gone or a zombie (exited, its parent not yet reaped it).
+    assert not any((fields := proc_stat_fields(pid)) is not None and fields[0] != "Z"
                    for pid in pids)
     assert not any(port_in_use(p) for p in PORTS.values())
     # And a second `down` is harmless.
