@@ -21,6 +21,7 @@ from typing import Any, Literal
 from analytics.errors import VitalstreamError
 from streams.ops.credentials import credential
 from streams.settings import InfluxSettings, KafkaSettings, MqttSettings
+from streams.sinks.influx import InfluxTarget
 
 Principal = Literal["gateway", "worker", "notifier", "console", "exporter", "admin",
                     "device", "staff"]
@@ -104,3 +105,17 @@ def influx_auth(i: InfluxSettings, principal: Principal) -> tuple[str, str] | No
     if i.username:
         return i.username, i.password.get_secret_value() if i.password else ""
     return None
+
+
+def influx_target(i: InfluxSettings, principal: Principal, *,
+                  retention_policy: str | None = None) -> InfluxTarget:
+    """Where and how an InfluxDB writer writes (the worker's sink, the notifier's
+    audit). `retention_policy` (1.x): the tier written to; None, the default."""
+    auth = influx_auth(i, principal)
+    return InfluxTarget(
+        api=i.api, url=i.url, database=i.database, bucket=i.bucket, org=i.org,
+        token=i.token.get_secret_value() if i.token else None,
+        username=auth[0] if auth else None, password=auth[1] if auth else None,
+        timeout_ms=i.timeout_ms, batch_max_points=i.batch_max_points,
+        retention_policy=retention_policy,
+    )

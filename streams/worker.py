@@ -47,7 +47,7 @@ from analytics.windows import DEFAULT_SPECS
 from devices.records import DeadLetter, RejectReason
 from streams import topics
 from streams.app import create_app
-from streams.connections import kafka_client_kwargs
+from streams.connections import influx_target, kafka_client_kwargs
 from streams.metrics import WORKER_CONSUMER_LAG, WORKER_EVENT_LAG_SECONDS
 from streams.pipeline.checkpoint import Checkpoints, StateRecords
 from streams.pipeline.inputs import (
@@ -62,20 +62,9 @@ from streams.records import AlertAck
 from streams.settings import Settings
 from streams.sinks.errors import InfluxConfigError
 from streams.sinks.follower import PointsFollower
-from streams.sinks.influx import InfluxSink, InfluxTarget, make_writer
+from streams.sinks.influx import InfluxSink, make_writer
 
 log = logging.getLogger(__name__)
-
-
-def influx_target(settings: Settings) -> InfluxTarget:
-    i = settings.influx
-    return InfluxTarget(
-        api=i.api, url=i.url, database=i.database, bucket=i.bucket, org=i.org,
-        token=i.token.get_secret_value() if i.token else None,
-        username=i.username, password=i.password.get_secret_value() if i.password else None,
-        timeout_ms=i.timeout_ms, batch_max_points=i.batch_max_points,
-        retention_policy=settings.tiers.raw_rp,
-    )
 
 
 def load_rules(settings: Settings) -> list[dict[str, Any]]:
@@ -369,7 +358,8 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
                         technical=w.technical.analytics()),
         AlertMachine(load_rules(settings)),
     )
-    sink = sink or InfluxSink(make_writer(influx_target(settings)))
+    sink = sink or InfluxSink(make_writer(influx_target(
+        settings.influx, "worker", retention_policy=settings.tiers.raw_rp)))
     runtime = WorkerRuntime(
         processor, table, sink,
         {"features": topic(topics.VITALS_FEATURES), "scores": topic(topics.VITALS_SCORES),

@@ -11,7 +11,7 @@ import logging
 import signal
 
 from streams import topics
-from streams.connections import mqtt_connection
+from streams.connections import influx_target, mqtt_connection
 from streams.http_server import TlsFiles
 from streams.kafka_admin import ensure_topics
 from streams.notify.errors import NotifyConfigError
@@ -19,7 +19,6 @@ from streams.notify.service import NotifyConfig, NotifyService
 from streams.notify.settings import NotifySettings
 from streams.security_settings import SecuritySettings
 from streams.settings import Settings
-from streams.sinks.influx import InfluxTarget
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +64,7 @@ def build_config(settings: Settings, http_port: int | None = None) -> NotifyConf
         staff_token_key=settings.staff.load_token_key(),
         http_tls=ack_tls(n, settings.security),
         mqtt=mqtt_connection(m, "notifier"),
-        influx=InfluxTarget(
-            api=i.api, url=i.url, database=i.database, bucket=i.bucket, org=i.org,
-            token=i.token.get_secret_value() if i.token else None, username=i.username,
-            password=i.password.get_secret_value() if i.password else None,
-            timeout_ms=i.timeout_ms, batch_max_points=i.batch_max_points,
-        ),
+        influx=influx_target(i, "notifier"),
     )
 
 
