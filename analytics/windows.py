@@ -84,6 +84,9 @@ HOPPING_5M = WindowSpec("5m", 300_000, 60_000)
 DEFAULT_SPECS: tuple[WindowSpec, ...] = (TUMBLING_1M, HOPPING_5M)
 DEFAULT_ALLOWED_LATENESS_MS = 30_000  # room for a second device (BP cuff) lagging
 DEFAULT_IDLE_TIMEOUT_MS = 60_000
+# The worker's bound on event time ahead of arrival (PatientWindows' own default
+# is None, unbounded): one bad device clock must not close a patient's windows early.
+DEFAULT_MAX_LEAD_MS = 30_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from analytics.windows import (
+    DEFAULT_ALLOWED_LATENESS_MS,
+    DEFAULT_IDLE_TIMEOUT_MS,
+    DEFAULT_MAX_LEAD_MS,
+)
 from streams.console.settings import ConsoleSettings
 from streams.export.settings import ExportSettings
 from streams.metrics import MetricsSettings
@@ -136,11 +141,11 @@ class WorkerSettings(BaseModel):
     batch_max: int = Field(default=500, ge=1)
     batch_timeout_s: float = Field(default=0.2, gt=0)
     broker_session_timeout_s: float = 10.0
-    allowed_lateness_ms: int = 30_000
-    idle_timeout_ms: int = 60_000
+    allowed_lateness_ms: int = DEFAULT_ALLOWED_LATENESS_MS
+    idle_timeout_ms: int = DEFAULT_IDLE_TIMEOUT_MS
     # A reading's time moves the patient's watermark at most this far past its
     # arrival time: a device clock running ahead cannot make good readings late.
-    max_lead_ms: int = Field(default=30_000, ge=0)
+    max_lead_ms: int = Field(default=DEFAULT_MAX_LEAD_MS, ge=0)
     # State is written to the table and offsets acknowledged together, this often.
     # Each patient with new data costs one state write per checkpoint, so in
     # real time the checkpoint CPU grows with patients / interval: at 2 s the

@@ -20,7 +20,13 @@ from analytics.metrics import METRICS
 from analytics.news2 import PARAMETERS as NEWS2_PARAMETERS
 from analytics.news2 import SCALE2_METRIC, News2Result
 from analytics.technical import TECHNICAL_RULE_NAMES, TechnicalSettings, rule_metric
-from analytics.windows import DEFAULT_SPECS, WindowSpec
+from analytics.windows import (
+    DEFAULT_ALLOWED_LATENESS_MS,
+    DEFAULT_IDLE_TIMEOUT_MS,
+    DEFAULT_MAX_LEAD_MS,
+    DEFAULT_SPECS,
+    WindowSpec,
+)
 from streams.pipeline.state import PatientState
 from streams.pipeline.technical import TechnicalAlarms
 from streams.records import AlertEventRecord, Scores, WindowFeaturesRecord
@@ -53,11 +59,10 @@ class Outputs:
 @dataclass(frozen=True)
 class ProcessorConfig:
     specs: Sequence[WindowSpec] = DEFAULT_SPECS
-    allowed_lateness_ms: int = 30_000
-    idle_timeout_ms: int = 60_000
-    # Event time counts at most this far ahead of the arrival (analytics/windows.py):
-    # one bad clock must not close the patient's windows early.
-    max_lead_ms: int | None = 30_000
+    allowed_lateness_ms: int = DEFAULT_ALLOWED_LATENESS_MS
+    idle_timeout_ms: int = DEFAULT_IDLE_TIMEOUT_MS
+    # Event time counts at most this far ahead of the arrival (analytics/windows.py).
+    max_lead_ms: int | None = DEFAULT_MAX_LEAD_MS
     technical: TechnicalSettings = TechnicalSettings()
 
 

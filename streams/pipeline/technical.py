@@ -23,21 +23,27 @@ from analytics.alerts import AlertEvent, AlertMachine
 from analytics.technical import TechnicalSettings, technical_rules
 from streams.pipeline.state import PatientState
 
+_DEFAULTS = TechnicalSettings()
+
 
 class TechnicalAlarmSettings(BaseModel):
     """`VITALSTREAM_WORKER__TECHNICAL__*`: timeouts and delays of the technical alarms
     (by the worker's clock, the arrival time). The demo, which replays hours in
     minutes, divides them by its speed."""
 
-    offline_after_s: float = Field(default=120.0, gt=0, description="no message of any "
-                                   "device of the patient for this long: device_offline")
-    no_data_after_s: float = Field(default=300.0, gt=0, description="a metric the patient "
-                                   "had is silent this long (at least 3 of its usual gaps)")
-    off_body_delay_s: float = Field(default=60.0, ge=0, description="sensor off body or "
-                                    "contact lost this long before sensor_off_body")
-    poor_signal_delay_s: float = Field(default=300.0, ge=0, description="most readings "
-                                       "flagged this long before signal_poor")
-    poor_signal_share: float = Field(default=0.5, gt=0, le=1)
+    offline_after_s: float = Field(
+        default=_DEFAULTS.offline_after_ms / 1000, gt=0,
+        description="no message of any device of the patient for this long: device_offline")
+    no_data_after_s: float = Field(
+        default=_DEFAULTS.no_data_after_ms / 1000, gt=0,
+        description="a metric the patient had is silent this long (at least 3 of its usual gaps)")
+    off_body_delay_s: float = Field(
+        default=_DEFAULTS.off_body_delay_ms / 1000, ge=0,
+        description="sensor off body or contact lost this long before sensor_off_body")
+    poor_signal_delay_s: float = Field(
+        default=_DEFAULTS.poor_signal_delay_ms / 1000, ge=0,
+        description="most readings flagged this long before signal_poor")
+    poor_signal_share: float = Field(default=_DEFAULTS.poor_signal_share, gt=0, le=1)
 
     def analytics(self) -> TechnicalSettings:
         return TechnicalSettings(
