@@ -41,7 +41,7 @@ class NoRegistry:
 def gateway() -> tuple[Gateway, FakeClient, FakeProducer]:
     config = GatewayConfig(mqtt_host="h", mqtt_port=1, client_id="c", shared_group="g",
                            kafka_bootstrap="k", normalized_topic="n", deadletter_topic="d",
-                           retry_backoff_max_ms=10)
+                           retry_backoff_max_ms=0)  # retries at once: no sleeping test
     gw = Gateway(config, Ingestor(NoRegistry(), ValidationLimits()))
     client, producer = FakeClient(), FakeProducer()
     gw._client, gw._producer = client, producer  # type: ignore[assignment]
@@ -87,18 +87,12 @@ async def test_a_failed_record_is_retried_until_kafka_takes_it() -> None:
     gw, client, producer = gateway()
     await gw._produce(7, [("n", b"k", b"a")])
     producer.sent[0][2].set_exception(KafkaConnectionError())
-    for _ in range(50):
-        await asyncio.sleep(0.01)
-        if len(producer.sent) == 2:
-            break
-    assert client.acked == [] and len(producer.sent) == 2  # sent again, not acked
+    await until("the record sent again", lambda: len(producer.sent) == 2)
+    assert client.acked == []  # sent again, not acked
     assert producer.sent[1][:2] == ("n", b"a")
     producer.sent[1][2].set_result(None)
-    for _ in range(50):
-        await asyncio.sleep(0.01)
-        if client.acked:
-            break
-    assert client.acked == [7] and gw.produce_retries >= 1
+    await until("message 7 acked", lambda: client.acked)
+    assert client.acked == [7] and gw.produce_retries == 1
 
 
 def test_partitioner_maps_keys_exactly_as_kafkas_default() -> None:
