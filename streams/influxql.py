@@ -1,7 +1,8 @@
 """InfluxQL over InfluxDB's v1 HTTP API (`/query`): the one reader of query results.
 
 Used by the demo summary, the benchmarks and the integration tests (and
-anything else that reads InfluxDB 1.x). Rows come back as flat dicts: the
+anything else that reads InfluxDB 1.x); `write_lines` is for the few
+setup points (the tier choice table), not for the sink's stream. Rows come back as flat dicts: the
 series' tags merged with its columns, times in epoch milliseconds.
 """
 
@@ -28,11 +29,7 @@ def influxql_series(url: str, q: str, database: str | None = None,
     params = {"q": q, "epoch": "ms"}
     if database:
         params["db"] = database
-    request = urllib.request.Request(f"{url.rstrip('/')}/query",
-                                     data=urllib.parse.urlencode(params).encode())
-    if auth is not None:
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
+    request = _request(f"{url.rstrip('/')}/query", urllib.parse.urlencode(params).encode(), auth)
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310
             result = json.loads(resp.read())["results"][0]
@@ -52,3 +49,24 @@ def influxql_rows(url: str, q: str, database: str | None = None,
         for values in series.get("values", []):  # SHOW ... lists empty series too
             rows.append({**tags, **dict(zip(series["columns"], values, strict=True))})
     return rows
+
+
+def _request(url: str, body: bytes, auth: tuple[str, str] | None) -> urllib.request.Request:
+    request = urllib.request.Request(url, data=body)
+    if auth is not None:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    return request
+
+
+def write_lines(url: str, database: str, rp: str, lines: list[str],
+                auth: tuple[str, str] | None = None, timeout_s: float = 30) -> None:
+    """Write a few line-protocol points (ms precision) to `database`.`rp` (/write, 1.x API)."""
+    params = urllib.parse.urlencode({"db": database, "rp": rp, "precision": "ms"})
+    request = _request(f"{url.rstrip('/')}/write?{params}", "\n".join(lines).encode(), auth)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s):  # noqa: S310
+            pass
+    except urllib.error.HTTPError as exc:
+        raise InfluxQueryError(f"InfluxDB answered HTTP {exc.code} to a write: "
+                               f"{exc.read()[:200]!r}") from exc

@@ -6,12 +6,12 @@ Built on prometheus-client. Two kinds:
   counters of failures), defined here at module level so each process has
   one of each in the default registry;
 - collectors that read a component's own counters at scrape time
-  (`GatewayCollector`, `WorkerCollector`), so the hot paths keep their
-  plain integer counters and the log lines and /metrics cannot disagree.
+  (`GatewayCollector`, `WorkerCollector`, `ConsoleCollector`), so the hot
+  paths keep their plain integer counters and the log lines and /metrics
+  cannot disagree.
 
 Every process serves them with `serve_metrics(port, host)`: the gateway,
-worker and notifier from `VITALSTREAM_METRICS__*_PORT`, the ward console
-likewise (call `serve_metrics(settings.metrics.console_port, settings.metrics.host)`).
+worker, notifier and ward console from `VITALSTREAM_METRICS__*_PORT`.
 Names follow Prometheus' conventions: `vitalstream_<process>_...`, `_total`
 for counters, base units in the name (`_seconds`, `_records`).
 """
@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
     from devices.gateway import Gateway
+    from streams.console.feed import WardFeed
 
 log = logging.getLogger(__name__)
 
@@ -164,3 +165,20 @@ class WorkerCollector(Collector):
                        "Points InfluxDB refused as invalid (400), dead-lettered.", sink.points_rejected)
         yield GaugeMetricFamily("vitalstream_worker_patients", "Patients whose state is held.",
                                 value=len(self.runtime.cache))
+
+
+class ConsoleCollector(Collector):
+    """The ward console's live feed (streams/console/feed.py), read at scrape time."""
+
+    def __init__(self, feed: WardFeed) -> None:
+        self.feed = feed
+
+    def collect(self) -> Iterator[Metric]:
+        f, p = self.feed, "vitalstream_console_"
+        yield _counter(p + "feed_records", "Kafka records the live ward feed read.", f.records)
+        yield _counter(p + "feed_bad_records", "Records the feed could not read (skipped; "
+                       "their producers' consumers dead-letter them).", f.bad_records)
+        yield GaugeMetricFamily(p + "live_streams", "Open live ward streams (one per browser tab).",
+                                value=len(f.subscribers))
+        yield GaugeMetricFamily(p + "patients", "Patients with a tile on some ward.",
+                                value=len(f.state.patients))

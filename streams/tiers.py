@@ -16,6 +16,13 @@ query such as ``SELECT mean("value") FROM "$tier"."vitals"`` works on every
 tier; the extra fields (`value_min`, `value_max`, `value_count`, ...) say
 the rest. This module is pure: it builds the statements; `streams/ops/
 influx_setup.py` runs them against a server.
+
+Which tier a chart reads follows its time range (InfluxDB has no such
+choice; Grafana's `$tier` variable asks the database): a small table, the
+`tier_by_range` measurement in a retention policy kept forever, holds each
+tier's widest range, finest tier first, and `TIER_CHOICE_QUERY` picks the
+first tier whose widest range admits the dashboard's range. One table for
+both servers (2.x: a bucket mapped to the same retention-policy name).
 """
 
 from __future__ import annotations
@@ -41,8 +48,16 @@ class TierSettings(BaseModel):
     # until `vitalstream influx setup --backfill-from` recomputes the range.
     m1_resample_for: str = "15m"
     h1_resample_for: str = "2h"
+    # The widest dashboard range each tier serves (the next tier beyond).
+    # 1 d of raw is 86,400 points per series at 1 Hz, 31 d of m1 44,640:
+    # what InfluxDB aggregates per series per chart; a wider range would
+    # read ever more points for the same ~1,000 pixels. A tier never serves
+    # a range wider than it keeps (the setting is capped at its duration).
+    raw_max_range: str = "1d"
+    m1_max_range: str = "31d"
 
-    @field_validator("raw_duration", "m1_duration", "h1_duration", "m1_resample_for", "h1_resample_for")
+    @field_validator("raw_duration", "m1_duration", "h1_duration", "m1_resample_for",
+                     "h1_resample_for", "raw_max_range", "m1_max_range")
     @classmethod
     def _duration(cls, value: str) -> str:
         if not _DURATION.match(value):
@@ -187,3 +202,21 @@ def flux_task(bucket: str, tier: Tier, measurement: str, org: str) -> str:
     lines += [f"union(tables: [{', '.join(streams)}])",
               f"    |> to(bucket: \"{bucket}_{tier.rp}\", org: \"{org}\")", ""]
     return "\n".join(lines)
+
+
+TIER_CHOICE_RP = "tier_choice"
+TIER_CHOICE_MEASUREMENT = "tier_by_range"
+# Grafana fills in ${__from} and ${__to} (epoch ms) in a variable's query; the
+# first matching row by time is the finest tier (rows are stamped 1, 2, 3 ms).
+TIER_CHOICE_QUERY = (f'SELECT "rp" FROM {q(TIER_CHOICE_RP)}.{q(TIER_CHOICE_MEASUREMENT)} '
+                     'WHERE "max_range_ms" >= ${__to} - ${__from} LIMIT 1')
+_NO_LIMIT_MS = 2**63 - 1
+
+
+def tier_choice_lines(t: TierSettings) -> list[str]:
+    """The `tier_by_range` rows (line protocol, ms precision): tier -> widest range."""
+    widest = {t.raw_rp: min(duration_s(t.raw_max_range), duration_s(t.raw_duration)) * 1000,
+              "m1": min(duration_s(t.m1_max_range), duration_s(t.m1_duration)) * 1000}
+    return [f'{TIER_CHOICE_MEASUREMENT},tier={tier.rp} rp="{tier.rp}",'
+            f"max_range_ms={int(widest.get(tier.rp, _NO_LIMIT_MS))}i {n}"
+            for n, tier in enumerate(tiers(t), start=1)]

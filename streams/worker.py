@@ -369,7 +369,8 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
     follower = PointsFollower(
         sink, {kind: topics.topic_name(name, prefix) for kind, name in (
             ("readings", topics.VITALS_NORMALIZED), ("features", topics.VITALS_FEATURES),
-            ("scores", topics.VITALS_SCORES), ("alerts", topics.ALERTS))},
+            ("scores", topics.VITALS_SCORES), ("alerts", topics.ALERTS),
+            ("statuses", topics.DEVICES_STATUS), ("deadletters", topics.VITALS_DEADLETTER))},
         group_id=f"{w.app_id}-influx", consumer_kwargs=kafka_client_kwargs(settings.kafka, "worker"),
         max_records=settings.influx.batch_max_points)
     runtime.follower = follower

@@ -21,13 +21,21 @@ influx v1 dbrp create --org "$org" --db vitalstream --rp raw --bucket-id "$(buck
 influx v1 dbrp create --org "$org" --db vitalstream --rp m1 --bucket-id "$(bucket_id "${raw}_m1")"
 influx v1 dbrp create --org "$org" --db vitalstream --rp h1 --bucket-id "$(bucket_id "${raw}_h1")"
 
+# The dashboards' tier choice (streams/tiers.py, TIER_CHOICE_QUERY), kept
+# forever, under the retention-policy name it has on InfluxDB 1.x.
+influx bucket create --org "$org" --name "${raw}_tier_choice" --retention 0
+influx v1 dbrp create --org "$org" --db vitalstream --rp tier_choice \
+  --bucket-id "$(bucket_id "${raw}_tier_choice")"
+influx write --org "$org" --bucket "${raw}_tier_choice" --precision ms \
+  --file /etc/vitalstream/influxdb2/tier_choice.lp
+
 # The tasks that fill the aggregated tiers (generated from streams/tiers.py).
 for task in /etc/vitalstream/influxdb2/tasks/*.flux; do
   influx task create --org "$org" --file "$task"
 done
 
-# Grafana's identity: InfluxQL basic auth (v1 authorization), read-only on the three buckets.
+# Grafana's identity: InfluxQL basic auth (v1 authorization), read-only on the tier buckets.
 influx v1 auth create --org "$org" --username "${VITALSTREAM_GRAFANA_INFLUX_USER}" \
   --password "${VITALSTREAM_GRAFANA_INFLUX_PASSWORD}" \
   --read-bucket "$(bucket_id "$raw")" --read-bucket "$(bucket_id "${raw}_m1")" \
-  --read-bucket "$(bucket_id "${raw}_h1")"
+  --read-bucket "$(bucket_id "${raw}_h1")" --read-bucket "$(bucket_id "${raw}_tier_choice")"

@@ -19,13 +19,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 async def serve(settings: Settings, port: int | None) -> int:
+    from prometheus_client import REGISTRY
+
     from streams.console.service import ConsoleService
+    from streams.metrics import ConsoleCollector, serve_metrics
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    metrics = serve_metrics(settings.metrics.console_port, settings.metrics.host)
     async with ConsoleService(settings, port) as service:
+        REGISTRY.register(ConsoleCollector(service.feed))
         print(f"console running at {service.url}", flush=True)
         stopped = asyncio.create_task(stop.wait())
         failed = asyncio.create_task(service.feed.failed.wait())
@@ -33,6 +38,8 @@ async def serve(settings: Settings, port: int | None) -> int:
         for task in (stopped, failed):
             task.cancel()
         log.info("console stopping")
+    if metrics is not None:
+        metrics.stop()
     return 1 if service.feed.failed.is_set() else 0
 
 

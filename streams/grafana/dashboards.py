@@ -2,9 +2,10 @@
 
 InfluxQL throughout for InfluxDB (1.x answers it natively, 2.x through its
 DBRP mapping), PromQL for the process metrics. Templated by ward and
-patient pseudonym; `$tier` picks the retention tier (raw up to 30 days,
-m1 up to a year, h1 beyond: docs/analysts.md, "Tiers"): the aggregated
-tiers keep the raw field a chart draws, so one query serves all three.
+patient pseudonym; `$tier`, the retention tier, follows the dashboard's
+time range (raw up to a day, m1 up to 31 days, h1 beyond: the table
+streams/tiers.py writes, docs/analysts.md "Tiers"): the aggregated tiers
+keep the raw field a chart draws, so one query serves all three.
 Panels that need fields only raw points have (the NEWS2 breakdown, window
 features) read the raw tier.
 """
@@ -12,6 +13,7 @@ features) read the raw tier.
 from __future__ import annotations
 
 from streams.grafana.model import Dashboard, Panel, Query, Variable
+from streams.tiers import TIER_CHOICE_QUERY
 
 WARD = Variable("ward", "Ward", 'SHOW TAG VALUES FROM "vitals" WITH KEY = "ward"',
                 description="wards as the gateway tags readings (registry)")
@@ -21,9 +23,9 @@ PATIENTS = Variable("pid", "Patient (pseudonym)",
                     description="pseudonyms only: names are shown by the care-facing console")
 PATIENT = Variable("pid", "Patient (pseudonym)", PATIENTS.query,
                    description="pseudonyms only: names are shown by the care-facing console")
-TIER = Variable("tier", "Tier", options=("raw", "m1", "h1"),
-                description="raw: 1 Hz, last 30 days; m1: 1-minute aggregates, 1 year; "
-                            "h1: 1-hour aggregates, 10 years")
+TIER = Variable("tier", "Tier (follows the range)", TIER_CHOICE_QUERY,
+                description="raw: 1 Hz readings (ranges up to a day); m1: 1-minute aggregates "
+                            "(up to 31 days); h1: 1-hour aggregates (beyond)")
 
 IN_WARD = '"ward" =~ /^$ward$/ AND $timeFilter'
 OF_PATIENTS = '"pid" =~ /^$pid$/ AND $timeFilter'
@@ -104,27 +106,66 @@ def patient_detail() -> Dashboard:
 
 
 def device_fleet() -> Dashboard:
+    technical = f"\"category\" = 'technical' AND {IN_WARD}"
     return Dashboard("vitalstream-devices", "Device fleet",
-                     "Last seen, data flow and technical problems of a ward's devices.",
+                     "Last seen, battery, technical alarms and refused messages of a ward's devices.",
                      [WARD], [
         Panel("Last seen (last reading per device)", (Query(
             'SELECT last("value") AS "value" FROM "raw"."vitals" '
             f'WHERE {IN_WARD} GROUP BY "device"', "vitals", ("value",), ("device",),
             result_format="table"),), kind="table", width=8,
             description="The time column is when each device last delivered a reading."),
+        Panel("Battery (last reported per device)", (Query(
+            'SELECT last("battery_pct") AS "battery_pct" FROM "raw"."device_status" '
+            f'WHERE {IN_WARD} GROUP BY "device"', "device_status", ("battery_pct",), ("device",),
+            result_format="table"),), kind="table", unit="percent", width=8,
+            description="From the devices' status messages; below 15 % raises battery_low."),
+        Panel("Online (last status or Last Will per device)", (Query(
+            'SELECT last("online") AS "online" FROM "raw"."device_status" '
+            f'WHERE {IN_WARD} GROUP BY "device"', "device_status", ("online",), ("device",),
+            result_format="table"),), kind="table", width=8,
+            description="false: the device said it goes offline, or the broker published its "
+                        "Last Will (the connection died)."),
+        Panel("Battery per device", (Query(
+            'SELECT min("battery_pct") AS "battery_pct" FROM "raw"."device_status" '
+            f'WHERE {IN_WARD} GROUP BY time($__interval), "device" fill(none)',
+            "device_status", ("battery_pct",), ("device",)),), unit="percent"),
         Panel("Readings per device", (Query(
             'SELECT count("value") AS "readings" FROM "raw"."vitals" '
             f'WHERE {IN_WARD} GROUP BY time($__interval), "device" fill(0)',
-            "vitals", ("readings",), ("device",)),), width=16),
+            "vitals", ("readings",), ("device",)),)),
         Panel("Quality-flagged readings per device", (Query(
             'SELECT count("quality") AS "flagged" FROM "raw"."vitals" '
             f'WHERE {IN_WARD} GROUP BY time($__interval), "device" fill(none)',
             "vitals", ("flagged",), ("device",)),),
             description="Technical signal problems the device reported (off body, motion, ...): "
                         "such readings are kept but left out of the windows."),
+        Panel("Technical alarms raised per patient and rule", (Query(
+            'SELECT count("level") AS "events" FROM "raw"."alerts" '
+            f"WHERE \"kind\" = 'raised' AND {technical} GROUP BY \"pid\", \"rule\"",
+            "alerts", ("events",), ("pid", "rule"), result_format="table"),), kind="table",
+            description="IEC 60601-1-8 technical alarm conditions: device offline, battery low, "
+                        "sensor off the body, no data, poor signal."),
+        Panel("Technical alarm events, latest first", (Query(
+            'SELECT "level", "pid", "rule", "severity", "kind" FROM "raw"."alerts" '
+            f"WHERE {technical} ORDER BY time DESC LIMIT 100",
+            "alerts", ("level", "pid", "rule", "severity", "kind"), result_format="table"),),
+            kind="table"),
         Panel("Dead letters by reason", (Query(
+            'SELECT sum("messages") AS "messages" FROM "raw"."deadletters" WHERE $timeFilter '
+            'GROUP BY time($__interval), "reason" fill(none)',
+            "deadletters", ("messages",), ("reason",)),),
+            description="Refused messages of every device (not only this ward's: an unknown "
+                        "device has none), reasons in docs/payloads.md."),
+        Panel("Dead letters by device and reason", (Query(
+            'SELECT sum("messages") AS "messages", last("detail") AS "detail" '
+            'FROM "raw"."deadletters" WHERE $timeFilter GROUP BY "device", "reason"',
+            "deadletters", ("messages", "detail"), ("device", "reason"),
+            result_format="table"),), kind="table"),
+        Panel("Dead letters by reason (gateway counter)", (Query(
             "sum by (reason) (increase(vitalstream_gateway_deadletter_total[$__rate_interval]))"),),
-            description="Device messages the gateway refused (docs/payloads.md), from Prometheus."),
+            description="The exact count, from Prometheus: the InfluxDB panels keep one point "
+                        "per device, reason and millisecond."),
     ], time_from="now-24h")
 
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from analytics.hrv import HRV_FEATURES
 from analytics.metrics import METRICS
 from analytics.news2 import PARAMETERS
+from devices.records import DeadLetter, DeviceStatusRecord, RejectReason
 from streams.records import AlertAck, AlertEventRecord, Scores, WindowFeaturesRecord
-from streams.sinks.points import alert_line, feature_line, reading_lines, score_line
-from streams.tiers import DOWNSAMPLED
+from streams.sinks import points
+from streams.tiers import DOWNSAMPLED, TIER_CHOICE_RP, TierSettings, tier_choice_lines
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,20 @@ def _samples() -> list[str]:
     ack = AlertAck(alert_id="a", pid="p", by="s", ts_ms=1)
     notification = Notification(event=event, location=Location("w", "1"), tier=0, tier_name=None)
     target = Target(name="t", channel="webhook", address="x")
-    lines = [*reading_lines(batch), feature_line(feature), score_line(scores), alert_line(event),
+    status = DeviceStatusRecord(device="d", pid="p", ward="w", online=True, battery_pct=50.0,
+                                on_body=True, firmware="x", ts_ms=1, msg_id="m", received_ms=1)
+    dead = DeadLetter(reason=RejectReason.MALFORMED, detail="x", mqtt_topic="t", device="d",
+                      payload_b64="", payload_bytes=1, rejected_readings=1, ts_ms=1)
+    lines = [*points.reading_lines(batch), points.feature_line(feature), points.score_line(scores),
+             points.alert_line(event), points.device_status_line(status),
+             points.deadletter_line(dead),
              delivery_line(notification, target, "delivered", 1, 1.0, 1, "x"), ack_line(ack)]
     return [line for line in lines if line]
 
 
 def sink_schema() -> dict[tuple[str, str], MeasurementSchema]:
-    """(tier, measurement) -> tags and fields. Tiers: raw, m1, h1."""
+    """(tier, measurement) -> tags and fields. Tiers: raw, m1, h1; and the
+    dashboards' tier choice table (`influx setup` writes it, not the sink)."""
     found: dict[str, tuple[set[str], set[str]]] = {}
     for line in _samples():
         measurement, tags, fields = _parse(line)
@@ -76,6 +84,9 @@ def sink_schema() -> dict[tuple[str, str], MeasurementSchema]:
         have[0].update(tags)
         have[1].update(fields)
     schema = {("raw", m): MeasurementSchema(frozenset(t), frozenset(f)) for m, (t, f) in found.items()}
+    for line in tier_choice_lines(TierSettings()):
+        measurement, tags, fields = _parse(line)
+        schema[(TIER_CHOICE_RP, measurement)] = MeasurementSchema(frozenset(tags), frozenset(fields))
     for measurement, aggregates in DOWNSAMPLED.items():
         for tier in ("m1", "h1"):
             schema[(tier, measurement)] = MeasurementSchema(

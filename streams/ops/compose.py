@@ -4,7 +4,8 @@ The compose services use the native stack's templates (docker/<service>/),
 filled in with the compose network's names and container paths, and
 written to docker/compose/rendered/ (checked in, so a reviewer reads what a
 container gets; `vitalstream compose render --check` fails when stale). The
-InfluxDB 2.x tasks of the tiers are generated from streams/tiers.py.
+InfluxDB 2.x tasks of the tiers and the dashboards' tier choice table are
+generated from streams/tiers.py.
 
 The compose file is validated without an engine against the Compose
 specification's JSON Schema, as shipped in the pinned `docker-compose`
@@ -23,7 +24,7 @@ from typing import Any
 
 from streams.ops.prometheus import prometheus_config
 from streams.ops.templates import DOCKER_DIR, render
-from streams.tiers import DOWNSAMPLED, TierSettings, flux_task, tiers
+from streams.tiers import DOWNSAMPLED, TierSettings, flux_task, tier_choice_lines, tiers
 
 COMPOSE_FILE = DOCKER_DIR / "compose.yaml"
 RENDERED_DIR = DOCKER_DIR / "compose" / "rendered"
@@ -60,6 +61,7 @@ def rendered_files() -> dict[str, str]:
         for measurement in DOWNSAMPLED:
             files[f"influxdb2/tasks/{measurement}_{tier.rp}.flux"] = flux_task(
                 "vitalstream", tier, measurement, "vitalstream")
+    files["influxdb2/tier_choice.lp"] = "\n".join(tier_choice_lines(t)) + "\n"
     return files
 
 

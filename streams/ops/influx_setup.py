@@ -1,4 +1,5 @@
-"""`vitalstream influx setup`: the database, its retention tiers and continuous queries.
+"""`vitalstream influx setup`: the database, its retention tiers, continuous queries
+and the table by which dashboards pick a tier.
 
 Runs against any InfluxDB 1.x server (the native stack's, or an existing one)
 with an admin identity, and is safe to run again: retention policies are
@@ -12,9 +13,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from streams.influxql import InfluxQueryError, influxql_rows
+from streams.influxql import InfluxQueryError, influxql_rows, write_lines
 from streams.tiers import (
     DOWNSAMPLED,
+    TIER_CHOICE_RP,
     TierSettings,
     backfill_statement,
     cq_name,
@@ -22,6 +24,7 @@ from streams.tiers import (
     duration_s,
     q,
     retention_statement,
+    tier_choice_lines,
     tiers,
 )
 
@@ -62,6 +65,12 @@ def setup_tiers(url: str, database: str, t: TierSettings,
                     raise
             run(cq_statement(database, tier, measurement))
             result.continuous_queries.append(name)
+    # The dashboards' tier choice (streams/tiers.py, TIER_CHOICE_QUERY): kept
+    # forever, rewritten on every setup so changed ranges take effect.
+    if TIER_CHOICE_RP not in existing:
+        run(f"CREATE RETENTION POLICY {q(TIER_CHOICE_RP)} ON {q(database)} DURATION INF "
+            "REPLICATION 1")
+    write_lines(url, database, TIER_CHOICE_RP, tier_choice_lines(t), auth=auth)
     log.info("influx tiers ready database=%s created=%s altered=%s cqs=%d", database,
              result.created, result.altered, len(result.continuous_queries))
     return result

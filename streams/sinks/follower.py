@@ -2,7 +2,8 @@
 
 Every point is made from a record that is already in Kafka: readings from
 `vitals.normalized`, features, scores and alert events from the worker's
-output topics. This follower reads those topics in a consumer group of its
+output topics, device statuses from `devices.status` and rejected messages
+from `vitals.deadletter`. This follower reads those topics in a consumer group of its
 own, writes their points and commits an offset only once InfluxDB has every
 point up to it. So the worker never waits for InfluxDB: while InfluxDB is
 down or slow, readings are processed and alerts raised and paged as usual,
@@ -31,10 +32,18 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
+from devices.records import DeadLetter, DeviceStatusRecord
 from streams.pipeline.inputs import parse_reading_batches
 from streams.records import AlertEventRecord, Scores, WindowFeaturesRecord
 from streams.sinks.influx import InfluxSink
-from streams.sinks.points import alert_line, feature_line, reading_lines, score_line
+from streams.sinks.points import (
+    alert_line,
+    deadletter_line,
+    device_status_line,
+    feature_line,
+    reading_lines,
+    score_line,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +52,8 @@ _MODELS: dict[str, tuple[Any, Callable[[Any], str | None]]] = {
     "features": (WindowFeaturesRecord, feature_line),
     "scores": (Scores, score_line),
     "alerts": (AlertEventRecord, alert_line),
+    "statuses": (DeviceStatusRecord, device_status_line),
+    "deadletters": (DeadLetter, deadletter_line),
 }
 
 

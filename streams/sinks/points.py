@@ -1,7 +1,8 @@
 """The InfluxDB schema (docs/architecture.md, "InfluxDB"): records -> line-protocol points.
 
-Measurements `vitals`, `vital_features`, `scores`, `alerts`; tags are low
-cardinality (pid, metric, device, ward, window, rule, severity). A point's
+Measurements `vitals`, `vital_features`, `scores`, `alerts`, and for the
+device fleet `device_status` and `deadletters`; tags are low cardinality
+(pid, metric, device, ward, window, rule, severity, reason). A point's
 identity (measurement, tag set, time) is a function of the record alone, so a
 replayed record overwrites its point instead of adding one.
 """
@@ -102,3 +103,31 @@ def alert_line(rec: Any) -> str | None:
          "by": rec.by, "category": getattr(rec, "category", "physiological")},
         rec.ts_ms,
     )
+
+
+def device_status_line(rec: Any) -> str | None:
+    """`device_status`: what a device said of itself (battery, on body) or its Last Will.
+
+    From `devices.status` as the gateway produced it, enrolled or not (the
+    device fleet dashboard's battery and online panels); `pid` and `ward`
+    tags only when the device is enrolled.
+    """
+    return line("device_status", {"device": rec.device, "pid": rec.pid, "ward": rec.ward},
+                {"online": rec.online, "battery_pct": _float(rec.battery_pct),
+                 "on_body": rec.on_body, "firmware": rec.firmware}, rec.ts_ms)
+
+
+def deadletter_line(rec: Any) -> str | None:
+    """`deadletters`: one point per rejected message (reason, device; never its payload).
+
+    A point's identity is (reason, device, ms): two rejections of one device
+    for the same reason in the same millisecond are one point; the exact
+    count is the gateway's `vitalstream_gateway_deadletter_total`.
+    """
+    return line("deadletters", {"reason": str(rec.reason), "device": rec.device},
+                {"messages": 1, "rejected_readings": rec.rejected_readings,
+                 "payload_bytes": rec.payload_bytes, "detail": rec.detail}, rec.ts_ms)
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)

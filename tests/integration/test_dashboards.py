@@ -23,12 +23,13 @@ from dataclasses import dataclass
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from devices.records import DeadLetter, DeviceStatusRecord, RejectReason
 from streams.connections import influx_auth, kafka_client_kwargs
-from streams.grafana.dashboards import DASHBOARDS
+from streams.grafana.dashboards import DASHBOARDS, TIER
 from streams.grafana.model import Query
 from streams.influxql import influxql_series
 from streams.ops.influx_setup import backfill
-from streams.topics import topic_name
+from streams.topics import DEVICES_STATUS, VITALS_DEADLETTER, VITALS_NORMALIZED, topic_name
 from tests.integration.conftest import influx_query, wait_until
 from tests.integration.streams_helpers import create_topics, worker_env
 from tests.integration.test_notify import scenario, start_notifier  # noqa: F401 - fixture
@@ -69,7 +70,8 @@ async def produce(settings, run_id: str, ward: str, pids: tuple[str, str], start
     producer = AIOKafkaProducer(**kafka_client_kwargs(settings.kafka, "admin"),
                                 enable_idempotence=True, linger_ms=5)
     await producer.start()
-    topic = topic_name("vitals.normalized", f"t{run_id}.")
+    prefix = f"t{run_id}."
+    topic = topic_name(VITALS_NORMALIZED, prefix)
     try:
         for second in range(SECONDS):
             for pid in pids:
@@ -77,9 +79,30 @@ async def produce(settings, run_id: str, ward: str, pids: tuple[str, str], start
                 batch = vitals_batch(pid, ward, second, start_ms, 86.0 if low else 97.0,
                                      contact_lost=pid == pids[1] and 200 <= second < 230)
                 await producer.send(topic, json.dumps(batch).encode(), key=pid.encode())
+        for record in device_records(ward, pids, start_ms):
+            to = DEVICES_STATUS if isinstance(record, DeviceStatusRecord) else VITALS_DEADLETTER
+            await producer.send(topic_name(to, prefix), record.to_bytes(),
+                                key=(record.device or "").encode())
         await producer.flush()
     finally:
         await producer.stop()
+
+
+def device_records(ward: str, pids: tuple[str, str], start_ms: int) -> list[DeviceStatusRecord | DeadLetter]:
+    """What the gateway produces for the devices: statuses (the second patient's
+    battery runs low, battery_low at once: IEC 60601-1-8 technical alarm) and
+    one refused message."""
+    now_ms = int(time.time() * 1000)
+    statuses = [DeviceStatusRecord(device=f"dev-{pid}", pid=pid, ward=ward, online=True,
+                                   battery_pct=battery, on_body=True,
+                                   ts_ms=start_ms + second * 1000, msg_id=f"s-{pid}-{second}",
+                                   received_ms=now_ms)
+                for pid, second, battery in ((pids[0], 30, 80.0), (pids[1], 30, 40.0),
+                                             (pids[1], 300, 10.0))]
+    refused = DeadLetter(reason=RejectReason.MALFORMED, detail="not JSON",
+                         mqtt_topic=f"devices/dev-{pids[1]}/vitals/json", device=f"dev-{pids[1]}",
+                         payload_b64="", payload_bytes=0, ts_ms=start_ms + 90_000)
+    return [*statuses, refused]
 
 
 @pytest.fixture()
@@ -99,6 +122,14 @@ def simulated(settings, processes, run_id, tmp_path, scenario) -> Simulated:  # 
     wait_until(lambda: influx_query(settings, 'SELECT count("coverage") FROM "raw"."vital_features" '
                                     f"WHERE \"pid\" = '{pids[1]}' AND time >= {until_ms - 180_000}ms"),
                60, "the last windows closed")
+    for what, q in (
+            ("the low battery", f'SELECT "battery_pct" FROM "raw"."device_status" '
+                                f"WHERE \"device\" = 'dev-{pids[1]}' AND \"battery_pct\" < 15"),
+            ("the battery_low technical alarm", 'SELECT "level" FROM "raw"."alerts" '
+                                                f"WHERE \"pid\" = '{pids[1]}' AND \"rule\" = 'battery_low'"),
+            ("the dead letter", f'SELECT "messages" FROM "raw"."deadletters" '
+                                f"WHERE \"device\" = 'dev-{pids[1]}'")):
+        wait_until(lambda q=q: influx_query(settings, q), 60, what)
     backfill(settings.influx.url, settings.influx.database, settings.tiers, start_ms, until_ms,
              auth=influx_auth(settings.influx, "admin"))
     # Grafana's range ends now: the audit is stamped at wall time, readings at event time.
@@ -111,6 +142,7 @@ def grafana_substitute(text: str, sim: Simulated, tier: str, all_patients: bool)
     # picks for the h1 tier (days) covers whole hours.
     since_ms = sim.since_ms - sim.since_ms % 3600_000 if tier == "h1" else sim.since_ms
     return (text.replace("$timeFilter", f"time >= {since_ms}ms AND time <= {sim.until_ms}ms")
+            .replace("${__from}", str(since_ms)).replace("${__to}", str(sim.until_ms))
             .replace("$__interval", "1m").replace("$tier", tier)
             .replace("$ward", sim.ward).replace("$pid", pid))
 
@@ -157,3 +189,15 @@ def test_variables_list_the_simulated_ward_and_its_patients(settings, simulated:
     pids = {r["value"] for r in influx_query(
         settings, (PATIENTS.query or "").replace("$ward", simulated.ward))}
     assert set(simulated.pids) <= pids
+
+
+@pytest.mark.parametrize(("range_ms", "tier"), [
+    (6 * 3600_000, "raw"), (24 * 3600_000, "raw"), (7 * 86_400_000, "m1"),
+    (31 * 86_400_000, "m1"), (90 * 86_400_000, "h1"), (365 * 86_400_000, "h1")])
+def test_the_tier_follows_the_dashboards_range(settings, range_ms: int, tier: str) -> None:  # noqa: ANN001
+    # The $tier variable's query as Grafana sends it (refreshed on a time range
+    # change), on the table `stack up` wrote with `vitalstream influx setup`.
+    to_ms = int(time.time() * 1000)
+    text = (TIER.query or "").replace("${__from}", str(to_ms - range_ms)).replace("${__to}", str(to_ms))
+    assert [r["rp"] for r in influx_query(settings, text)] == [tier]
+

@@ -63,6 +63,11 @@ def test_setup_creates_the_tiers_and_applies_a_changed_duration(settings: Settin
     cqs = [r for r in influxql_rows(settings.influx.url, "SHOW CONTINUOUS QUERIES", auth=auth)
            if f"ON {database} " in r.get("query", "")]
     assert len(cqs) == 6, cqs
+    # The dashboards' tier choice table, finest tier first, kept forever.
+    assert rps["tier_choice"]["duration"] == "0s"
+    choice = rows(settings, database, 'SELECT "rp", "max_range_ms" FROM "tier_choice"."tier_by_range"')
+    assert [(r["rp"], r["max_range_ms"]) for r in choice] == [
+        ("raw", 86_400_000), ("m1", 31 * 86_400_000), ("h1", 2**63 - 1)]
 
     again = setup_tiers(settings.influx.url, database, TierSettings(raw_duration="90d"), auth=auth)
     assert again.altered == ["raw", "m1", "h1"] and again.created == []

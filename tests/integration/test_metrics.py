@@ -1,11 +1,10 @@
 """Prometheus metrics and alert rules with Debian's real `prometheus` and `promtool`.
 
-The test starts a gateway, a worker and a notifier with /metrics switched
-on, drives a little traffic through each (a device nobody enrolled, readings,
-an alert), starts a Prometheus with docker/prometheus/'s configuration
-pointed at them and asks it one query per process, and every PromQL panel
-of the Grafana dashboards. The ward console is not
-scraped here: it is not on main yet (its job is in the configuration).
+The test starts a gateway, a worker, a notifier and the ward console with
+/metrics switched on, drives a little traffic through each (a device nobody
+enrolled, readings, an alert), starts a Prometheus with docker/prometheus/'s
+configuration pointed at them and asks it one query per process, and every
+PromQL panel of the Grafana dashboards.
 """
 
 from __future__ import annotations
@@ -90,9 +89,9 @@ def publish_unknown_device(settings, device: str) -> None:  # noqa: ANN001
     assert code in (0, 16)
 
 
-def test_prometheus_scrapes_gateway_worker_and_notifier(
+def test_prometheus_scrapes_gateway_worker_notifier_and_console(
         settings, processes, prometheus, run_id, tmp_path, scenario) -> None:  # noqa: ANN001, F811
-    ports = {job: free_port() for job in ("gateway", "worker", "notifier")}
+    ports = {job: free_port() for job in ("gateway", "worker", "notifier", "console")}
     env = worker_env(run_id, tmp_path, settings)
     asyncio.run(create_topics(settings, run_id))
 
@@ -103,8 +102,13 @@ def test_prometheus_scrapes_gateway_worker_and_notifier(
     worker = processes(["worker", "--loglevel", "info"],
                        {**env, "VITALSTREAM_METRICS__WORKER_PORT": str(ports["worker"])}, name="worker")
     start_notifier(processes, scenario, {"VITALSTREAM_METRICS__NOTIFIER_PORT": str(ports["notifier"])})
+    console = processes(["console"], {
+        **env, "VITALSTREAM_CONSOLE__PORT": str(free_port()),
+        "VITALSTREAM_CONSOLE__GROUP_ID": f"console-metrics-{run_id}",
+        "VITALSTREAM_METRICS__CONSOLE_PORT": str(ports["console"])}, name="console")
     gateway.wait_for_log("gateway running")
     worker.wait_for_log("Worker ready", timeout_s=90)
+    console.wait_for_log("console running", timeout_s=60)
 
     publish_unknown_device(settings, f"ghost-{run_id}")
     asyncio.run(produce_readings(settings, run_id, [f"pm{run_id}"], range(20), t0_ms(10)))
@@ -116,6 +120,8 @@ def test_prometheus_scrapes_gateway_worker_and_notifier(
         'up{job="vitalstream-gateway"} == 1': "the gateway is scraped",
         'up{job="vitalstream-worker"} == 1': "the worker is scraped",
         'up{job="vitalstream-notifier"} == 1': "the notifier is scraped",
+        'up{job="vitalstream-console"} == 1': "the ward console is scraped",
+        "vitalstream_console_feed_records_total >= 20": "the console's live feed read the readings",
         'vitalstream_gateway_deadletter_total{reason="unknown_device"} >= 1':
             "the gateway's dead letter of the unknown device",
         "vitalstream_worker_readings_total >= 40": "the worker's readings",

@@ -6,7 +6,14 @@ import pytest
 from pydantic import ValidationError
 
 from streams.settings import Settings
-from streams.tiers import DOWNSAMPLED, TierSettings, backfill_statement, cq_statement, tiers
+from streams.tiers import (
+    DOWNSAMPLED,
+    TierSettings,
+    backfill_statement,
+    cq_statement,
+    tier_choice_lines,
+    tiers,
+)
 
 
 def test_defaults_are_30_days_one_year_ten_years() -> None:
@@ -51,3 +58,16 @@ def test_every_downsampled_tier_keeps_the_raw_field_a_chart_draws() -> None:
     # Panels query the same field on every tier (docs/analysts.md, "Tiers").
     assert {m: aggs[0].out for m, aggs in DOWNSAMPLED.items()} == {
         "vitals": "value", "scores": "news2_total", "alerts": "level"}
+
+
+def test_the_tier_choice_table_lists_each_tiers_widest_range_finest_first() -> None:
+    day_ms = 86_400_000
+    assert tier_choice_lines(TierSettings()) == [
+        f'tier_by_range,tier=raw rp="raw",max_range_ms={day_ms}i 1',
+        f'tier_by_range,tier=m1 rp="m1",max_range_ms={31 * day_ms}i 2',
+        f'tier_by_range,tier=h1 rp="h1",max_range_ms={2**63 - 1}i 3']
+
+
+def test_a_tier_never_serves_a_range_wider_than_it_keeps() -> None:
+    short = tier_choice_lines(TierSettings(raw_duration="6h", m1_duration="7d"))
+    assert "max_range_ms=21600000i" in short[0] and "max_range_ms=604800000i" in short[1]

@@ -91,3 +91,22 @@ async def test_a_bad_ack_is_dead_lettered_and_the_agent_goes_on(worker):
     assert base64.b64decode(dead[0]["payload_b64"]) == infinite
     assert all(d["mqtt_topic"] == "kafka:alerts.acks" for d in dead)
     assert runtime.counters["bad_acks"] == 2
+
+
+def test_device_statuses_and_dead_letters_become_points_for_the_fleet_dashboard() -> None:
+    from devices.records import DeadLetter, DeviceStatusRecord, RejectReason
+
+    will = DeviceStatusRecord(device="wr-1", pid="p1", ward="W1", online=False, ts_ms=T0,
+                              msg_id="m", received_ms=T0)
+    status = will.model_copy(update={"online": True, "battery_pct": 12, "on_body": True})
+    assert record_lines("statuses", will.to_bytes()) == [
+        f"device_status,device=wr-1,pid=p1,ward=W1 online=false {T0}"]
+    assert record_lines("statuses", status.to_bytes()) == [
+        f"device_status,device=wr-1,pid=p1,ward=W1 online=true,battery_pct=12.0,on_body=true {T0}"]
+    dead = DeadLetter(reason=RejectReason.UNKNOWN_DEVICE, detail="not enrolled", mqtt_topic="t",
+                      device="ghost", payload_b64="", payload_bytes=3, ts_ms=T0)
+    assert record_lines("deadletters", dead.to_bytes()) == [
+        f'deadletters,device=ghost,reason=unknown_device messages=1i,payload_bytes=3i,'
+        f'detail="not enrolled" {T0}']
+    # Not a status: skipped (counted), never a crash of the follower.
+    assert record_lines("statuses", b'{"device": 7}') is None
