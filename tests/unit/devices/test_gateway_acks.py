@@ -12,6 +12,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from devices.decoding import ValidationLimits
 from devices.gateway import CachingPartitioner, Gateway, GatewayConfig
 from devices.ingest import Ingestor
+from tests.unit.loop_turns import until
 
 
 class FakeClient:
@@ -46,15 +47,6 @@ def gateway() -> tuple[Gateway, FakeClient, FakeProducer]:
     client, producer = FakeClient(), FakeProducer()
     gw._client, gw._producer = client, producer  # type: ignore[assignment]
     return gw, client, producer
-
-
-async def until(what: str, predicate) -> None:  # noqa: ANN001
-    """Let the loop run Kafka's done-callbacks until `predicate()` holds (bounded)."""
-    for _ in range(1000):
-        if predicate():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError(f"never happened: {what}")
 
 
 def waiting(gw: Gateway) -> list[int]:

@@ -8,6 +8,7 @@ import json
 from aiokafka import TopicPartition
 
 from streams.notify.consumer import AlertConsumer
+from tests.unit.loop_turns import until
 from tests.unit.notify.fakes import event
 
 TP = TopicPartition("alerts", 0)
@@ -50,12 +51,13 @@ async def test_commit_waits_for_the_oldest_unfinished_event() -> None:
     consumer._accept(TP, 3, b"k", b'{"not": "an alert"}')
     notifier.gates["a"].set()
     notifier.gates["c"].set()
-    await asyncio.sleep(0.01)
+    await until("a, c and the bad record finished",
+                lambda: len(consumer._tasks) == 1)
     await consumer._commit_done()
     assert commits == [{TP: 1}]  # b is still paging: c and the bad record wait behind it
     assert json.loads(dead[0])["reason"] == "invalid_alert_event"
     notifier.gates["b"].set()
-    await asyncio.sleep(0.01)
+    await until("b finished", lambda: not consumer._tasks)
     await consumer._commit_done()
     assert commits[-1] == {TP: 4}
     await consumer._consumer.stop()

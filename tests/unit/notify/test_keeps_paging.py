@@ -88,7 +88,9 @@ async def test_a_dead_guard_task_stops_the_consumer_loudly() -> None:
                              deadletter, guard_tick_ms=10)
 
     async def getmany(**_kw) -> dict:  # noqa: ANN003
-        await asyncio.sleep(0.01)
+        # An idle poll: returns nothing, once the guard task has ended (bounded).
+        assert consumer.guard_task is not None
+        await asyncio.wait({consumer.guard_task}, timeout=10)
         return {}
 
     consumer._consumer.getmany = getmany  # type: ignore[method-assign]
