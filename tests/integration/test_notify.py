@@ -80,8 +80,13 @@ class KafkaTail:
                 consumer.assign(tps)
                 for tp in tps:
                     consumer.seek(tp, self.start[tp.partition])
+                # Everything the topic holds now: up to its end offsets (bounded),
+                # not whatever a few fetches happen to return.
+                ends = await consumer.end_offsets(tps)
                 out = []
-                for _ in range(5):  # the first fetches after a seek may come back empty
+                deadline = time.monotonic() + 30
+                while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+                    assert time.monotonic() < deadline, f"{self.topic} not read to its end"
                     batches = await consumer.getmany(timeout_ms=300)
                     for messages in batches.values():
                         out += [(m.key, m.value) for m in messages]
