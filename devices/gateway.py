@@ -24,10 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 import time
 from collections import deque
-from dataclasses import dataclass
 from functools import partial
 
 import paho.mqtt.client as mqtt
@@ -38,33 +36,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from analytics.backoff import Backoff
+from devices.gateway_config import GatewayConfig
 from devices.ingest import Ingestor, IngestResult
 from devices.records import DeadLetter
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayConfig:
-    mqtt_host: str
-    mqtt_port: int
-    client_id: str
-    shared_group: str
-    kafka_bootstrap: str
-    normalized_topic: str
-    deadletter_topic: str
-    status_topic: str = "devices.status"
-    topic_root: str = "devices"
-    session_expiry_s: int = 86400
-    max_inflight: int = 2000
-    mqtt_username: str | None = None
-    mqtt_password: str | None = None
-    mqtt_tls: ssl.SSLContext | None = None  # None: plain TCP
-    stats_interval_s: float = 30.0
-    retry_backoff_max_ms: int = 5_000
-    # Leave mode (scaling down): resume the session, take no new share of the
-    # group (unsubscribe), drain what is queued, then end the session.
-    leave: bool = False
 
 
 class _Pending:

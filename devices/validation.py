@@ -30,6 +30,11 @@ _INTEGRAL: Final[frozenset[str]] = frozenset(
 _LOOKS_LIKE_SECONDS_BELOW_MS: Final = 100_000_000_000
 
 
+DEFAULT_MAX_PAYLOAD_BYTES: Final = 65536
+DEFAULT_MAX_FUTURE_MS: Final = 5 * 60_000  # clock skew tolerated
+DEFAULT_MAX_AGE_MS: Final = 7 * 24 * 3600_000  # buffered uploads may be old, but not ancient
+
+
 def _default_ranges() -> Mapping[str, tuple[float, float]]:
     return DEFAULT_RANGES
 
@@ -40,9 +45,9 @@ class ValidationLimits:
     so ``ValidationLimits(ranges={"heart_rate": (20, 250)})`` keeps every
     other metric's default range."""
 
-    max_payload_bytes: int = 65536
-    max_future_ms: int = 5 * 60_000  # clock skew tolerated
-    max_age_ms: int = 7 * 24 * 3600_000  # buffered uploads may be old, but not ancient
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    max_future_ms: int = DEFAULT_MAX_FUTURE_MS
+    max_age_ms: int = DEFAULT_MAX_AGE_MS
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=_default_ranges)
 
     def __post_init__(self) -> None:

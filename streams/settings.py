@@ -19,6 +19,13 @@ from analytics.windows import (
     DEFAULT_IDLE_TIMEOUT_MS,
     DEFAULT_MAX_LEAD_MS,
 )
+from devices.gateway_config import (
+    DEFAULT_MAX_INFLIGHT,
+    DEFAULT_SESSION_EXPIRY_S,
+    DEFAULT_STATS_INTERVAL_S,
+    DEFAULT_TOPIC_ROOT,
+)
+from devices.validation import DEFAULT_MAX_AGE_MS, DEFAULT_MAX_FUTURE_MS, DEFAULT_MAX_PAYLOAD_BYTES
 from streams.console.settings import ConsoleSettings
 from streams.export.settings import ExportSettings
 from streams.metrics import MetricsSettings
@@ -61,10 +68,10 @@ class MqttSettings(_SecuredClientSettings):
     # MQTT 5 shared subscription group: gateways in one group split the load.
     shared_group: str = "vitalstream-gateways"
     client_id: str = "vitalstream-gateway-1"
-    session_expiry_s: int = Field(default=24 * 3600, ge=0)
+    session_expiry_s: int = Field(default=DEFAULT_SESSION_EXPIRY_S, ge=0)
     # Messages received but not yet acknowledged by Kafka; beyond it the
     # gateway stops reading (backpressure) instead of buffering without limit.
-    max_inflight: int = Field(default=2000, ge=1)
+    max_inflight: int = Field(default=DEFAULT_MAX_INFLIGHT, ge=1)
 
 
 class InfluxSettings(_SecuredClientSettings):
@@ -122,14 +129,14 @@ class PrivacySettings(BaseModel):
 
 class GatewaySettings(BaseModel):
     registry_file: Path = Path(".stack/registry.json")
-    topic_root: str = "devices"
-    max_payload_bytes: int = 65536
-    max_future_ms: int = 5 * 60_000
-    max_age_ms: int = 7 * 24 * 3600_000
+    topic_root: str = DEFAULT_TOPIC_ROOT
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    max_future_ms: int = DEFAULT_MAX_FUTURE_MS
+    max_age_ms: int = DEFAULT_MAX_AGE_MS
     # Per-metric plausibility overrides, e.g. {"heart_rate": [20, 250]};
     # metrics not named keep the defaults of analytics.metrics.
     ranges: dict[str, tuple[float, float]] = Field(default_factory=dict)
-    stats_interval_s: float = 30.0
+    stats_interval_s: float = DEFAULT_STATS_INTERVAL_S
     registry_reload_s: float = 5.0
 
 

@@ -74,7 +74,8 @@ def validation_limits(g: GatewaySettings) -> ValidationLimits:
 
 def build_gateway(settings: Settings, client_id: str | None = None,
                   leave: bool = False) -> Gateway:
-    from devices.gateway import Gateway, GatewayConfig
+    from devices.gateway import Gateway
+    from devices.gateway_config import GatewayConfig
     from streams.connections import mqtt_connection
 
     g, m, k = settings.gateway, settings.mqtt, settings.kafka

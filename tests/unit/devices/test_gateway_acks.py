@@ -10,7 +10,8 @@ from aiokafka.errors import KafkaConnectionError
 from aiokafka.partitioner import DefaultPartitioner
 
 from devices.decoding import ValidationLimits
-from devices.gateway import CachingPartitioner, Gateway, GatewayConfig
+from devices.gateway import CachingPartitioner, Gateway
+from devices.gateway_config import GatewayConfig
 from devices.ingest import Ingestor
 from tests.unit.loop_turns import until
 

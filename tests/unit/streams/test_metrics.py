@@ -11,7 +11,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from devices.gateway import Gateway, GatewayConfig
+from devices.gateway import Gateway
+from devices.gateway_config import GatewayConfig
 from streams.metrics import GatewayCollector, WorkerCollector, serve_metrics
 from tests.unit.devices.test_gateway_status import NOW_MS, ingestor
 
