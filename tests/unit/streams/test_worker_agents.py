@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import faust
 import pytest
 
 from streams.settings import Settings
@@ -28,9 +29,8 @@ class MemoryWriter(InfluxWriter):
         self.lines.extend(body.decode().splitlines())
 
 
-@pytest.fixture()
-async def worker():
-    writer = MemoryWriter()
+def memory_worker(writer: InfluxWriter) -> faust.App:
+    """The worker's Faust app on this test's loop, in-memory tables, writing to `writer`."""
     settings = Settings()
     settings.worker.batch_timeout_s = 0.01
     app = build_worker_app(settings, store="memory://", sink=InfluxSink(writer))
@@ -38,7 +38,13 @@ async def worker():
     app.finalize()
     app.conf.store = "memory://"
     app.flow_control.resume()
-    yield app, writer
+    return app
+
+
+@pytest.fixture()
+async def worker():
+    writer = MemoryWriter()
+    yield memory_worker(writer), writer
 
 
 def batch(i: int, spo2: float) -> bytes:

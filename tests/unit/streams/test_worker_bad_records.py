@@ -12,23 +12,14 @@ import json
 
 import pytest
 
-from streams.settings import Settings
 from streams.sinks.follower import record_lines
-from streams.sinks.influx import InfluxSink
-from streams.worker import build_worker_app
-from tests.unit.streams.test_worker_agents import T0, MemoryWriter, batch
+from tests.unit.streams.test_worker_agents import T0, MemoryWriter, batch, memory_worker
 
 
 @pytest.fixture()
 async def worker():
     writer = MemoryWriter()
-    settings = Settings()
-    settings.worker.batch_timeout_s = 0.01
-    app = build_worker_app(settings, store="memory://", sink=InfluxSink(writer))
-    app.loop = asyncio.get_running_loop()
-    app.finalize()
-    app.conf.store = "memory://"
-    app.flow_control.resume()
+    app = memory_worker(writer)
     runtime = app.vitalstream_runtime
     dead: list[dict] = []
 
