@@ -133,8 +133,8 @@ async def wait_for(predicate: Callable[[], bool], timeout_s: float) -> bool:
 
 def make_events(run_id: str, pids: list[str], n: int, ward: str) -> list[AlertEventRecord]:
     return [AlertEventRecord(event_id=f"bench-{run_id}-{i}:raised", alert_id=f"bench-{run_id}-{i}",
-                       kind="raised", pid=pids[i % len(pids)], rule="spo2_low", severity="high",
-                       ts_ms=0, ward=ward, metric="spo2", value=88.0) for i in range(n)]
+                             kind="raised", pid=pids[i % len(pids)], rule="spo2_low", severity="high",
+                             ts_ms=0, ward=ward, metric="spo2", value=88.0) for i in range(n)]
 
 
 def latencies(arrivals: Arrivals, channel: str, sent_ms: dict[str, int]) -> list[float]:

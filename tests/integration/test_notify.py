@@ -159,9 +159,10 @@ class Scenario:
     tls: ssl.SSLContext  # verifies the notifier's HTTPS against the stack's CA
 
     def alert(self, alert_id: str, kind: str = "raised", level: int = 0) -> AlertEventRecord:
-        return AlertEventRecord(event_id=f"{alert_id}:{kind}:{level}", alert_id=alert_id, kind=kind,
-                          pid=self.pid, rule="spo2_low", severity="high", level=level,
-                          ts_ms=int(time.time() * 1000), metric="spo2", value=87.0)  # type: ignore[arg-type]
+        return AlertEventRecord(
+            event_id=f"{alert_id}:{kind}:{level}", alert_id=alert_id, kind=kind,  # type: ignore[arg-type]
+            pid=self.pid, rule="spo2_low", severity="high", level=level,
+            ts_ms=int(time.time() * 1000), metric="spo2", value=87.0)
 
 
 @pytest.fixture()
