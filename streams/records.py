@@ -54,7 +54,10 @@ class WindowFeaturesRecord(_Record):
     hrv: dict[str, float] | None = Field(
         default=None, description="sdnn_ms, rmssd_ms, pnn50_pct, lf_ms2, hf_ms2, lf_hf, "
         "artefact_pct (beats flagged by Lipponen-Tarvainen), beat_coverage; withheld: absent")
-    late_readings: int = 0
+    late_readings: int = Field(
+        default=0, description="always 0, not written to InfluxDB: kept so that v1 records "
+        "already in Kafka validate. Late readings are counted by the worker "
+        "(vitalstream_worker_late_readings_total)")
 
 
 class Scores(_Record):

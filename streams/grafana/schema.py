@@ -53,7 +53,7 @@ def _samples() -> list[str]:
     feature = WindowFeaturesRecord(pid="p", metric="heart_rate", window="1m", start_ms=0, end_ms=1,
                                    count=1, coverage=1.0, mean=1.0, median=1.0, min=1.0, max=1.0, std=1.0,
                                    p5=1.0, p95=1.0, slope_per_h=1.0, below_s=1.0, above_s=1.0,
-                                   hrv=dict.fromkeys(HRV_FEATURES, 1.0), late_readings=1)
+                                   hrv=dict.fromkeys(HRV_FEATURES, 1.0))
     scores = Scores(pid="p", ts_ms=1, news2_total=1, news2_band="low", news2_partial=False,
                     news2_missing=["x"], news2_parameters=dict.fromkeys(PARAMETERS, 1),
                     news2_single_red=False, anomaly=dict.fromkeys(METRICS, 1.0), anomaly_combined=1.0)

@@ -236,7 +236,7 @@ class PatientProcessor:
             slope_per_h=_finite(f.get("slope_per_h")),
             below_s=None if (b := _finite(f.get("time_below_ms"))) is None else b / 1000,
             above_s=None if (a := _finite(f.get("time_above_ms"))) is None else a / 1000,
-            hrv=hrv, late_readings=0,
+            hrv=hrv,
         )
 
     @staticmethod

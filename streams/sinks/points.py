@@ -63,14 +63,13 @@ def _prefix(pid: str, device: str, ward: str | None, metric: str) -> str:
 
 
 _FEATURE_FIELDS = ("count", "coverage", "mean", "median", "min", "max", "std", "p5", "p95",
-                   "slope_per_h", "below_s", "above_s", "late_readings")
+                   "slope_per_h", "below_s", "above_s")
 
 
 def feature_line(rec: Any) -> str | None:
     """`vital_features`: one point per (pid, metric, window) at the window's end."""
     fields: dict[str, Any] = {k: getattr(rec, k) for k in _FEATURE_FIELDS}
     fields["count"] = int(rec.count)
-    fields["late_readings"] = int(rec.late_readings)
     if rec.hrv:
         fields.update({f"hrv_{k}": float(v) for k, v in rec.hrv.items()})
     return line("vital_features", {"pid": rec.pid, "metric": rec.metric, "window": rec.window},

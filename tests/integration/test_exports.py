@@ -48,7 +48,7 @@ def _feature(pid: str, metric: str, end_ms: int, mean: float) -> SimpleNamespace
     return SimpleNamespace(pid=pid, metric=metric, window="1m", end_ms=end_ms, count=60,
                            coverage=1.0, mean=mean, median=mean, min=mean - 2, max=mean + 2,
                            std=1.0, p5=mean - 2, p95=mean + 2, slope_per_h=0.0, below_s=0.0,
-                           above_s=0.0, late_readings=0, hrv={})
+                           above_s=0.0, hrv={})
 
 
 @pytest.fixture(scope="module")
