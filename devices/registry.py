@@ -22,6 +22,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from devices.errors import DeviceError
 from devices.pseudonym import Pseudonymizer
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class RegistryRecord(BaseModel):
     ts_ms: int | None = None
 
 
-class RegistryRecordError(ValueError):
+class RegistryRecordError(DeviceError, ValueError):
     """A `devices.registry` record that is not a registry record; `detail` says why."""
 
     def __init__(self, detail: str) -> None:
