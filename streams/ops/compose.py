@@ -35,6 +35,10 @@ SCHEMA_WHEEL = "docker_compose-1.29.2-py2.py3-none-any.whl"
 SCHEMA_WHEEL_SHA256 = "8d5589373b35c8d3b1c8c1182c6e4a4ff14bffa3dd0b605fcd08f73c94cef809"
 SCHEMA_MEMBER = "compose/config/compose_spec.json"
 
+# Where every container sees the secrets volume `vitalstream compose init`
+# fills (streams/ops/compose_init.py), and Mosquitto's TLS port.
+SECRETS_MOUNT = "/etc/vitalstream/secrets"
+MQTT_TLS_PORT = 8883
 # Ports inside the compose network (one container per service).
 METRICS_PORTS = {"gateway": 9108, "worker": 9109, "notifier": 9110, "console": 9111}
 
@@ -50,7 +54,11 @@ def rendered_files() -> dict[str, str]:
             # The image's plugin; identities in the data volume (docs/security.md).
             dynsec_plugin="/usr/lib/mosquitto_dynamic_security.so",
             dynsec_file="/mosquitto/data/dynamic-security.json",
-            listeners="listener 1883 0.0.0.0",
+            listeners="\n".join([f"listener {MQTT_TLS_PORT} 0.0.0.0",
+                                  *(f"{k} {SECRETS_MOUNT}/mosquitto/{f}" for k, f in (
+                                      ("cafile", "ca.pem"), ("certfile", "server.pem"),
+                                      ("keyfile", "server.key"))),
+                                  "tls_version tlsv1.2"]),
             persistence_dir="/mosquitto/data", max_queued_messages=1_000_000),
         "compose/rendered/prometheus/prometheus.yml": prometheus_config(
             {job: [f"{job}:{port}"] for job, port in METRICS_PORTS.items()},

@@ -1,0 +1,88 @@
+"""`vitalstream compose init`: the container deployment's dev CA and credentials.
+
+The `init` service of docker/compose.yaml runs this once before the others
+start (they depend on its successful completion). It does what
+`vitalstream stack up` does natively, with the same functions: the dev CA
+and a server certificate (streams/ops/pki.py) for the compose network's
+host names, one random password per identity (streams/ops/credentials.py),
+the pseudonym and staff-token keys, and Mosquitto's dynamic-security file
+with the service identities and their ACLs (streams/ops/mqtt_admin.py).
+Nothing is replaced that exists: running it again keeps every secret (and
+the devices enrolled since).
+
+Every container runs as its own user, so each gets a folder of the secrets
+volume with copies of what it needs, owned by that user, mode 0700/0600
+(`SERVICE_UIDS`, the users of the images docker/compose.yaml names). The
+vitalstream processes read `vitalstream/` through their ordinary settings
+(`VITALSTREAM_SECURITY__*`, `__KEY_FILE`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streams.ops.credentials import ensure_dev_credentials, password_file
+from streams.ops.dynsec import write_identities
+from streams.ops.mqtt_admin import service_credentials
+from streams.ops.pki import ensure_dev_pki
+from streams.settings import Settings
+
+# The user each image runs as (the image's documentation; vitalstream: Dockerfile).
+SERVICE_UIDS: dict[str, int] = {"vitalstream": 10001, "mosquitto": 1883}
+# Names the server certificate is valid for: the compose services clients
+# reach over TLS, and localhost for the published ports.
+COMPOSE_SERVER_HOSTS: tuple[str, ...] = ("mosquitto", "console", "notifier", "localhost",
+                                         "127.0.0.1")
+
+
+@dataclass
+class InitResult:
+    written: list[str] = field(default_factory=list)  # paths new this run
+
+
+def _copy(source: Path, target: Path, result: InitResult) -> None:
+    """Copy one secret into a service's folder unless it is there already."""
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    shutil.copyfile(source, target)
+    target.chmod(0o600)
+    result.written.append(str(target))
+
+
+def _own(folder: Path, uid: int) -> None:
+    """Hand a service's folder to its user (only possible, and needed, as root)."""
+    if os.geteuid() != 0:
+        return
+    for path in (folder, *folder.rglob("*")):
+        os.chown(path, uid, uid)
+
+
+def provision(settings: Settings, secrets_dir: Path, mosquitto_data: Path) -> InitResult:
+    """Make what is missing under `secrets_dir` (the secrets volume) and the
+    broker's identities in `mosquitto_data` (its data volume)."""
+    result = InitResult()
+    sec = settings.security
+    result.written += ensure_dev_pki(sec.model_copy(update={"server_hosts": list(COMPOSE_SERVER_HOSTS)}))
+    result.written += [str(password_file(sec, i)) for i in ensure_dev_credentials(sec)]
+    for key in (settings.privacy.key_file, settings.staff.token_key_file):
+        if not key.exists():
+            result.written.append(str(key))
+    settings.privacy.ensure_dev_key()
+    settings.staff.ensure_dev_token_key()
+
+    mosquitto = secrets_dir / "mosquitto"
+    for source, name in ((sec.ca_file, "ca.pem"), (sec.server_cert_file, "server.pem"),
+                         (sec.server_key_file, "server.key")):
+        _copy(source, mosquitto / name, result)
+    # Service identities brought to their current passwords and ACLs; enrolled
+    # devices and staff in the file are kept.
+    dynsec = mosquitto_data / "dynamic-security.json"
+    write_identities(dynsec, service_credentials(settings))
+    _own(mosquitto, SERVICE_UIDS["mosquitto"])
+    _own(mosquitto_data, SERVICE_UIDS["mosquitto"])
+    _own(secrets_dir / "vitalstream", SERVICE_UIDS["vitalstream"])
+    return result
