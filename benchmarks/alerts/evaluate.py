@@ -14,7 +14,7 @@ Definitions (docs/alert-evaluation.md):
   for event patients whose reference NEWS2 reaches 7; a missed patient has
   no lead time and is counted apart.
 - False alerts: every alert on a no-clinical-event patient (a device or
-  technical alert would be exempt, `is_technical`; no current rule is one),
+  technical alarm is exempt, `is_technical`: analytics.technical's rules),
   plus alerts raised before onset on event patients. Normalized by the
   monitored time they could occur in: the whole run for no-event patients,
   start -> onset for event patients.
@@ -29,6 +29,8 @@ import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+
+from analytics.technical import TECHNICAL_RULE_NAMES
 
 CLINICAL_EVENTS: Final = frozenset({"deterioration", "hypoxia", "bradycardia", "arrhythmia"})
 DAY_MS: Final = 24 * 3600_000
@@ -64,9 +66,10 @@ class Truth:
 
 
 def is_technical(rule: str) -> bool:
-    """Device/technical alerts (sensor off, device offline) are not clinical
-    false alarms. No rule in DEFAULT_RULES or the baseline is one today."""
-    return rule.startswith(("device_", "technical_"))
+    """Technical alarms (IEC 60601-1-8 technical alarm conditions: device
+    offline, no data, battery low, sensor off the body, signal poor) are not
+    clinical false alarms: on a device-fault patient they are the right page."""
+    return rule in TECHNICAL_RULE_NAMES or rule.startswith(("device_", "technical_"))
 
 
 def first_detection_ms(alerts: Iterable[AlertHit], truth: Truth, horizon_ms: int) -> int | None:

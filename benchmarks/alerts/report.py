@@ -15,15 +15,21 @@ from benchmarks.alerts.evaluate import (
 )
 from devices.simulator import MIX_ORDER
 
+NEWS2_RULES: Final = frozenset({"news2_medium", "news2_single_parameter"})
 METHODS: Final[dict[str, Callable[[PatientRun], list[AlertHit]]]] = {
     "vitalstream": lambda r: r.vitalstream,
     "threshold": lambda r: r.baseline,
     "threshold_raw": lambda r: r.baseline_raw,
+    # NEWS2 alone: the chart 3 triggers (aggregate >= 5, a single parameter
+    # scoring 3) of the same machine, none of the other rules. Rules are
+    # independent per patient, so this is exactly a NEWS2-only rule set.
+    "news2_only": lambda r: [a for a in r.vitalstream if a.rule in NEWS2_RULES],
 }
 METHOD_NOTES: Final = {
     "vitalstream": "PatientProcessor + AlertMachine(DEFAULT_RULES): raised events",
     "threshold": "plain per-reading thresholds, one alert per crossing, flagged readings ignored",
     "threshold_raw": "same thresholds, flagged readings (artifact, contact lost) count too",
+    "news2_only": "the same run's news2_medium and news2_single_parameter alerts only",
 }
 REPORT_VERSION = 1
 

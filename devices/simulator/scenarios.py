@@ -110,14 +110,23 @@ def plan_scenario(name: str, seed: int, index: int, start_ms: int,
     if name == "stable":
         return ScenarioPlan(name, None)
     if name == "sepsis":
+        # The event (ICU transfer, arrest) is at the end of the ramp; abnormal signs
+        # precede it by 6-24 h and more (docs/simulator.md, "Deterioration time
+        # course"): 8-16 h here, shortened to fit the run.
         t0 = onset(0.15, 0.3)
-        p = {"ramp_s": min(4 * 3600.0, 0.85 * (end_run - t0) / 1000),
+        p = {"ramp_s": min(rng.uniform(8, 16) * 3600.0, 0.85 * (end_run - t0) / 1000),
              "hr_up": rng.uniform(30, 40), "rr_up": rng.uniform(8, 11),
              "temp_up": rng.uniform(1.5, 2.2), "sbp_down": rng.uniform(30, 40),
              "spo2_down": rng.uniform(4, 6)}
     elif name == "hypoxia":
+        # Respiratory deterioration: hours of rising respiratory and heart rate
+        # and a slowly falling saturation (the prodrome, from onset), then the
+        # desaturation within 3 min (docs/simulator.md, "Deterioration time course").
         t0 = onset(0.3, 0.5)
-        p = {"ramp_s": 180.0, "spo2_target": rng.uniform(80, 86),
+        p = {"prodrome_s": min(rng.uniform(2, 6) * 3600.0, 0.5 * (end_run - t0) / 1000),
+             "rr_pro": rng.uniform(3, 5), "hr_pro": rng.uniform(6, 10),
+             "spo2_pro": rng.uniform(1.5, 3), "ramp_s": 180.0,
+             "spo2_target": rng.uniform(80, 86),
              "rr_up": rng.uniform(6, 10), "hr_up": rng.uniform(12, 20)}
     elif name == "bradycardia":
         t0 = onset(0.3, 0.5)
@@ -165,23 +174,46 @@ class Effects:
 
 
 def progress(plan: ScenarioPlan, t_ms: np.ndarray) -> np.ndarray:
-    """0 before onset, smoothly to 1 over the plan's ramp."""
+    """0 before onset, to 1 over the plan's ramp.
+
+    Sepsis accelerates (x**2): small drifts for hours, the steepest change in
+    the last hours before the event, as the ward studies before cardiac arrest
+    and ICU transfer describe (docs/simulator.md): half of the change comes in
+    the last 30 % of the ramp. Acute events settle smoothly (smoothstep)."""
     if plan.onset_ms is None:
         return np.zeros(t_ms.shape)
     ramp_ms = plan.params.get("ramp_s", 1.0) * 1000
-    x = np.clip((t_ms - plan.onset_ms) / ramp_ms, 0.0, 1.0)
+    x = np.clip((t_ms - acute_ms(plan)) / ramp_ms, 0.0, 1.0)
+    if plan.name == "sepsis":
+        return x * x
     return x * x * (3 - 2 * x)
+
+
+def acute_ms(plan: ScenarioPlan) -> int:
+    """When the acute phase starts: onset plus the prodrome (hypoxia), else onset."""
+    assert plan.onset_ms is not None
+    return plan.onset_ms + round(plan.params.get("prodrome_s", 0.0) * 1000)
+
+
+def prodrome(plan: ScenarioPlan, t_ms: np.ndarray) -> np.ndarray:
+    """0 -> 1 over the prodrome before the acute phase (accelerating, like sepsis)."""
+    span_ms = plan.params.get("prodrome_s", 0.0) * 1000
+    if plan.onset_ms is None or span_ms <= 0:
+        return np.zeros(t_ms.shape)
+    x = np.clip((t_ms - plan.onset_ms) / span_ms, 0.0, 1.0)
+    return x * x
 
 
 def effects(plan: ScenarioPlan, t_ms: np.ndarray) -> Effects:
     zero = np.zeros(t_ms.shape)
     p = progress(plan, t_ms)
+    pro = prodrome(plan, t_ms)
     g = plan.params.get
     name = plan.name
     return Effects(
-        hr_add=p * g("hr_up", 0.0),
-        rr_add=p * g("rr_up", 0.0),
-        spo2_add=-p * g("spo2_down", 0.0),
+        hr_add=p * g("hr_up", 0.0) + pro * g("hr_pro", 0.0),
+        rr_add=p * g("rr_up", 0.0) + pro * g("rr_pro", 0.0),
+        spo2_add=-p * g("spo2_down", 0.0) - pro * g("spo2_pro", 0.0),
         temp_add=p * g("temp_up", 0.0),
         sbp_add=-p * g("sbp_down", 0.0),
         dbp_add=-p * g("sbp_down", 0.0) * 0.6,
@@ -202,7 +234,7 @@ def consciousness(plan: ScenarioPlan, t_ms: int) -> int:
 
 def supplemental_oxygen(plan: ScenarioPlan, profile: PatientProfile, t_ms: int) -> int:
     if plan.onset_ms is not None and t_ms >= plan.onset_ms:
-        if plan.name == "hypoxia" and t_ms >= plan.onset_ms + 10 * 60_000:
+        if plan.name == "hypoxia" and t_ms >= acute_ms(plan) + 10 * 60_000:
             return 1
         if plan.name == "sepsis" and progress(plan, np.array([t_ms]))[0] >= 0.5:
             return 1

@@ -18,6 +18,7 @@ from benchmarks.alerts.evaluate import (
     score_patient,
 )
 from benchmarks.alerts.report import document, score
+from devices.simulator import ground_truth
 
 T0 = 1_700_000_000_000
 H = 3600_000
@@ -130,10 +131,13 @@ def test_a_hypoxia_patient_is_detected_by_both_methods(hypoxia_run):
     for method in ("vitalstream", "threshold"):
         hyp = scores[method]["by_scenario"]["hypoxia"]
         assert hyp["detected"] == 1, method
-        assert 0 < hyp["median_ttd_min"] < 10, method
+        assert hyp["median_ttd_min"] > 0, method
     (patient,) = hypoxia_run.patients.values()
-    assert "spo2_low" in {a.rule for a in patient.vitalstream}
-    assert "spo2_low" in {a.rule for a in patient.baseline}
+    (truth,) = ground_truth(hypoxia_run.config.simulation())
+    acute_ms = truth.onset_ms + truth.params["prodrome_s"] * 1000  # the desaturation
+    for hits in (patient.vitalstream, patient.baseline):
+        first = min(a.emitted_ms for a in hits if a.rule == "spo2_low")
+        assert acute_ms < first < acute_ms + 10 * 60_000
     assert hypoxia_run.counters["dead_letters"] == 0
     assert hypoxia_run.counters["readings"] > 10_000
 

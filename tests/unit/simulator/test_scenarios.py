@@ -74,14 +74,19 @@ def test_sepsis_deteriorates_over_hours() -> None:
     assert v[ts < onset].max() == 0 and v[-1] >= 1  # new confusion at the end
 
 
-def test_hypoxia_spo2_falls_below_90_within_minutes() -> None:
-    cfg, messages, truth = run("hypoxia")
+def test_hypoxia_has_a_prodrome_of_hours_then_spo2_below_90_within_minutes() -> None:
+    cfg, messages, truth = run("hypoxia", hours=8)
     onset = truth[0].onset_ms
-    assert truth[0].expected == "hypoxia"
-    ts, v = rows_series([r for r in json_rows(messages) if r.device.endswith("-0001")],
-                        "spo2", "wr")
+    acute = onset + truth[0].params["prodrome_s"] * 1000
+    assert truth[0].expected == "hypoxia" and acute - onset >= HOUR_MS
+    rows = [r for r in json_rows(messages) if r.device.endswith("-0001")]
+    ts, v = rows_series(rows, "spo2", "wr")
     assert np.median(window(ts, v, onset - HOUR_MS / 2, onset)) >= 92
-    assert np.median(window(ts, v, onset + 5 * 60_000, cfg.end_ms)) < 90
+    assert np.median(window(ts, v, acute - 10 * 60_000, acute)) >= 92  # not yet hypoxic
+    assert np.median(window(ts, v, acute + 5 * 60_000, cfg.end_ms)) < 90
+    ts, rr = rows_series(rows, "respiratory_rate", "wr")
+    before = np.median(window(ts, rr, onset - HOUR_MS, onset))
+    assert np.median(window(ts, rr, acute - 20 * 60_000, acute)) >= before + 2  # breathing faster
 
 
 def test_bradycardia_heart_rate_below_50() -> None:
