@@ -8,8 +8,8 @@ per patient is bookkeeping, not numpy call overhead per window.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -88,3 +88,49 @@ def features_for_plans(
                                    rows[i]) for i in range(k, k + n)])
         k += n
     return out
+
+
+def split_plan(plan: ClosePlan, keep: frozenset[str]) -> tuple[ClosePlan | None, ClosePlan | None]:
+    """(windows of the specs in `keep`, the others) of one plan; None for an empty part."""
+    mask = np.fromiter((w in keep for w in plan.windows), dtype=bool, count=len(plan.windows))
+    if mask.all():
+        return plan, None
+    if not mask.any():
+        return None, plan
+    raw = np.repeat(mask, plan.lengths)  # per reading: its window is kept
+
+    def part(m: np.ndarray, r: np.ndarray) -> ClosePlan:
+        picked = m.nonzero()[0].tolist()
+        return ClosePlan([plan.metrics[i] for i in picked], [plan.windows[i] for i in picked],
+                         plan.start_ms[m], plan.end_ms[m], plan.lengths[m], plan.ts_ms[r],
+                         plan.values[r], plan.flagged[r])
+
+    return part(mask, raw), part(~mask, ~raw)
+
+
+@dataclass
+class DeferredWindows:
+    """Closing windows whose features can wait (see `PatientWindows.add`'s
+    `defer`): gathered over many patients, computed later in one batched
+    `features_for_plans` call. A worker computes the windows that feed alerts
+    first and these after the alerts are sent, so a page never waits for, say,
+    the 5-minute HRV of every patient whose windows close in the same second."""
+
+    keep: frozenset[str]  # spec names computed at once; the others are deferred
+    feature_config: Mapping[str, MetricFeatureConfig]  # the patients' (one, see add_batch)
+    plans: list[tuple[Hashable, ClosePlan]] = field(default_factory=list)
+
+    def take(self, tag: Hashable, plan: ClosePlan | None) -> ClosePlan | None:
+        """The part of `plan` to compute now; the rest is kept under `tag`."""
+        if plan is None:
+            return None
+        now, later = split_plan(plan, self.keep)
+        if later is not None:
+            self.plans.append((tag, later))
+        return now
+
+    def compute(self) -> list[tuple[Hashable, list[WindowFeatures]]]:
+        """Features of everything deferred, (tag, windows) in the order taken; empties."""
+        plans, self.plans = self.plans, []
+        closed = features_for_plans([p for _, p in plans], self.feature_config)
+        return [(tag, c) for (tag, _), c in zip(plans, closed, strict=True)]

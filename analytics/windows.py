@@ -38,7 +38,7 @@ old and would be late by window standards.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +47,7 @@ from analytics.errors import ConfigError, InputError, StateError
 from analytics.features import DEFAULT_FEATURE_CONFIG, MetricFeatureConfig, WindowFeatures
 from analytics.hrv import HRV_FEATURES
 from analytics.window_buffer import MetricBuffer as _Buffer
-from analytics.window_close import ClosePlan, features_for_plans
+from analytics.window_close import ClosePlan, DeferredWindows, features_for_plans
 from analytics.window_ingest import ingest
 
 
@@ -148,6 +148,8 @@ class PatientWindows:
         quality: np.ndarray | Sequence[int] | None = None,
         *,
         now_ms: int,
+        defer: DeferredWindows | None = None,
+        defer_tag: Hashable = None,
     ) -> WindowResult:
         """Add one arrival of readings and close what the watermark passed.
 
@@ -155,8 +157,11 @@ class PatientWindows:
         per-reading flag mask (bool, or int bit mask; non-zero = flagged).
         `now_ms` is the arrival (wall clock) time, used only for idle close.
         For many patients at once, `add_batch` is much faster.
+        `defer`: closing windows of specs outside `defer.keep` are left out of
+        the result and kept there under `defer_tag`, to be computed later.
         """
-        return add_batch([(self, metrics, values, ts_ms, quality)], now_ms=now_ms)[0]
+        return add_batch([(self, metrics, values, ts_ms, quality)], now_ms=now_ms, defer=defer,
+                         defer_tags=[defer_tag])[0]
 
     def advance(self, now_ms: int) -> WindowResult:
         """Close windows of a quiet patient by the wall clock (see module doc)."""
@@ -335,17 +340,22 @@ Arrival = tuple[
 ]
 
 
-def add_batch(arrivals: Sequence[Arrival], *, now_ms: int) -> list[WindowResult]:
+def add_batch(arrivals: Sequence[Arrival], *, now_ms: int, defer: DeferredWindows | None = None,
+              defer_tags: Sequence[Hashable] | None = None) -> list[WindowResult]:
     """`PatientWindows.add` for many patients: features in one vectorized pass.
 
     Each arrival is (state, metrics, values, ts_ms, quality) for one patient;
     results come back in the same order. A patient must appear at most once
-    per call (merge its readings first).
+    per call (merge its readings first). `defer`: see `PatientWindows.add`
+    (tags default to the arrival's index).
     """
     if len({id(a[0]) for a in arrivals}) != len(arrivals):
         raise InputError("a patient appears twice in one add_batch call")
     ingested = [pw._ingest(m, v, t, q, now_ms) for pw, m, v, t, q in arrivals]
     plans = [a[0]._plan() for a in arrivals]
+    if defer is not None:
+        tags = list(defer_tags) if defer_tags is not None else list(range(len(plans)))
+        plans = [defer.take(tag, p) for tag, p in zip(tags, plans, strict=True)]
     # Most arrivals close nothing: no config to merge then (one add per device message).
     closed = (features_for_plans(plans, _merged_config(arrivals))
               if any(p is not None for p in plans) else [[] for _ in plans])

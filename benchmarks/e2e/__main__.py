@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from benchmarks.common.stats import table
+from benchmarks.e2e.publishers import KINDS
 from benchmarks.e2e.ramp import RampConfig, run_ramp
 from streams.settings import Settings
 
@@ -29,6 +30,8 @@ def main() -> int:
                    help="what-if changes to the worker, e.g. batch1m,zlib (see "
                         "benchmarks/worker/experiment.py)")
     p.add_argument("--checkpoint-s", type=float, help="worker checkpoint interval")
+    p.add_argument("--publisher", choices=KINDS, default="go",
+                   help="the wearables: compiled generator (default) or the Python one")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     steps = tuple(int(s) for s in args.steps.split(",")) if args.steps else DEFAULT_STEPS
@@ -38,7 +41,8 @@ def main() -> int:
     result = run_ramp(Settings(), RampConfig(steps=steps, step_s=args.step_s,
                                              stop_when_saturated=not args.keep_going,
                                              worker_experiment=args.worker_experiment,
-                                             worker_env=worker_env))
+                                             worker_env=worker_env,
+                                             publisher=args.publisher))
     args.out.write_text(json.dumps(result, indent=1, default=str))
     rows = []
     for s in result["steps"]:
@@ -51,13 +55,17 @@ def main() -> int:
                      cpu["gateway"]["cpu_pct"],
                      cpu["notifier"]["cpu_pct"], cpu["kafka"]["cpu_pct"],
                      cpu["mosquitto"]["cpu_pct"], cpu["influxdb"]["cpu_pct"],
+                     (cpu.get("load generator") or cpu["benchmark"])["cpu_pct"],
+                     s["publisher_own_cpu_pct"],
                      "SATURATED" if s["saturated"] else "ok"))
     print(table(["devices", "msg/s", "readings/s", "worker lag", "->influx p50", "p99",
                  "alerts", "->alert p99", "worker%", "worker runq%", "gw%", "notify%", "kafka%", "mqtt%",
-                 "influx%", "state"], rows))
+                 "influx%", "loadgen%", "loadgen own%", "state"], rows))
     print(f"\nwhole run: reading->InfluxDB {result['reading_to_influx']}, reading->alert page "
           f"{result['reading_to_alert']} ({result['alerted_devices']} devices paged); "
           f"count {result.get('count_check')}")
+    print(f"publisher: {result['publisher']} (loadgen%: /proc of the generator, or of this "
+          f"process for the Python one; own%: the generator's getrusage)")
     print("(runq%: share of wall time the worker's event loop was runnable but had no CPU)")
     print(table(["process", "cpu s", "cpu % of a core", "runq wait %", "peak RSS MiB"],
                 [(n, v["cpu_s"], v["cpu_pct"], v.get("runq_wait_pct"), v["peak_rss_mb"])

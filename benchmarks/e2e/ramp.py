@@ -4,6 +4,7 @@ latency, stop at the first step where the worker falls behind, drain, count."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import tempfile
@@ -20,12 +21,11 @@ from benchmarks.common.procs import CpuMeter, stack_pids
 from benchmarks.common.stats import summary_ms
 from benchmarks.common.tracer import InfluxTracer
 from benchmarks.e2e.alerts import AlertListener
+from benchmarks.e2e.publishers import open_publisher
 from benchmarks.e2e.services import build_system
-from benchmarks.e2e.wearables import Fleet, PacedPublisher
+from benchmarks.e2e.wearables import Fleet
 from benchmarks.worker.latency import wait_minute_phase
-from devices.simulator import MqttPublisher
 from streams.connections import mqtt_connection
-from streams.ops.mqtt_admin import fleet_credentials
 from streams.settings import Settings
 from streams.topics import VITALS_NORMALIZED, topic_name
 
@@ -41,6 +41,7 @@ class RampConfig:
     stop_when_saturated: bool = True
     worker_experiment: str = ""  # what-if changes (benchmarks.worker.experiment)
     worker_env: tuple[tuple[str, str], ...] = ()
+    publisher: str = "go"  # benchmarks/e2e/publishers.py
 
     def checkpoint_s(self, settings: Settings) -> float:
         """The worker's checkpoint interval: overridden here, or its setting."""
@@ -73,30 +74,27 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
                               "worker_env": dict(config.worker_env),
                               "conditions": {"cpus": os.cpu_count(),
                                              "loadavg_start": os.getloadavg()}}
-    mqtt = settings.mqtt
-    # Every wearable connects as its own enrolled identity, over TLS as configured.
-    admin = mqtt_connection(mqtt, "admin")
-    publisher = MqttPublisher(admin.host, admin.port, client_id=f"vs-bench-sim-{run_id}",
-                              max_inflight=500, tls=admin.tls_context(),
-                              credentials=fleet_credentials(
-                                  settings, [fleet.device(i) for i in range(fleet.max_devices)]))
+    admin = mqtt_connection(settings.mqtt, "admin")
     listener = None
-    pub = PacedPublisher(fleet, publisher, lambda i, ts: (
-        tracer.note_sent(fleet.device(i), ts) if fleet.device(i) in tracer_ids else None))
-    thread = threading.Thread(target=pub.run, daemon=True)
+    # Every wearable connects as its own enrolled identity, over TLS as configured.
+    pub = open_publisher(config.publisher, settings, fleet, workdir, run_id, lambda i, ts: (
+        tracer.note_sent(fleet.device(i), ts) if fleet.device(i) in tracer_ids else None),
+        config.tracer_every)
+    result["publisher"] = config.publisher
     poller = threading.Thread(target=tracer.run, daemon=True)
     stats: Any = None
     try:
         result["ready_s"] = system.start()
         listener = AlertListener(admin, f"care/{fleet.ward}/alerts",
                                  f"vs-bench-listener-{run_id}")
+        pub.start()
         pids = {**{n: p.pid for n, p in system.procs.items()}, **stack_pids(settings.stack.dir),
-                "benchmark (publisher)": os.getpid()}
+                "benchmark": os.getpid()}
+        if pub.pid is not None:  # the compiled generator: a process of its own
+            pids["load generator"] = pub.pid
         pids.pop("victoria-metrics", None)
-        publisher.open([])
         wait_minute_phase(50)  # the first 1-minute windows close within the run
         t_run = time.time()
-        thread.start()
         poller.start()
         whole = CpuMeter(pids)
         whole.start()
@@ -110,9 +108,7 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
                 break
             if pub.error is not None or system.dead():
                 break
-        pub.stop.set()
-        thread.join(10)
-        stats = publisher.close()
+        stats = pub.close()
         t_stop = time.monotonic()
         published_readings = stats.confirmed * 5
         drained = None
@@ -136,7 +132,9 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
             "drain_after_stop_s": drained,
         }
     finally:
-        pub.stop.set()
+        if stats is None:
+            with contextlib.suppress(Exception):  # already failing: stop the devices
+                pub.close()
         tracer.stop.set()
         if listener is not None:
             listener.close()
@@ -145,16 +143,17 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
                                   benv.worker_app_id(run_id) + "-"))
     result["publisher_error"] = repr(pub.error) if pub.error else None
     result["publisher_behind_max_ms"] = round(pub.behind_ms_max, 1)
+    result["publisher_own_cpu_s"] = pub.cpu_s  # its getrusage (go), or None (python)
     add_latencies(result, tracer, listener, pub, lateness_ms)
     return result
 
 
-def run_step(settings: Settings, run_id: str, system: Any, pub: PacedPublisher, devices: int,
+def run_step(settings: Settings, run_id: str, system: Any, pub: Any, devices: int,
              hold_s: float, pids: dict[str, int], checkpoint_s: float) -> dict[str, Any]:
     lag0 = lag_of(settings, run_id)
     meter = CpuMeter(pids)
     meter.start()
-    m0, r0 = pub.messages, pub.readings
+    m0, r0, own0 = pub.messages, pub.readings, pub.cpu_s
     t0_ms = int(time.time() * 1000)
     pub.active = devices
     t0 = time.monotonic()
@@ -163,6 +162,7 @@ def run_step(settings: Settings, run_id: str, system: Any, pub: PacedPublisher, 
     elapsed = time.monotonic() - t0
     lag1 = lag_of(settings, run_id)
     msgs_per_s = (pub.messages - m0) / elapsed
+    own1 = pub.cpu_s
     grew = None if lag0 is None or lag1 is None else lag1 - lag0
     # Offsets are committed after the worker's checkpoint (every
     # checkpoint_interval_s) on Faust's 1 s commit timer: that much lag, and a
@@ -174,11 +174,14 @@ def run_step(settings: Settings, run_id: str, system: Any, pub: PacedPublisher, 
             "t1_ms": int(time.time() * 1000), "msgs_per_s": round(msgs_per_s, 1),
             "readings_per_s": round((pub.readings - r0) / elapsed, 1),
             "lag_start": lag0, "lag_end": lag1, "saturated": saturated,
-            "cpu": meter.read()}
+            "cpu": meter.read(),
+            # The generator's own getrusage, from its 1 s stats line (go only).
+            "publisher_own_cpu_pct": None if own0 is None or own1 is None
+            else round(100 * (own1 - own0) / elapsed, 1)}
 
 
 def add_latencies(result: dict[str, Any], tracer: InfluxTracer, listener: AlertListener | None,
-                  pub: PacedPublisher, lateness_ms: int) -> None:
+                  pub: Any, lateness_ms: int) -> None:
     pages = list(listener.pages) if listener is not None else []
     alert_lat: list[tuple[int, float]] = []
     for arrived, page in pages:

@@ -14,12 +14,13 @@ from typing import Any
 from analytics.alert_rules import SEVERITIES, collect_signals
 from analytics.alerts import AlertEvent, AlertMachine
 from analytics.anomaly import AnomalyScore
-from analytics.features import WindowFeatures
+from analytics.features import DEFAULT_FEATURE_CONFIG, WindowFeatures
 from analytics.hrv import HRV_FEATURES
 from analytics.metrics import METRICS
 from analytics.news2 import PARAMETERS as NEWS2_PARAMETERS
 from analytics.news2 import SCALE2_METRIC, News2Result
 from analytics.technical import TECHNICAL_RULE_NAMES, TechnicalSettings, rule_metric
+from analytics.window_close import DeferredWindows
 from analytics.windows import (
     DEFAULT_ALLOWED_LATENESS_MS,
     DEFAULT_IDLE_TIMEOUT_MS,
@@ -86,8 +87,12 @@ class PatientProcessor:
                                 self.config.idle_timeout_ms, self.config.max_lead_ms)
 
     # -- inputs -------------------------------------------------------------
-    def process_batch(self, state: PatientState, batch: Mapping[str, Any], now_ms: int) -> Outputs:
-        """One `vitals.normalized` record (already version-checked)."""
+    def process_batch(self, state: PatientState, batch: Mapping[str, Any], now_ms: int,
+                      defer: DeferredWindows | None = None) -> Outputs:
+        """One `vitals.normalized` record (already version-checked).
+
+        `defer` (from `deferral()`): windows that feed no score or alert are
+        left there; `deferred_features` makes their records later."""
         out = Outputs()
         readings = batch["readings"]
         msg_id = batch.get("msg_id")
@@ -112,7 +117,7 @@ class PatientProcessor:
                 [float(r["value"]) for r in continuous],
                 times_ms,
                 [1 if r.get("quality") else 0 for r in continuous],
-                now_ms=now_ms,
+                now_ms=now_ms, defer=defer, defer_tag=state.pid,
             )
             state.mark_added(times_ms)  # (dropped readings too: at worst a needless write)
             out.late_readings = result.late_count
@@ -127,6 +132,15 @@ class PatientProcessor:
             ts_ms = max(int(r["ts_ms"]) for r in manual)
             out.extend(self._score_and_alert(state, ts_ms, [], [], quality=set()))
         return out
+
+    def deferral(self) -> DeferredWindows:
+        """A collector for `process_batch`: only the scoring window is computed at once."""
+        return DeferredWindows(frozenset({SCORE_WINDOW}), DEFAULT_FEATURE_CONFIG)
+
+    def deferred_features(self, defer: DeferredWindows) -> list[WindowFeaturesRecord]:
+        """The feature records of the windows `defer` holds (one batched computation)."""
+        return [self._feature_record(str(pid), w) for pid, closed in defer.compute()
+                for w in closed]
 
     def needs_tick(self, state: PatientState, now_ms: int) -> bool:
         """Whether `tick` can change anything: idle windows to close by the

@@ -136,3 +136,39 @@ def test_only_idle_patients_and_open_alerts_need_the_clock():
     outs = run(proc, alerting, range(0, 300), lambda i: 85.0)
     assert any(a.kind == "raised" for o in outs for a in o.alerts)
     assert proc.needs_tick(alerting, T0 + 301_000)  # may escalate without new data
+
+
+def _with_rr(batch: dict, i: int) -> dict:
+    ts = T0 + i * 1000
+    batch["readings"].append({"metric": "rr_interval", "unit": "ms",
+                              "value": 800.0 + 40 * ((i * 7) % 5), "ts_ms": ts})
+    return batch
+
+
+def test_deferred_windows_give_the_same_records_and_alerts_only_the_scoring_ones_at_once():
+    """The worker defers the windows that feed no alert (5-minute, with HRV)
+    until a batch's alerts are sent: nothing may differ but when they come."""
+    plain, deferring = make_processor(), make_processor()
+    s_plain, s_def = plain.new_state("p1"), deferring.new_state("p1")
+    direct, deferred, later = [], [], []
+    for i in range(0, 700):
+        spo2 = 97.0 if i < 120 else 85.0
+        direct.append(plain.process_batch(s_plain, _with_rr(second(i, spo2), i), T0 + i * 1000))
+        defer = deferring.deferral()
+        deferred.append(deferring.process_batch(s_def, _with_rr(second(i, spo2), i),
+                                                T0 + i * 1000, defer))
+        later += deferring.deferred_features(defer)
+    at_once = [f for o in deferred for f in o.features]
+    assert at_once and {f.window for f in at_once} == {"1m"}
+    assert later and {f.window for f in later} == {"5m"}
+    assert any(f.hrv for f in later if f.metric == "rr_interval")
+
+    def key(f):
+        return (f.metric, f.window, f.start_ms)
+
+    assert sorted(at_once + later, key=key) == sorted(
+        (f for o in direct for f in o.features), key=key)
+    assert [a.model_dump() for o in deferred for a in o.alerts] == [
+        a.model_dump() for o in direct for a in o.alerts]
+    assert [s.model_dump() for o in deferred for s in o.scores] == [
+        s.model_dump() for o in direct for s in o.scores]
