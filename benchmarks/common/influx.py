@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from streams.influxql import influxql_rows
+from streams.tiers import TierSettings, q, retention_statement, tiers
 
 # Never the shared database: benchmarks write millions of points.
 BENCH_DATABASE = "vitalstream_bench"
@@ -16,7 +17,13 @@ def query(url: str, q: str, database: str | None = None,
 
 
 def ensure_database(url: str, database: str = BENCH_DATABASE) -> None:
-    query(url, f'CREATE DATABASE "{database}"')
+    """The database and the raw tier's retention policy, which the worker's
+    sink writes to (streams/tiers.py); no aggregation tiers: runs are short."""
+    query(url, f"CREATE DATABASE {q(database)}")
+    raw = tiers(TierSettings())[0]
+    existing = {r.get("name") for r in query(url, f"SHOW RETENTION POLICIES ON {q(database)}")}
+    if raw.rp not in existing:
+        query(url, retention_statement(database, raw, exists=False, default=True))
 
 
 def drop_series(url: str, database: str, measurement: str, where: str) -> None:
