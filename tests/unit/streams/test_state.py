@@ -188,7 +188,7 @@ def test_a_damaged_head_is_a_value_error_the_worker_can_handle(damage):
 
 
 def test_the_worker_starts_a_patient_fresh_when_its_state_cannot_be_read(caplog):
-    from streams.worker import WorkerRuntime
+    from streams.worker_runtime import WorkerRuntime
 
     class Event:  # the runtime only makes it Faust's current event (a weak reference)
         pass
