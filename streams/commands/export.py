@@ -125,7 +125,7 @@ def _fhir(args: argparse.Namespace) -> int:
         if args.for_patient:
             raise ExportError("--post sends to the EHR; --for-patient is the patient's copy")
         post_bundle(args.post, bundle, attempts=settings.export.post_attempts,
-                    backoff_s=settings.export.post_backoff_s, ca_file=args.ca_file)
+                    backoff_ms=settings.export.post_backoff_ms, ca_file=args.ca_file)
         print(f"posted {observations} observations to {args.post}")
     if args.out or not args.post:
         out = args.out or settings.export.out_dir / f"fhir-{int(time.time())}.json"

@@ -24,15 +24,15 @@ log = logging.getLogger(__name__)
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 
 
-def post_bundle(url: str, bundle: dict[str, Any], *, attempts: int = 5, backoff_s: float = 1.0,
+def post_bundle(url: str, bundle: dict[str, Any], *, attempts: int = 5, backoff_ms: int = 1000,
                 timeout_s: float = 30.0, ca_file: str | None = None,
                 sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """POST the Bundle to the server's base URL; returns the transaction-response Bundle."""
     body = json.dumps(bundle).encode()
     context = ssl.create_default_context(cafile=ca_file) if url.startswith("https") else None
     last = "no attempt"
-    initial_ms = round(backoff_s * 1000)
-    backoff = Backoff(initial_ms, initial_ms * 2 ** max(attempts - 2, 0))  # no cap within attempts
+    # Doubling from backoff_ms, no cap within the attempts.
+    backoff = Backoff(backoff_ms, backoff_ms * 2 ** max(attempts - 2, 0))
     for attempt in range(1, attempts + 1):
         request = urllib.request.Request(url.rstrip("/"), data=body, method="POST", headers={
             "Content-Type": "application/fhir+json", "Accept": "application/fhir+json"})

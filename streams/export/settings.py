@@ -21,4 +21,4 @@ class ExportSettings(BaseModel):
     # default: "<influx.database>_audit", which `vitalstream stack up` creates
     audit_database: str | None = None
     post_attempts: int = Field(default=5, ge=1)
-    post_backoff_s: float = Field(default=1.0, ge=0)
+    post_backoff_ms: int = Field(default=1000, ge=0)

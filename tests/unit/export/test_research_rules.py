@@ -131,7 +131,7 @@ def test_post_retries_server_errors_then_delivers(receiver) -> None:  # noqa: AN
     handler.answers = [503, 500, 200]
     delays: list[float] = []
     answer = post_bundle(url, {"resourceType": "Bundle", "type": "transaction"},
-                         backoff_s=0.5, sleep=delays.append)
+                         backoff_ms=500, sleep=delays.append)
     assert answer["type"] == "transaction-response"
     assert len(handler.bodies) == 3 and delays == [0.5, 1.0]
 
