@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -72,28 +72,41 @@ class CollectingPublisher:
 
 
 class _Acks:
-    """PUBACK bookkeeping shared by every connection (paho calls back from its threads)."""
+    """PUBACK bookkeeping shared by every connection (paho calls back from its threads).
 
-    def __init__(self) -> None:
+    `on_confirmed`, when set, is called with each message whose PUBACK came
+    back with a success code (from a paho thread): callers that must account
+    for every message by identity (the fault suite) rather than by count."""
+
+    def __init__(self, on_confirmed: Callable[[SimMessage], None] | None = None) -> None:
         self.cond = threading.Condition()
         self.pending: set[tuple[str, int]] = set()
-        self.early: set[tuple[str, int]] = set()  # acked before publish() returned
+        self.early: dict[tuple[str, int], bool] = {}  # acked before publish() returned
         self.confirmed = 0
         self.failed = 0
+        self.on_confirmed = on_confirmed
+        self.messages: dict[tuple[str, int], SimMessage] = {}  # only with on_confirmed
 
-    def sent(self, key: tuple[str, int]) -> None:
+    def sent(self, key: tuple[str, int], message: SimMessage) -> None:
         with self.cond:
             if key in self.early:
-                self.early.discard(key)
+                ok = self.early.pop(key)
+                if ok and self.on_confirmed is not None:
+                    self.on_confirmed(message)
             else:
                 self.pending.add(key)
+                if self.on_confirmed is not None:
+                    self.messages[key] = message
 
     def acked(self, key: tuple[str, int], ok: bool) -> None:
         with self.cond:
             if key in self.pending:
                 self.pending.discard(key)
+                message = self.messages.pop(key, None)
+                if ok and message is not None and self.on_confirmed is not None:
+                    self.on_confirmed(message)
             else:
-                self.early.add(key)
+                self.early[key] = ok
             if ok:
                 self.confirmed += 1
             else:
@@ -116,7 +129,8 @@ class MqttPublisher:
                  password: str | None = None, keepalive_s: int = 30,
                  connect_timeout_s: float = 10.0, ack_timeout_s: float = 30.0,
                  tls: ssl.SSLContext | None = None,
-                 credentials: Mapping[str, str] | None = None) -> None:
+                 credentials: Mapping[str, str] | None = None,
+                 on_confirmed: Callable[[SimMessage], None] | None = None) -> None:
         self.host, self.port, self.client_id = host, port, client_id
         self.max_inflight = max_inflight
         self.username, self.password = username, password
@@ -126,7 +140,7 @@ class MqttPublisher:
         self.credentials = dict(credentials) if credentials is not None else None
         self.keepalive_s = keepalive_s
         self.connect_timeout_s, self.ack_timeout_s = connect_timeout_s, ack_timeout_s
-        self._acks = _Acks()
+        self._acks = _Acks(on_confirmed)
         self._main: mqtt.Client | None = None
         self._own: dict[str, mqtt.Client] = {}  # device -> its connection (Last Will set)
         self._wills_sent = 0
@@ -209,7 +223,7 @@ class MqttPublisher:
             with self._acks.cond:
                 self._acks.failed += 1
             return
-        self._acks.sent((name, info.mid))
+        self._acks.sent((name, info.mid), message)
 
     def _die(self, device: str) -> None:
         """Battery empty: flush what the device sent, then drop the

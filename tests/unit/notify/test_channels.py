@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from streams.notify.channels.email import EmailChannel, SmtpConfig
+from streams.notify.channels.mqtt import MqttChannel
 from streams.notify.channels.webhook import (
     SIGNATURE_HEADER,
     WebhookChannel,
@@ -177,3 +179,50 @@ async def test_relay_without_starttls_gets_nothing_in_clear() -> None:
         assert not info.value.retriable and smtp.messages == []
     finally:
         smtp.close()
+
+
+class HeldLink:
+    """An MQTT link whose broker is away: every publish stays queued in the
+    client (as paho keeps QoS 1 messages until it reconnects)."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[str, bytes, asyncio.Future[None]]] = []
+
+    def publish_nowait(self, topic: str, payload: bytes, *, qos: int = 1,
+                       **_: object) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.queued.append((topic, payload, future))
+        return future
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 1,
+                      timeout_s: float = 10.0) -> None:  # as MqttLink.publish
+        try:
+            await asyncio.wait_for(self.publish_nowait(topic, payload, qos=qos), timeout_s)
+        except TimeoutError as exc:
+            raise DeliveryError(f"no PUBACK within {timeout_s}s") from exc
+
+
+async def test_mqtt_retries_during_an_outage_leave_one_copy_of_the_page() -> None:
+    """Issue 12: each retry after a PUBACK timeout queued another copy, so the
+    reconnect sent up to five pages for one alert."""
+    link = HeldLink()
+    channel = MqttChannel(link, puback_timeout_s=0.01)  # type: ignore[arg-type]
+    target = Target("ward", "mqtt", "care/W1/alerts")
+    for _ in range(5):  # the deliverer's attempts while the broker is away
+        with pytest.raises(DeliveryError, match="no PUBACK"):
+            await channel.send(target, note(), "ref/raised:ward")
+    assert len(link.queued) == 1
+    link.queued[0][2].set_result(None)  # reconnected: the one copy is acknowledged
+    await channel.send(target, note(), "ref/raised:ward")
+    assert len(link.queued) == 1
+    # Another page is its own copy; a copy the broker refused is sent again.
+    task = asyncio.ensure_future(channel.send(target, note(), "ref/L1:ward"))
+    await asyncio.sleep(0)
+    link.queued[-1][2].set_exception(DeliveryError("broker refused the publish"))
+    with pytest.raises(DeliveryError, match="refused"):
+        await task
+    task = asyncio.ensure_future(channel.send(target, note(), "ref/L1:ward"))
+    await asyncio.sleep(0)
+    assert len(link.queued) == 3
+    link.queued[-1][2].set_result(None)
+    await task

@@ -22,6 +22,7 @@ from devices.simulator import (
 )
 from devices.simulator.config import VITALS_FORMATS
 from devices.simulator.population import draw_patient
+from devices.simulator.messages import SimMessage
 from devices.simulator.publisher import _Acks
 from devices.simulator.scenarios import ScenarioPlan
 from devices.simulator.signals import simulate_block
@@ -187,14 +188,21 @@ def test_kits_cycle_over_patients() -> None:
 
 
 def test_acks_count_pubacks_that_arrive_before_publish_returns() -> None:
-    acks = _Acks()
+    confirmed: list[str] = []
+    acks = _Acks(on_confirmed=lambda m: confirmed.append(m.device))
+    one, two, three = (SimMessage(f"devices/d{i}/vitals/json", b"{}", 0, 0, f"d{i}", "json",
+                                  "vitals", 1) for i in (1, 2, 3))
     acks.acked(("c", 1), True)  # the PUBACK raced ahead
-    acks.sent(("c", 1))
-    acks.sent(("c", 2))
-    assert acks.pending == {("c", 2)} and not acks.early
+    acks.sent(("c", 1), one)
+    acks.sent(("c", 2), two)
+    acks.sent(("c", 3), three)
+    assert acks.pending == {("c", 2), ("c", 3)} and not acks.early
     assert not acks.wait_below(1, 0.01)
     acks.acked(("c", 2), False)
-    assert acks.wait_below(1, 0.01) and (acks.confirmed, acks.failed) == (1, 1)
+    acks.acked(("c", 3), True)
+    assert acks.wait_below(1, 0.01) and (acks.confirmed, acks.failed) == (2, 1)
+    # By identity: the refused message is not among the confirmed ones.
+    assert confirmed == ["d1", "d3"] and not acks.messages
 
 
 def test_iter_payloads_is_the_generator_without_metadata() -> None:
