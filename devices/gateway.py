@@ -30,7 +30,12 @@ from functools import partial
 
 import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+)
 from aiokafka.partitioner import DefaultPartitioner
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -41,19 +46,23 @@ from devices.ingest import Ingestor, IngestResult
 from devices.records import DeadLetter
 
 log = logging.getLogger(__name__)
+# The broker no longer accepts the producer's idempotence state (its id, epoch
+# or sequence numbers): that producer cannot send again, a new one can.
+PRODUCER_STATE_ERRORS = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
 
 
 class _Pending:
     """One MQTT message in arrival order: acked when `waiting` reaches 0."""
 
-    __slots__ = ("mid", "waiting")
+    __slots__ = ("mid", "waiting", "connection")
 
-    def __init__(self, mid: int, waiting: int) -> None:
+    def __init__(self, mid: int, waiting: int, connection: int = 0) -> None:
         self.mid = mid
         self.waiting = waiting  # Kafka records not yet acknowledged
+        self.connection = connection  # the MQTT connection it arrived on (see _ack_in_order)
 
 
-_Record = tuple[str, bytes | None, bytes | None]  # topic, key, value
+_Inbound = tuple[int, str, bytes, int, int]  # mid, topic, payload, received_ms, connection
 _Inbound = tuple[int, str, bytes, int]  # mid, topic, payload, received_ms
 
 
@@ -93,6 +102,7 @@ class Gateway:
         self._drained.set()
         self._order: deque[_Pending] = deque()
         self._producer: AIOKafkaProducer | None = None
+        self._producer_lock = asyncio.Lock()
         self._client: mqtt.Client | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._connected = asyncio.Event()
@@ -100,6 +110,8 @@ class Gateway:
         self._consumer_task: asyncio.Task[None] | None = None
         self.acked_messages = 0
         self.produce_retries = 0
+        self.stale_acks_skipped = 0
+        self._connection = 0  # MQTT connections so far (paho thread)
         self._last_message_at = time.monotonic()
         self._end_session = False  # set by leave(): DISCONNECT with session expiry 0
 
@@ -115,6 +127,7 @@ class Gateway:
             client.unsubscribe(filters)
         else:
             client.subscribe([(f, mqtt.SubscribeOptions(qos=1)) for f in filters])
+        self._connection += 1  # paho's thread, as _on_message: arrivals are tagged in order
         log.info("mqtt connected session_present=%s leave=%s",
                  flags.session_present, self.config.leave)
         assert self._loop is not None
@@ -128,7 +141,8 @@ class Gateway:
         # deque.append is atomic; append first, then ask for a wake-up only if
         # none is pending (the loop clears the flag before it drains).
         self._inbox.append(  # paho gives bytes
-            (msg.mid, msg.topic, msg.payload, time.time_ns() // 1_000_000))  # type: ignore[arg-type]
+            (msg.mid, msg.topic, msg.payload, time.time_ns() // 1_000_000,  # type: ignore[arg-type]
+             self._connection))
         if not self._wake_requested:
             self._wake_requested = True
             assert self._loop is not None
@@ -137,18 +151,7 @@ class Gateway:
     # ---- asyncio side -----------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.config.kafka_bootstrap,
-            enable_idempotence=True,  # implies acks=all
-            acks="all",
-            linger_ms=5,
-            # aiokafka keeps one open batch per partition and waits for it to
-            # drain when full: 16 KiB (the default) capped throughput.
-            max_batch_size=512 * 1024,
-            partitioner=CachingPartitioner(),
-            compression_type=None,
-            request_timeout_ms=15_000,
-        )
+        self._producer = self._new_producer()
         await self._start_producer()
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -176,6 +179,37 @@ class Gateway:
         self._consumer_task = asyncio.get_running_loop().create_task(self._consume())
         self._spawn(self._stats())
         await asyncio.wait_for(self._connected.wait(), timeout=30)
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.config.kafka_bootstrap,
+            enable_idempotence=True,  # implies acks=all
+            acks="all",
+            linger_ms=5,
+            # aiokafka keeps one open batch per partition and waits for it to
+            # drain when full: 16 KiB (the default) capped throughput.
+            max_batch_size=512 * 1024,
+            partitioner=CachingPartitioner(),
+            compression_type=None,
+            request_timeout_ms=15_000,
+        )
+
+    async def _replace_producer(self, broken: AIOKafkaProducer) -> None:
+        """A new producer (a new producer id) for one whose idempotence state
+        the broker no longer accepts: after a Kafka restart its sequence
+        numbers are out of order, aiokafka's sender task dies with
+        OutOfOrderSequenceNumber and every later send fails, so retrying on
+        it stalled the gateway forever (found by tests/integration/test_faults.py).
+        The records in flight are resent by their retries; downstream is
+        idempotent (msg_id, point identity)."""
+        async with self._producer_lock:
+            if self._producer is not broken:
+                return  # another retry replaced it already
+            log.warning("kafka producer state lost; starting a new producer")
+            with contextlib.suppress(Exception):  # it is broken; stopping may fail too
+                await broken.stop()
+            self._producer = self._new_producer()
+            await self._start_producer()
 
     async def _start_producer(self) -> None:
         backoff = Backoff(500, self.config.retry_backoff_max_ms)
@@ -205,7 +239,7 @@ class Gateway:
             self._wake.clear()
             self._wake_requested = False  # clear first, then drain (see _on_message)
             while inbox:
-                mid, topic, payload, received_ms = inbox.popleft()
+                mid, topic, payload, received_ms, connection = inbox.popleft()
                 self._last_message_at = time.monotonic()
                 try:
                     result = self.ingestor.ingest(topic, payload, received_ms)
@@ -213,7 +247,7 @@ class Gateway:
                     log.exception("ingest failed unexpectedly topic_kind=%s",
                                   topic.split("/")[2:3])
                     result = self.ingestor.internal_error(topic, payload, received_ms)
-                await self._produce(mid, self._records(result))
+                await self._produce(mid, self._records(result), connection)
 
     def _records(self, result: IngestResult) -> list[_Record]:
         records: list[_Record] = []
@@ -228,9 +262,9 @@ class Gateway:
             records.append((self.config.deadletter_topic, key, dead.to_bytes()))
         return records
 
-    async def _produce(self, mid: int, records: list[_Record]) -> None:
+    async def _produce(self, mid: int, records: list[_Record], connection: int = 0) -> None:
         """Hand one message's records to the producer; the ack comes from callbacks."""
-        pending = _Pending(mid, len(records))
+        pending = _Pending(mid, len(records), connection)
         self._order.append(pending)
         self._drained.clear()
         if not records:
@@ -277,9 +311,15 @@ class Gateway:
         topic, key, value = record
         backoff = Backoff(200, self.config.retry_backoff_max_ms)
         while True:
+            producer = self._producer
             try:
                 await (await self._producer_send(topic, value, key))
                 break
+            except PRODUCER_STATE_ERRORS:
+                self.produce_retries += 1
+                assert producer is not None
+                await self._replace_producer(producer)
+                continue
             except KafkaError as exc:
                 self.produce_retries += 1
                 log.warning("kafka produce failed, retrying error=%s", type(exc).__name__)
@@ -293,7 +333,18 @@ class Gateway:
         assert self._client is not None
         order, ack = self._order, self._client.ack
         while order and order[0].waiting == 0:
-            ack(order.popleft().mid, 1)
+            done = order.popleft()
+            if done.connection != self._connection:
+                # Arrived on an earlier connection: its packet id may name
+                # another message now. A broker restarted from an older save
+                # (a SIGKILLed Mosquitto) hands out packet ids again, and
+                # this PUBACK would acknowledge a message not yet received,
+                # which was lost (tests/integration/test_faults.py). Unacked,
+                # the broker redelivers it if it still has it; downstream
+                # drops the copy (msg_id, point identity).
+                self.stale_acks_skipped += 1
+                continue
+            ack(done.mid, 1)
             self.acked_messages += 1
         if not order:
             self._drained.set()

@@ -122,11 +122,12 @@ class Proc:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def wait_for_log(self, text: str, timeout_s: float = 90) -> float:
-        """Seconds until `text` appears in the log; raises if the process dies."""
+    def wait_for_log(self, text: str, timeout_s: float = 90, since: int = 0) -> float:
+        """Seconds until `text` appears in the log (after its first `since`
+        characters: a restarted process appends); raises if the process dies."""
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout_s:
-            if text in self.log_text():
+            if text in self.log_text()[since:]:
                 return time.monotonic() - t0
             if not self.alive():
                 raise RuntimeError(f"{self.argv[-1]} exited early:\n{self.log_text()[-3000:]}")

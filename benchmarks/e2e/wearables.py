@@ -52,15 +52,24 @@ class Fleet:
     def is_low(self, i: int) -> bool:
         return i % self.low_every == 0
 
-    def write_registry(self, path: Path) -> None:
+    def entries(self) -> list[dict[str, str]]:
         """Synthetic enrolments (bed = device index, so an alert names its device)."""
-        write_registry_file(path, [
-            {"device": self.device(i), "patient_id": f"BENCH-{self.run_id}-{i}",
-             "ward": self.ward, "bed": str(i)} for i in range(self.max_devices)])
+        return [{"device": self.device(i), "patient_id": self.patient_id(i),
+                 "ward": self.ward, "bed": str(i)} for i in range(self.max_devices)]
+
+    def patient_id(self, i: int) -> str:
+        return f"BENCH-{self.run_id}-{i}"
+
+    def write_registry(self, path: Path) -> None:
+        write_registry_file(path, self.entries())
+
+    def low_at(self, i: int, ts_ms: int) -> bool:
+        """Whether device i reads SpO2 85 % at ts_ms (here: throughout, if low)."""
+        return self.is_low(i)
 
     def message(self, i: int, ts_ms: int) -> SimMessage:
         wiggle = ((i * 7 + ts_ms // 1000) % 11) - 5
-        values = (72.0 + wiggle, 85.0 if self.is_low(i) else 97.0, 16.0 + wiggle // 2,
+        values = (72.0 + wiggle, 85.0 if self.low_at(i, ts_ms) else 97.0, 16.0 + wiggle // 2,
                   830.0 + 4 * wiggle, 36.8)
         readings = [SimReading(m, v, ts_ms) for m, v in zip(VITALS, values, strict=True)]
         return SimMessage(f"{self.topic_root}/{self.device(i)}/vitals/json",

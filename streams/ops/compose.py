@@ -22,6 +22,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from streams.ops.mosquitto import AUTOSAVE_INTERVAL_S
 from streams.ops.prometheus import prometheus_config
 from streams.ops.templates import DOCKER_DIR, render
 from streams.tiers import DOWNSAMPLED, TierSettings, flux_task, tier_choice_lines, tiers
@@ -59,7 +60,8 @@ def rendered_files() -> dict[str, str]:
                                       ("cafile", "ca.pem"), ("certfile", "server.pem"),
                                       ("keyfile", "server.key"))),
                                   "tls_version tlsv1.2"]),
-            persistence_dir="/mosquitto/data", max_queued_messages=1_000_000),
+            persistence_dir="/mosquitto/data", max_queued_messages=1_000_000,
+            autosave_interval_s=AUTOSAVE_INTERVAL_S),
         "compose/rendered/prometheus/prometheus.yml": prometheus_config(
             {job: [f"{job}:{port}"] for job, port in METRICS_PORTS.items()},
             rules_file="/etc/prometheus/alerts.yml"),

@@ -26,6 +26,11 @@ from streams.ops.templates import render
 
 # Far above any burst a ward produces: see docker/mosquitto/mosquitto.conf.tmpl.
 MAX_QUEUED_MESSAGES = 5_000_000
+# Seconds between saves of the in-memory state (queued messages, sessions).
+# A SIGKILLed broker restarts from the last save: what it acknowledged since
+# and had not yet handed to a subscriber that acknowledged it is lost (README,
+# delivery guarantees; measured in tests/integration/test_faults.py).
+AUTOSAVE_INTERVAL_S = 10
 DYNSEC_PLUGIN_PATHS = ("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
                        "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
                        "/usr/lib/mosquitto_dynamic_security.so")
@@ -78,7 +83,8 @@ class MosquittoService(Service):
                       user=pwd.getpwuid(os.getuid()).pw_name,
                       dynsec_plugin=dynsec_plugin(), dynsec_file=self.dynsec_file.resolve(),
                       listeners=self.listeners(), persistence_dir=self.data_dir.resolve(),
-                      max_queued_messages=MAX_QUEUED_MESSAGES)
+                      max_queued_messages=MAX_QUEUED_MESSAGES,
+                      autosave_interval_s=AUTOSAVE_INTERVAL_S)
         (self.data_dir / "mosquitto.conf").write_text(conf)
 
     def argv(self) -> list[str]:

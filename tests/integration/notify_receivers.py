@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -26,6 +27,7 @@ class Hit:
     headers: dict[str, str]
     body: bytes
     status: int
+    arrived_ms: int = 0  # wall clock, for page delays
 
 
 @dataclass
@@ -42,7 +44,8 @@ class WebhookReceiver:
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 status = 503 if len(receiver.hits) < receiver.fail_first else 200
-                receiver.hits.append(Hit(self.path, dict(self.headers), body, status))
+                receiver.hits.append(Hit(self.path, dict(self.headers), body, status,
+                                         int(time.time() * 1000)))
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 if status == 503:

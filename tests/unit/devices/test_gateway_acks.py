@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber
 from aiokafka.partitioner import DefaultPartitioner
 
 from devices.decoding import ValidationLimits
@@ -86,6 +86,58 @@ async def test_a_failed_record_is_retried_until_kafka_takes_it() -> None:
     producer.sent[1][2].set_result(None)
     await until("message 7 acked", lambda: client.acked)
     assert client.acked == [7] and gw.produce_retries == 1
+
+
+async def test_no_puback_for_a_message_of_an_earlier_connection() -> None:
+    """Found by the fault suite: a SIGKILLed Mosquitto restarts from its last
+    save and hands out packet ids again; the gateway's late PUBACK for a
+    message of the old connection acknowledged a new message with the same
+    id before it was delivered, and that message was lost."""
+    gw, client, producer = gateway()
+    await gw._produce(5, [("n", b"k", b"old")], 0)  # Kafka slow: still out at the reconnect
+    gw._connection = 1  # the broker restarted; the same packet id names another message
+    await gw._produce(5, [("n", b"k", b"new")], 1)
+    producer.sent[0][2].set_result(None)
+    await until("the old message counted", lambda: waiting(gw) == [1])
+    assert client.acked == [] and gw.stale_acks_skipped == 1
+    producer.sent[1][2].set_result(None)
+    await until("the new message acked", lambda: client.acked)
+    assert client.acked == [5]
+
+
+class BrokenProducer(FakeProducer):
+    """A producer after a Kafka restart: its sender died with
+    OutOfOrderSequenceNumber and every send fails the same way."""
+
+    async def send(self, topic: str, value: bytes | None, key: bytes | None = None
+                   ) -> asyncio.Future[object]:
+        future = await super().send(topic, value, key)
+        future.set_exception(OutOfOrderSequenceNumber())
+        return future
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+async def test_a_producer_the_broker_no_longer_knows_is_replaced() -> None:
+    """Found by the fault suite: after a Kafka restart the gateway retried on
+    the broken producer forever and acknowledged nothing again."""
+    gw, client, _ = gateway()
+    broken, fresh = BrokenProducer(), BrokenProducer()
+    fresh.send = FakeProducer.send.__get__(fresh)  # type: ignore[method-assign]
+    gw._producer = broken  # type: ignore[assignment]
+    gw._new_producer = lambda: fresh  # type: ignore[method-assign]
+    await gw._produce(7, [("n", b"k", b"a")])
+    await until("a new producer", lambda: fresh.sent)
+    fresh.sent[0][2].set_result(None)
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if client.acked:
+            break
+    assert client.acked == [7] and len(broken.sent) <= 2 and gw._producer is fresh
 
 
 def test_partitioner_maps_keys_exactly_as_kafkas_default() -> None:

@@ -21,8 +21,8 @@ from devices.simulator import (
     write_registry,
 )
 from devices.simulator.config import VITALS_FORMATS
-from devices.simulator.population import draw_patient
 from devices.simulator.messages import SimMessage
+from devices.simulator.population import draw_patient
 from devices.simulator.publisher import _Acks
 from devices.simulator.scenarios import ScenarioPlan
 from devices.simulator.signals import simulate_block

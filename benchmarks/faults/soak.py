@@ -1,0 +1,179 @@
+"""The fault soak: real-time wearables through the whole pipeline while a
+random process (gateway, worker, notifier, Kafka, Mosquitto, InfluxDB) is
+SIGKILLed every `kill_every_s` and started again; then the books.
+
+Alerts keep coming: every `low_every`-th wearable desaturates for half of
+each `cycle_s` (its own phase), so alerts are raised and resolved all run
+long. An alert's delay is its page's arrival (webhook receiver, ward MQTT
+topic) minus the onset of the desaturation that raised it; the same-run
+baseline is the delay of the alerts with no kill between onset and page.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common.stats import summary_ms
+from benchmarks.e2e.wearables import Fleet
+from benchmarks.faults.injection import kill_service
+from benchmarks.faults.ledger import Ledger, PageWatcher, check_readings, webhook_pages
+from benchmarks.faults.settle import device_regex, pages_settled, wait_drained
+from benchmarks.faults.stream import FleetStream, publisher_for
+from benchmarks.faults.system import FaultSystem
+from devices.pseudonym import Pseudonymizer
+from streams.connections import mqtt_connection
+from streams.ops.mosquitto import AUTOSAVE_INTERVAL_S
+from streams.ops.stack import NativeStack
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+VICTIMS = ("gateway", "worker", "notifier", "kafka", "mosquitto", "influxdb")
+PROCESSES = ("gateway", "worker", "notifier")
+
+
+@dataclass
+class CyclingFleet(Fleet):
+    cycle_s: int = 300  # low for the second half of each cycle, by the device's phase
+
+    def offset_s(self, i: int) -> int:
+        return (i * 53) % self.cycle_s
+
+    def low_at(self, i: int, ts_ms: int) -> bool:
+        if not self.is_low(i):
+            return False
+        return (ts_ms // 1000 + self.offset_s(i)) % self.cycle_s >= self.cycle_s // 2
+
+    def onset_ms(self, i: int, ts_ms: int) -> int:
+        """Start of the low half-cycle at or before ts_ms."""
+        phase = (ts_ms // 1000 + self.offset_s(i)) % self.cycle_s
+        half = self.cycle_s // 2
+        back_s = phase - half if phase >= half else phase + half
+        return (ts_ms // 1000 - back_s) * 1000
+
+
+@dataclass(frozen=True)
+class SoakConfig:
+    duration_s: int = 600
+    wearables: int = 500
+    kill_every_s: float = 60.0
+    seed: int | None = None
+    victims: tuple[str, ...] = VICTIMS
+
+
+def restart(system: FaultSystem, stack: NativeStack, victim: str) -> float:
+    """SIGKILL `victim`, start it again, wait until it serves; seconds down."""
+    t0 = time.monotonic()
+    if victim in PROCESSES:
+        system.kill(victim)
+        system.start(victim, timeout_s=240)
+    else:
+        service = {"kafka": stack.kafka, "mosquitto": stack.mosquitto,
+                   "influxdb": stack.influx}[victim]
+        kill_service(service)
+        service.start()
+        service.wait_ready(240)
+    return time.monotonic() - t0
+
+
+def alert_delays(fleet: CyclingFleet, pages: list[tuple[int, dict[str, Any]]],
+                 kills_ms: list[int]) -> list[dict[str, Any]]:
+    out = []
+    for arrived, page in pages:
+        if page.get("kind") != "raised" or page.get("category") == "technical":
+            continue
+        if page.get("rule") not in ("spo2_low", "news2_single_parameter"):
+            continue
+        i = int(page["bed"])
+        onset = fleet.onset_ms(i, int(page["ts_ms"]))
+        out.append({"rule": page["rule"], "bed": i, "delay_ms": arrived - onset,
+                    "fault_between": any(onset <= k <= arrived for k in kills_ms)})
+    return out
+
+
+def run_soak(settings: Settings, config: SoakConfig, workdir: Path | None = None
+             ) -> dict[str, Any]:
+    rng = random.Random(config.seed)
+    run_id = uuid.uuid4().hex[:6]
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="vs-bench-faults-"))
+    fleet = CyclingFleet(run_id, config.wearables)
+    registry = workdir / "registry.json"
+    fleet.write_registry(registry)
+    system = FaultSystem(settings, run_id, workdir, registry)
+    stack = NativeStack(settings)
+    ledger = Ledger()
+    result: dict[str, Any] = {"run_id": run_id, "workdir": str(workdir),
+                              "config": config.__dict__, "kills": [],
+                              "conditions": {"cpus": os.cpu_count(),
+                                             "loadavg_start": os.getloadavg()}}
+    watcher = None
+    stream = None
+    try:
+        result["ready_s"] = system.start_all()
+        watcher = PageWatcher(mqtt_connection(settings.mqtt, "admin"), [fleet.ward])
+        now_ms = int(time.time() * 1000)
+        stream = FleetStream([fleet], publisher_for(settings, [fleet], ledger,
+                                                    f"vs-faults-soak-{run_id}"),
+                             now_ms - now_ms % 1000 + 1000, config.duration_s).start()
+        started = time.monotonic()
+        next_kill = started + config.kill_every_s
+        while not stream.finished.is_set():
+            if time.monotonic() >= next_kill and \
+                    time.monotonic() - started < config.duration_s - 30:
+                victim = rng.choice(config.victims)
+                kill_ms = int(time.time() * 1000)
+                down_s = restart(system, stack, victim)
+                result["kills"].append({"victim": victim, "at_s": round(
+                    (kill_ms / 1000) - (stream.t0_ms / 1000), 1), "kill_ms": kill_ms,
+                    "down_s": round(down_s, 1)})
+                log.warning("killed %s, back after %.1f s", victim, down_s)
+                next_kill += config.kill_every_s
+            stream.finished.wait(1.0)
+        stream.wait(60)
+        result["dead_processes"] = system.dead()
+        result["drain_s"] = round(wait_drained(system, [fleet], stream.last_ts_ms(), 600), 1)
+        readings = check_readings(settings, ledger, device_regex([fleet]))
+        pages = pages_settled(system, [fleet], Pseudonymizer(settings.privacy.load_key()),
+                              watcher, 300)
+        acked = ledger.confirmed()
+        mosquitto_kills = [k["kill_ms"] for k in result["kills"] if k["victim"] == "mosquitto"]
+        window_ms = AUTOSAVE_INTERVAL_S * 1000
+        within = [k for k in readings.lost if any(m - window_ms - 1000 <= acked[k] <= m + 1000
+                                                   for m in mosquitto_kills)]
+        result["readings"] = {
+            "messages_confirmed": readings.confirmed,
+            "readings_confirmed": readings.confirmed * 5,
+            "readings_lost": readings.readings_lost,
+            "readings_lost_within_mosquitto_autosave_window": len(within) * 5,
+            "messages_in_influx_without_puback": readings.extra,
+            "devices_miscounted": len(readings.miscounted),
+        }
+        kills_ms = [k["kill_ms"] for k in result["kills"]]
+        delays = alert_delays(fleet, webhook_pages(system.webhook), kills_ms)
+        mqtt_delays = alert_delays(fleet, watcher.received(), kills_ms)
+        result["pages"] = {"raised_alerts": pages.expected_raised, "pages": pages.pages,
+                           "duplicated": pages.duplicates, "missing": pages.missing}
+        result["alert_delay"] = {
+            "webhook": summary_ms([d["delay_ms"] for d in delays]),
+            "webhook_no_fault_between": summary_ms(
+                [d["delay_ms"] for d in delays if not d["fault_between"]]),
+            "mqtt": summary_ms([d["delay_ms"] for d in mqtt_delays]),
+            "longest_ms": max((d["delay_ms"] for d in [*delays, *mqtt_delays]), default=None),
+        }
+    finally:
+        if stream is not None:
+            stream.close()
+        if watcher is not None:
+            watcher.close()
+        system.stop_all()
+        system.delete_topics()
+        result["conditions"]["loadavg_end"] = os.getloadavg()
+    return result
