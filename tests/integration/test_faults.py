@@ -12,11 +12,12 @@ The gateway (tests/integration/test_gateway.py), worker and InfluxDB
 kills a stack service starts it again and waits for its readiness probe,
 so the services are as before for the tests that follow.
 
-Mosquitto cannot promise zero under SIGKILL: it persists its state every
-AUTOSAVE_INTERVAL_S, so a message it acknowledged since its last save and
-had not yet handed to the gateway is lost. That test asserts the stated bound
-(README, delivery guarantees): every lost message was acknowledged in the
-autosave interval before the kill.
+Mosquitto cannot promise zero: 2.0.11 does not restore shared subscriptions
+from its persistence file, so what devices publish between its start and the
+gateway's new SUBSCRIBE reaches no one; and it saves its state every
+AUTOSAVE_INTERVAL_S, so after a SIGKILL a message it acknowledged since its
+last save and had not yet handed to the gateway is lost. Those tests assert
+the stated bound (README, delivery guarantees), not zero.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -168,24 +170,51 @@ def service_fault(p: Pipeline, service: str, hard: bool) -> Callable[[FleetStrea
     return fault
 
 
-def test_mosquitto_clean_restart_mid_stream_loses_nothing(pipeline: Pipeline) -> None:
-    assert_exact(run_phase(pipeline, "mosquitto_restart",
-                           service_fault(pipeline, "mosquitto", False)))
+def gateway_resubscribed_ms(p: Pipeline, after_ms: int) -> int:
+    """When the gateway was connected (and subscribing) again after `after_ms`."""
+    for line in p.system.procs["gateway"].log_text().splitlines():
+        if "mqtt connected" in line:
+            # logging stamps local time without a zone: astimezone() reads it as local
+            at = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").astimezone().timestamp() * 1000
+            if at >= after_ms:
+                return int(at)
+    raise AssertionError("the gateway did not reconnect")
+
+
+def assert_mosquitto_bound(p: Pipeline, result: PhaseResult, hard: bool) -> None:
+    """What a Mosquitto restart may lose (README, delivery guarantees):
+    messages it acknowledged between its start and the gateway's new
+    SUBSCRIBE (Mosquitto 2.0.11 does not restore shared subscriptions from
+    its persistence file), and after a SIGKILL also those it acknowledged
+    since its last save (autosave_interval) and had not handed on."""
+    r, pg = result.readings, result.pages
+    assert r.confirmed == DEVICES * EVENT_SECONDS and r.miscounted == {}
+    kill_ms = result.fault["kill_ms"]
+    resubscribed_ms = gateway_resubscribed_ms(p, kill_ms)
+    since_ms = kill_ms - (AUTOSAVE_INTERVAL_S * 1000 if hard else 0) - 1000
+    outside = [(k, result.acked_ms[k] - kill_ms) for k in r.lost
+               if not since_ms <= result.acked_ms[k] <= resubscribed_ms + 1000]
+    assert outside == [], f"lost outside the stated window (ms after the fault): {outside[:5]}"
+    print(f"mosquitto {'SIGKILL' if hard else 'restart'}: {len(r.lost)} messages lost; gateway "
+          f"subscribed again {resubscribed_ms - kill_ms} ms after the fault")
+    # Pages: none twice; the webhook does not go through the broker, and the
+    # ward topic's subscriber holds a plain persistent subscription, which is restored.
+    assert pg.expected_raised >= 2, "the phase raised no alerts"
+    assert pg.duplicates == {"webhook": 0, "mqtt": 0}, pg
+    assert pg.missing["webhook"] == 0, pg
+    if not hard:
+        assert pg.missing["mqtt"] == 0, pg
+
+
+def test_mosquitto_clean_restart_loses_at_most_what_came_before_the_gateway(
+        pipeline: Pipeline) -> None:
+    result = run_phase(pipeline, "mosquitto_restart", service_fault(pipeline, "mosquitto", False))
+    assert_mosquitto_bound(pipeline, result, hard=False)
 
 
 def test_mosquitto_sigkill_loses_at_most_its_last_autosave_interval(pipeline: Pipeline) -> None:
     result = run_phase(pipeline, "mosquitto_kill", service_fault(pipeline, "mosquitto", True))
-    r, pg = result.readings, result.pages
-    kill_ms = result.fault["kill_ms"]
-    assert r.confirmed == DEVICES * EVENT_SECONDS and r.miscounted == {}
-    # What may be lost: acknowledged by the broker after its last save.
-    window_ms = AUTOSAVE_INTERVAL_S * 1000
-    acked = result.acked_ms
-    outside = [k for k in r.lost if not kill_ms - window_ms - 1000 <= acked[k] <= kill_ms + 1000]
-    assert outside == [], f"lost messages acknowledged outside the autosave window: {outside[:5]}"
-    # Pages: none twice; the webhook does not go through the broker.
-    assert pg.duplicates == {"webhook": 0, "mqtt": 0}, pg
-    assert pg.missing["webhook"] == 0, pg
+    assert_mosquitto_bound(pipeline, result, hard=True)
 
 
 def test_kafka_clean_restart_mid_stream_loses_nothing(pipeline: Pipeline) -> None:
