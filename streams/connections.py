@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from analytics.errors import VitalstreamError
-from streams.ops.credentials import credential
+from streams.ops.credentials import INFLUX_USER_OF, VICTORIA_USER, credential
 from streams.settings import InfluxSettings, KafkaSettings, MqttSettings
 from streams.sinks.influx import InfluxTarget
 
 Principal = Literal["gateway", "worker", "notifier", "console", "exporter", "admin",
-                    "device", "staff"]
+                    "device", "staff", "reader"]
 
 
 class ConnectionSettingsError(VitalstreamError):
@@ -101,10 +101,26 @@ def mqtt_connection(m: MqttSettings, principal: Principal,
 
 
 def influx_auth(i: InfluxSettings, principal: Principal) -> tuple[str, str] | None:
-    """(user, password) for InfluxDB 1.x basic auth, or None when not configured."""
+    """(user, password) for HTTP basic auth to InfluxDB 1.x or VictoriaMetrics.
+
+    settings.influx.username/password, when set, is the one user of every
+    client (an existing server set up that way). Otherwise v1: the principal's
+    InfluxDB user (streams/ops/credentials.py INFLUX_USER_OF); v2 without a
+    token: VictoriaMetrics' basic-auth user; v2 with a token (InfluxDB 2.x):
+    None, the token authenticates.
+    """
     if i.username:
         return i.username, i.password.get_secret_value() if i.password else ""
-    return None
+    if i.api == "v2":
+        if i.token is not None:
+            return None
+        identity = VICTORIA_USER
+    else:
+        if principal not in INFLUX_USER_OF:
+            raise ConnectionSettingsError(f"the {principal} has no InfluxDB identity")
+        identity = INFLUX_USER_OF[principal]
+    cred = credential(i.security, identity)
+    return cred.username, cred.password
 
 
 def influx_target(i: InfluxSettings, principal: Principal, *,

@@ -16,10 +16,21 @@ import urllib.request
 from typing import Any
 
 from analytics.errors import VitalstreamError
+from streams.sinks.errors import influx_refusal
 
 
 class InfluxQueryError(VitalstreamError):
     """The server answered the query with an error (bad InfluxQL, no such database)."""
+
+
+class InfluxAuthError(InfluxQueryError):
+    """401 (credentials) or 403 (privilege): configuration, retrying cannot help."""
+
+    retriable = False
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def influxql_series(url: str, q: str, database: str | None = None,
@@ -34,6 +45,9 @@ def influxql_series(url: str, q: str, database: str | None = None,
         with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310
             result = json.loads(resp.read())["results"][0]
     except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise InfluxAuthError(influx_refusal(exc.code, auth[0] if auth else None, "query"),
+                                  exc.code) from None
         raise InfluxQueryError(f"InfluxDB answered HTTP {exc.code} to a query") from exc
     if "error" in result:
         raise InfluxQueryError(f"InfluxQL error: {result['error']}")

@@ -10,6 +10,7 @@ import time
 from collections import deque
 
 from benchmarks.common import influx
+from streams.settings import InfluxSettings
 
 
 def now_ms() -> int:
@@ -19,8 +20,9 @@ def now_ms() -> int:
 class InfluxTracer:
     """Poll the tracers' newest points; latency per reading (ms)."""
 
-    def __init__(self, url: str, database: str, devices: dict[str, int], poll_s: float) -> None:
-        self.url, self.database, self.poll_s = url, database, poll_s
+    def __init__(self, i: InfluxSettings, database: str, devices: dict[str, int],
+                 poll_s: float) -> None:
+        self.influx, self.database, self.poll_s = i, database, poll_s
         self.sent: dict[str, deque[int]] = {d: deque() for d in devices}
         self.regex = "^(" + "|".join(sorted(devices)) + ")$"
         self.samples: list[tuple[int, float]] = []  # (reading ts_ms, latency ms)
@@ -47,7 +49,7 @@ class InfluxTracer:
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                last = influx.last_times(self.url, self.database, self.regex)
+                last = influx.last_times(self.influx, self.database, self.regex)
             except OSError:
                 self.errors += 1
                 last = {}

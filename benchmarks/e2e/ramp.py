@@ -61,13 +61,13 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
     fleet = Fleet(run_id, max(config.steps))
     registry = workdir / "registry.json"
     fleet.write_registry(registry)
-    influx.ensure_database(settings.influx.url)
+    influx.ensure_database(settings.influx)
     asyncio.run(create_topics(settings.kafka.bootstrap, settings.kafka.partitions,
                               benv.topic_prefix(run_id)))
     system = build_system(run_id, fleet, workdir, registry, config.worker_experiment,
                           dict(config.worker_env))
     tracer_ids = {fleet.device(i): i for i in range(1, fleet.max_devices, config.tracer_every)}
-    tracer = InfluxTracer(settings.influx.url, influx.BENCH_DATABASE, tracer_ids, 0.1)
+    tracer = InfluxTracer(settings.influx, influx.BENCH_DATABASE, tracer_ids, 0.1)
     lateness_ms = settings.worker.allowed_lateness_ms
     result: dict[str, Any] = {"run_id": run_id, "workdir": str(workdir), "steps": [],
                               "worker_experiment": config.worker_experiment or None,
@@ -115,7 +115,7 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
         deadline = t_stop + config.drain_timeout_s
         count = 0
         while time.monotonic() < deadline:
-            count = influx.count_readings(settings.influx.url, influx.BENCH_DATABASE,
+            count = influx.count_readings(settings.influx, influx.BENCH_DATABASE,
                                           fleet.device_prefix)
             if count >= published_readings:
                 drained = round(time.monotonic() - t_stop, 1)

@@ -36,7 +36,7 @@ def main() -> int:
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     settings = Settings()
-    influx.ensure_database(settings.influx.url)
+    influx.ensure_database(settings.influx)
     workdir = Path(tempfile.mkdtemp(prefix="vs-bench-worker-"))
     loads = [Load("1s x 5 vitals", args.patients, args.duration_s, 1),
              Load(f"{args.batched_s}s x 5 vitals", args.patients,

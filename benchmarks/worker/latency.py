@@ -114,7 +114,7 @@ def run_latency(settings: Settings, workdir: Path, *, patients: int = 2000,
                 run_dir / "worker.log", code_dir=code_dir)
     low = set(range(0, patients, max(1, patients // low_count)))
     tracers = {i: fleet.device(i) for i in range(1, patients, tracer_every)}
-    tracer = InfluxTracer(settings.influx.url, database, {d: i for i, d in tracers.items()},
+    tracer = InfluxTracer(settings.influx, database, {d: i for i, d in tracers.items()},
                           poll_s)
     lateness_ms = settings.worker.allowed_lateness_ms
     alerts: list[tuple[int, dict]] = []

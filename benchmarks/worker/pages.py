@@ -34,7 +34,7 @@ def main() -> int:
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     settings = Settings()
-    influx.ensure_database(settings.influx.url)
+    influx.ensure_database(settings.influx)
     workdir = Path(tempfile.mkdtemp(prefix="vs-bench-pages-"))
     baseline = export_tree(args.baseline_ref, workdir)
     results = []

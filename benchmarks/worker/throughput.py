@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,9 @@ from benchmarks.common.load import Fleet, backlog
 from benchmarks.common.procs import Proc
 from benchmarks.worker import profiling
 from benchmarks.worker.logwatch import StatsWatch
+from streams.connections import influx_target
 from streams.settings import Settings
-from streams.sinks.influx import InfluxSink, InfluxTarget, make_writer
+from streams.sinks.influx import InfluxSink, make_writer
 from streams.sinks.points import reading_lines
 from streams.topics import VITALS_NORMALIZED, topic_name
 
@@ -48,8 +49,8 @@ async def bare_sink(settings: Settings, topic: str, expected: int, database: str
                     timeout_s: float = 300) -> tuple[int, float]:
     """aiokafka -> json -> reading_lines -> InfluxSink; (readings written, seconds)."""
     i = settings.influx
-    sink = InfluxSink(make_writer(InfluxTarget(api="v1", url=i.url, database=database,
-                                               batch_max_points=i.batch_max_points)))
+    target = replace(influx_target(i, "worker"), api="v1", database=database)
+    sink = InfluxSink(make_writer(target))
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka.bootstrap, group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
@@ -87,7 +88,7 @@ def wait_drained(watch: StatsWatch, proc: Proc, settings: Settings, database: st
             raise RuntimeError(f"worker died:\n{proc.log_text()[-3000:]}")
         time.sleep(0.1)
     while time.monotonic() < deadline:
-        if influx.count_readings(settings.influx.url, database, fleet.device_prefix) >= total:
+        if influx.count_readings(settings.influx, database, fleet.device_prefix) >= total:
             return time.monotonic()
         time.sleep(0.2)
     return None
@@ -155,7 +156,7 @@ def run_load(settings: Settings, load: Load, workdir: Path, *, profile: bool = F
         "worker_steady_readings_per_s": watch.steady_rate(readings),
         "worker_drain_s": None if t_done is None else round(t_done - t_ready, 2),
         "worker_drain_readings_per_s": (readings / (t_done - t_ready)) if t_done else float("nan"),
-        "points_in_influx": influx.count_readings(settings.influx.url, database,
+        "points_in_influx": influx.count_readings(settings.influx, database,
                                                   fleet.device_prefix),
         "log": str(proc.log_path),
         "_total_wall_s": round(time.monotonic() - t_start, 1),

@@ -52,7 +52,7 @@ def main() -> int:
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     settings = Settings()
-    influx.ensure_database(settings.influx.url)
+    influx.ensure_database(settings.influx)
     workdir = Path(tempfile.mkdtemp(prefix="vs-bench-whatif-"))
     load = Load(f"{args.seconds_per_message}s x 5 vitals", args.patients, args.duration_s,
                 args.seconds_per_message)

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from devices.pseudonym import Pseudonymizer
 from streams import topics
-from streams.connections import influx_auth, kafka_client_kwargs
+from streams.connections import influx_auth, influx_target, kafka_client_kwargs
 from streams.console.actions import ConsoleActions
 from streams.console.app import ConsoleDeps, build_app
 from streams.console.feed import FeedTopics, WardFeed
@@ -26,7 +26,7 @@ from streams.console.history import InfluxReader
 from streams.console.ward import WardState
 from streams.notify.directory import PatientDirectory
 from streams.settings import Settings
-from streams.sinks.influx import InfluxSink, InfluxTarget, make_writer
+from streams.sinks.influx import InfluxSink, make_writer
 from streams.staff.accounts import StaffDirectory
 from streams.staff.tokens import SessionTokens
 
@@ -62,19 +62,16 @@ class ConsoleService:
         )
         self.producer = AIOKafkaProducer(**client, enable_idempotence=True, acks="all",
                                          linger_ms=0)
-        auth = influx_auth(i, "console")
-        self.sink = InfluxSink(make_writer(InfluxTarget(
-            api=i.api, url=i.url, database=i.database, bucket=i.bucket, org=i.org,
-            token=i.token.get_secret_value() if i.token else None,
-            username=auth[0] if auth else None, password=auth[1] if auth else None,
-            timeout_ms=i.timeout_ms)))
+        # Writes manual observations as the InfluxDB writer; reads history as the reader.
+        self.sink = InfluxSink(make_writer(influx_target(i, "console")))
         staff = StaffDirectory(settings.staff.file)
         tokens = SessionTokens(settings.staff.load_token_key(), staff, settings.staff.token_ttl_s)
         self.actions = ConsoleActions(self._produce, self.sink.write, self.acks_topic,
                                       self.readings_topic, _now_ms)
         self.app = build_app(ConsoleDeps(
             staff=staff, tokens=tokens, feed=self.feed, actions=self.actions,
-            influx=InfluxReader(i.url, i.database, auth, settings.tiers.raw_rp),
+            influx=InfluxReader(i.url, i.database, influx_auth(i, "reader"),
+                                settings.tiers.raw_rp),
             keepalive_s=c.sse_keepalive_s, raw_below_s=c.raw_below_s))
         sec = settings.security
         self.server = uvicorn.Server(uvicorn.Config(

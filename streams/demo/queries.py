@@ -12,8 +12,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from streams.influxql import influxql_rows
 
 
-def influx_rows(url: str, db: str, q: str) -> list[dict[str, Any]]:
-    return influxql_rows(url, q, db)
+def influx_rows(url: str, db: str, auth: tuple[str, str] | None, q: str) -> list[dict[str, Any]]:
+    return influxql_rows(url, q, db, auth=auth)
 
 
 async def partitions(kafka_kwargs: dict[str, Any], topic_names: list[str]) -> list[TopicPartition]:

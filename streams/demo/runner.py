@@ -25,7 +25,7 @@ from devices.simulator import (
     write_registry,
 )
 from streams import topics
-from streams.connections import kafka_client_kwargs
+from streams.connections import influx_auth, kafka_client_kwargs
 from streams.demo import queries
 from streams.demo.reconcile import Tally, equation_lines, read_until_accounted, reconciliation
 from streams.demo.report import AlertMarker, Series, render_report
@@ -244,6 +244,7 @@ def wait_for_drain(settings: Settings, group: str, names: list[str], timeout_s: 
 def collect(settings: Settings, config: SimulationConfig, published: dict[str, Any],
             tally: Tally, lag: int | None):
     url, db = settings.influx.url, settings.influx.database
+    auth = influx_auth(settings.influx, "reader")  # the summary only reads
     key = settings.privacy.load_key()
     pseudo = Pseudonymizer(key)
     truth = ground_truth(config)
@@ -257,16 +258,16 @@ def collect(settings: Settings, config: SimulationConfig, published: dict[str, A
                       if tally.min_ts_ms is not None else where)
 
     def count(measurement: str, field: str, where: str = where) -> int:
-        rows = queries.influx_rows(url, db, f'SELECT count("{field}") FROM "{measurement}" '
+        rows = queries.influx_rows(url, db, auth, f'SELECT count("{field}") FROM "{measurement}" '
                                             f"WHERE {where}")
         return int(rows[0]["count"]) if rows else 0
 
-    bands = queries.influx_rows(url, db, f'SELECT last("news2_total") FROM scores WHERE {where} '
+    bands = queries.influx_rows(url, db, auth, f'SELECT last("news2_total") FROM scores WHERE {where} '
                                          "GROUP BY pid")
     news2_last = sorted(int(r["last"]) for r in bands if r.get("last") is not None)
-    alert_rows = queries.influx_rows(url, db, f"SELECT * FROM alerts WHERE {where}")
+    alert_rows = queries.influx_rows(url, db, auth, f"SELECT * FROM alerts WHERE {where}")
     kinds = queries.count_by(alert_rows, "kind")
-    deliveries = queries.influx_rows(url, db, "SELECT latency_ms, channel FROM alert_deliveries "
+    deliveries = queries.influx_rows(url, db, auth, "SELECT latency_ms, channel FROM alert_deliveries "
                                               f"WHERE {where}")
     latencies = sorted(float(d["latency_ms"]) for d in deliveries if d.get("latency_ms"))
     summary: dict[str, Any] = {
@@ -288,12 +289,12 @@ def collect(settings: Settings, config: SimulationConfig, published: dict[str, A
     sepsis = next((p for p, t in pids.items() if t.scenario == "sepsis"), next(iter(pids)))
     series = []
     for metric in PLOTTED:
-        rows = queries.influx_rows(url, db, 'SELECT "median" FROM vital_features WHERE '
+        rows = queries.influx_rows(url, db, auth, 'SELECT "median" FROM vital_features WHERE '
                                             f"pid = '{sepsis}' AND metric = '{metric}' AND "
                                             f"\"window\" = '1m' AND time >= {config.start_ms}ms")
         series.append(Series(metric, [(int(r["time"]), float(r["median"])) for r in rows
                                       if r.get("median") is not None]))
-    rows = queries.influx_rows(url, db, f"SELECT news2_total FROM scores WHERE pid = '{sepsis}' "
+    rows = queries.influx_rows(url, db, auth, f"SELECT news2_total FROM scores WHERE pid = '{sepsis}' "
                                         f"AND time >= {config.start_ms}ms")
     series.append(Series("news2", [(int(r["time"]), float(r["news2_total"])) for r in rows
                                    if r.get("news2_total") is not None]))

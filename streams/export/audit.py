@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.export.errors import ExportError
+from streams.sinks.errors import influx_refusal
 from streams.sinks.lineprotocol import line
 
 
@@ -70,6 +71,14 @@ def write_influx(url: str, database: str, auth: tuple[str, str] | None,
     try:
         with urllib.request.urlopen(request, timeout=timeout_s):  # noqa: S310
             pass
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):  # configuration: the same write would be refused again
+            raise ExportError(f"{influx_refusal(exc.code, auth[0] if auth else None, 'audit write')}"
+                              "; the release is in the audit log, write it again once "
+                              "fixed, before handing the files out") from None
+        raise ExportError(f"audit record not written to InfluxDB (HTTP {exc.code}); the "
+                          "release is in the audit log, write it again before handing the "
+                          "files out") from exc
     except (urllib.error.URLError, TimeoutError) as exc:
         raise ExportError(f"audit record not written to InfluxDB ({exc}); the release is "
                           "in the audit log, write it again before handing the files out") from exc

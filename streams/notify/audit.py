@@ -85,6 +85,12 @@ class Audit:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The writing task: it ends with an exception only when writing cannot go on
+        (InfluxConfigError: credentials or privileges refused); the service stops then."""
+        return self._task
+
     async def record(self, lines: Sequence[str | None]) -> None:
         good = [x for x in lines if x is not None]
         if not good:

@@ -179,6 +179,12 @@ class NotifyService:
             log.error("alert consumer failed", exc_info=task.exception())
             self.failed.set()
 
+    def _audit_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            # Without the audit no page is recorded: stop rather than page unaudited.
+            log.critical("audit writes refused, notifier stopping: %s", task.exception())
+            self.failed.set()
+
     # ---- health ---------------------------------------------------------------
     def health(self) -> dict[str, Any]:
         guard = self.consumer.guard_task
@@ -195,6 +201,8 @@ class NotifyService:
         n, c = self.config.notify, self.config
         await self.producer.start()
         await self.audit.start()
+        if self.audit.task is not None:
+            self.audit.task.add_done_callback(self._audit_done)
         await self.link.start()
         self._tasks.append(asyncio.create_task(
             follow_registry_topic(self.directory, c.kafka_bootstrap, c.registry_topic)))  # type: ignore[arg-type]

@@ -7,8 +7,9 @@ Kafka, Mosquitto and InfluxDB with them; clients read them through
 `settings.security.principals` wins over the file (docs/security.md).
 
 Identities are the service principals (gateway, worker, notifier, console,
-exporter, admin) plus a few infrastructure users (InfluxDB's shared writer
-and reader, VictoriaMetrics' basic-auth user).
+exporter, admin) plus the database users, which are not one service each:
+InfluxDB's admin, writer, exporter and reader (streams/ops/influx_users.py
+grants them) and VictoriaMetrics' single basic-auth user.
 """
 
 from __future__ import annotations
@@ -25,11 +26,24 @@ from streams.security_settings import SecuritySettings
 
 # Every service identity of the system (streams/connections.py Principal).
 SERVICE_PRINCIPALS: tuple[str, ...] = ("gateway", "worker", "notifier", "console", "exporter", "admin")
-# Users of the databases that are not one service's identity.
-INFLUX_WRITER = "influx_writer"  # the worker's and notifier's InfluxDB user
-INFLUX_READER = "influx_reader"  # analysts, dashboards, console, exporter: read only
+# Users of the databases that are not one service's identity (docs/security.md,
+# "InfluxDB and VictoriaMetrics").
+INFLUX_ADMIN = "influx_admin"  # `stack up` / `influx setup`: databases, tiers, users
+INFLUX_WRITER = "influx_writer"  # whatever writes points: worker, notifier, console
+INFLUX_EXPORTER = "influx_exporter"  # reads the database, writes <db>_audit
+INFLUX_READER = "influx_reader"  # analysts, dashboards, console history: read only
 VICTORIA_USER = "victoria"  # VictoriaMetrics' single -httpAuth user
-DEV_IDENTITIES: tuple[str, ...] = (*SERVICE_PRINCIPALS, INFLUX_WRITER, INFLUX_READER, VICTORIA_USER)
+INFLUX_USERS: tuple[str, ...] = (INFLUX_ADMIN, INFLUX_WRITER, INFLUX_EXPORTER, INFLUX_READER)
+DEV_IDENTITIES: tuple[str, ...] = (*SERVICE_PRINCIPALS, *INFLUX_USERS, VICTORIA_USER)
+# The InfluxDB user each client principal acts as: the least privilege that works.
+INFLUX_USER_OF: dict[str, str] = {
+    "admin": INFLUX_ADMIN,
+    "worker": INFLUX_WRITER,  # its points follower
+    "notifier": INFLUX_WRITER,  # alert deliveries
+    "console": INFLUX_WRITER,  # nurses' manual observations (its history reads as reader)
+    "exporter": INFLUX_EXPORTER,
+    "reader": INFLUX_READER,  # analysts, dashboards, the demo's and tests' queries
+}
 
 # 32 random bytes, URL-safe: fits every config syntax here (JAAS, Mosquitto, InfluxQL quotes).
 _PASSWORD_BYTES = 32

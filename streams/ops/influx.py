@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-import json
+import base64
 import shutil
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from streams.influxql import influxql_rows
+from streams.ops.credentials import INFLUX_ADMIN, VICTORIA_USER, Credential, credential
+from streams.ops.influx_users import ensure_admin
 from streams.ops.service import Service
 from streams.ops.templates import render
+from streams.security_settings import SecuritySettings
 
 HEALTH_DB = "_vitalstream_health"
 
 
-def http(method: str, url: str, body: bytes | None = None, timeout_s: float = 5.0) -> bytes:
+def http(method: str, url: str, body: bytes | None = None, timeout_s: float = 5.0,
+         auth: Credential | None = None) -> bytes:
     req = urllib.request.Request(url, data=body, method=method)
+    if auth is not None:
+        token = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
     with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - loopback URL
         return resp.read()
 
@@ -25,6 +33,8 @@ def http(method: str, url: str, body: bytes | None = None, timeout_s: float = 5.
 class InfluxV1Service(Service):
     database: str = "vitalstream"
     retention_check: str = "30m"
+    # Where the admin's credentials are (read at each probe: `status` before `up` has none).
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
     @property
     def url(self) -> str:
@@ -43,25 +53,24 @@ class InfluxV1Service(Service):
         exe = shutil.which("influxd") or "/usr/bin/influxd"
         return [exe, "-config", str((self.data_dir / "influxdb.conf").resolve())]
 
-    def query(self, q: str, db: str | None = None) -> dict:
-        params = {"q": q, "epoch": "ms"}
-        if db:
-            params["db"] = db
-        body = urllib.parse.urlencode(params).encode()
-        return json.loads(http("POST", f"{self.url}/query", body))
-
     def probe(self) -> None:
-        """Write one point and read it back."""
-        self.query(f'CREATE DATABASE "{HEALTH_DB}"')
+        """As the admin (created on a server without users): write one point, read it back."""
+        admin = credential(self.security, INFLUX_ADMIN)
+        ensure_admin(self.url, admin)
+        auth = (admin.username, admin.password)
+        influxql_rows(self.url, f'CREATE DATABASE "{HEALTH_DB}"', auth=auth, timeout_s=5)
         ts_ms = int(time.time() * 1000)
-        http("POST", f"{self.url}/write?db={HEALTH_DB}&precision=ms", f"probe ok=1i {ts_ms}".encode())
-        result = self.query(f"SELECT ok FROM probe WHERE time = {ts_ms}ms", db=HEALTH_DB)
-        if "series" not in result["results"][0]:
+        http("POST", f"{self.url}/write?db={HEALTH_DB}&precision=ms",
+             f"probe ok=1i {ts_ms}".encode(), auth=admin)
+        if not influxql_rows(self.url, f"SELECT ok FROM probe WHERE time = {ts_ms}ms", HEALTH_DB,
+                             auth=auth, timeout_s=5):
             raise RuntimeError("influxdb probe point not readable")
 
 
 @dataclass
 class VictoriaMetricsService(Service):
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.ports['http']}"
@@ -77,16 +86,24 @@ class VictoriaMetricsService(Service):
             f"-httpListenAddr=127.0.0.1:{self.ports['http']}",
             "-retentionPeriod=100y",  # the demo writes historic timestamps
             "-loggerLevel=WARN",
+            # Basic auth on every endpoint; the password comes through the
+            # environment (envflag), so it is not in the process list.
+            f"-httpAuth.username={credential(self.security, VICTORIA_USER).username}",
+            "-envflag.enable",
         ]
 
+    def env(self) -> dict[str, str]:
+        return {"httpAuth_password": credential(self.security, VICTORIA_USER).password}
+
     def probe(self) -> None:
-        """Write through the InfluxDB v2 API and read the series back."""
+        """Authenticated: write through the InfluxDB v2 API and read the series back."""
+        auth = credential(self.security, VICTORIA_USER)
         ts_ms = int(time.time() * 1000)
         line = f"vsprobe,probe=1 ok=1 {ts_ms}".encode()
-        http("POST", f"{self.url}/api/v2/write?org=x&bucket=x&precision=ms", line)
+        http("POST", f"{self.url}/api/v2/write?org=x&bucket=x&precision=ms", line, auth=auth)
         for _ in range(20):
             match = urllib.parse.quote('{__name__="vsprobe_ok"}')
-            if http("GET", f"{self.url}/api/v1/export?match[]={match}").strip():
+            if http("GET", f"{self.url}/api/v1/export?match[]={match}", auth=auth).strip():
                 return
             time.sleep(0.25)
         raise RuntimeError("victoria-metrics probe series not readable")

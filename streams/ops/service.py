@@ -33,6 +33,10 @@ class Service(ABC):
     @abstractmethod
     def argv(self) -> list[str]: ...
 
+    def env(self) -> dict[str, str] | None:
+        """The process's whole environment, or None to inherit the stack command's."""
+        return None
+
     @abstractmethod
     def probe(self) -> None:
         """One real protocol round trip; raises when the service cannot serve."""
@@ -43,7 +47,7 @@ class Service(ABC):
         for label, port in self.ports.items():
             require_free_port(f"{self.name} ({label})", port)
         self.prepare()
-        self.process.start(self.argv())
+        self.process.start(self.argv(), self.env())
 
     def wait_ready(self, timeout_s: float) -> float:
         """Probe until it succeeds; returns seconds waited."""

@@ -22,6 +22,7 @@ from streams.ops.credentials import ensure_dev_credentials
 from streams.ops.errors import SecurityConfigError, StackError
 from streams.ops.influx import InfluxV1Service, VictoriaMetricsService
 from streams.ops.influx_setup import setup_tiers
+from streams.ops.influx_users import ensure_users
 from streams.ops.kafka import KafkaService
 from streams.ops.mosquitto import MosquittoService, TlsFiles
 from streams.ops.mqtt_admin import service_credentials
@@ -62,8 +63,10 @@ class NativeStack:
         self.influx = InfluxV1Service(
             "influxdb", self.root, {"http": s.influx_port, "rpc": s.influx_rpc_port},
             database=settings.influx.database, retention_check=s.influx_retention_check,
+            security=sec,
         )
-        self.victoria = VictoriaMetricsService("victoria-metrics", self.root, {"http": s.victoria_port})
+        self.victoria = VictoriaMetricsService("victoria-metrics", self.root,
+                                               {"http": s.victoria_port}, security=sec)
 
     @property
     def services(self) -> list[Service]:
@@ -98,6 +101,7 @@ class NativeStack:
             update={"raw_duration": self.settings.stack.influx_raw_duration})
         setup_tiers(self.influx.url, self.settings.influx.database, tiers,
                     auth=influx_auth(self.settings.influx, "admin"))
+        ensure_users(self.influx.url, self.settings.influx.database, self.settings.security)
         self.settings.privacy.ensure_dev_key()
         self.settings.staff.ensure_dev_token_key()
         ensure_dev_staff(self.settings.staff)

@@ -30,3 +30,18 @@ class InfluxConfigError(SinkError):
     cannot help; the message says what to fix."""
 
     retriable = False
+
+
+def influx_refusal(status: int, username: str | None, action: str) -> str:
+    """What to fix when InfluxDB (or VictoriaMetrics) answers 401 or 403 to `action`.
+    Names the user and the settings, never the password."""
+    who = f"user {username!r}" if username else "no credentials sent"
+    identity = username.upper() if username else "<IDENTITY>"
+    if status == 401:
+        return (f"InfluxDB refused the credentials for the {action} (HTTP 401, {who}): fix "
+                f"VITALSTREAM_SECURITY__PRINCIPALS__{identity}__PASSWORD (or the identity's "
+                "password file in security.credentials_dir, which `vitalstream stack up` writes), "
+                "or VITALSTREAM_INFLUX__USERNAME/PASSWORD; v2: VITALSTREAM_INFLUX__TOKEN")
+    return (f"InfluxDB denied the {action} (HTTP 403, {who}): that user lacks the privilege "
+            "on the database; `vitalstream stack up` grants the service users theirs "
+            "(docs/security.md, InfluxDB identities), or connect as the identity meant for it")

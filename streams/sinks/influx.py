@@ -16,6 +16,7 @@ database), never retried.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -32,6 +33,7 @@ from streams.sinks.errors import (
     InfluxConfigError,
     SinkError,
     WriteRejectedError,
+    influx_refusal,
 )
 
 log = logging.getLogger(__name__)
@@ -78,23 +80,20 @@ def _retry_after(headers: object) -> float | None:
         return None
 
 
-_CONFIG_ERRORS = {
-    401: "InfluxDB refused the credentials (HTTP 401): check VITALSTREAM_INFLUX__USERNAME/"
-         "PASSWORD (v1) or VITALSTREAM_INFLUX__TOKEN (v2)",
-    403: "InfluxDB denied the write (HTTP 403): the user or token has no write permission "
-         "on the database/bucket",
-    404: "InfluxDB has no such database/bucket (HTTP 404): create it (`vitalstream influx "
-         "setup`) or set VITALSTREAM_INFLUX__DATABASE / BUCKET",
-}
+_NOT_FOUND = ("InfluxDB has no such database/bucket (HTTP 404): create it (`vitalstream influx "
+              "setup`) or set VITALSTREAM_INFLUX__DATABASE / BUCKET")
 
 
-def _classify(status: int, headers: object, text: str) -> SinkError:
+def _classify(status: int, headers: object, text: str, username: str | None = None) -> SinkError:
     if status in (429, 503):
         return BackpressureError(status, _retry_after(headers))
     if status == 400:
         return WriteRejectedError(f"HTTP 400: {text[:200]}")
-    if status in _CONFIG_ERRORS:
-        return InfluxConfigError(f"{_CONFIG_ERRORS[status]}; server said: {text[:200]}")
+    if status in (401, 403):
+        return InfluxConfigError(f"{influx_refusal(status, username, 'write')}; "
+                                 f"server said: {text[:200]}")
+    if status == 404:
+        return InfluxConfigError(f"{_NOT_FOUND}; server said: {text[:200]}")
     return SinkError(f"HTTP {status}: {text[:200]}")
 
 
@@ -105,11 +104,13 @@ class InfluxV1Writer(InfluxWriter):
 
     async def start(self) -> None:
         if self._session is None:
-            auth = None
+            headers = {}
             if self.target.username:
-                auth = aiohttp.BasicAuth(self.target.username, self.target.password or "")
+                token = base64.b64encode(
+                    f"{self.target.username}:{self.target.password or ''}".encode()).decode()
+                headers["Authorization"] = f"Basic {token}"
             self._session = aiohttp.ClientSession(
-                auth=auth, timeout=aiohttp.ClientTimeout(total=self.target.timeout_ms / 1000)
+                headers=headers, timeout=aiohttp.ClientTimeout(total=self.target.timeout_ms / 1000)
             )
 
     async def post(self, body: bytes) -> None:
@@ -123,7 +124,8 @@ class InfluxV1Writer(InfluxWriter):
             async with self._session.post(url, params=params, data=body) as resp:
                 if resp.status == 204:
                     return
-                raise _classify(resp.status, resp.headers, await resp.text())
+                raise _classify(resp.status, resp.headers, await resp.text(),
+                                self.target.username)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SinkError(f"InfluxDB unreachable: {type(exc).__name__}") from exc
 
@@ -145,9 +147,12 @@ class InfluxV2Writer(InfluxWriter):
         if self._client is None:
             from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 
+            t = self.target
+            # A token (InfluxDB 2.x) or else basic auth (VictoriaMetrics' -httpAuth).
+            basic = t.token is None and t.username is not None
             self._client = InfluxDBClientAsync(
-                url=self.target.url, token=self.target.token or "", org=self.target.org,
-                timeout=self.target.timeout_ms,
+                url=t.url, token=f"{t.username}:{t.password or ''}" if basic else t.token or "",
+                org=t.org, timeout=t.timeout_ms, auth_basic=basic,
             )
             self._write_api = self._client.write_api()
 
@@ -163,7 +168,8 @@ class InfluxV2Writer(InfluxWriter):
                 write_precision=WritePrecision.MS,
             )
         except ApiException as exc:
-            raise _classify(exc.status or 0, exc.headers or {}, str(exc.body or "")) from exc
+            raise _classify(exc.status or 0, exc.headers or {}, str(exc.body or ""),
+                            self.target.username) from exc
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise SinkError(f"InfluxDB unreachable: {type(exc).__name__}") from exc
 

@@ -5,6 +5,7 @@ the `vitalstream` command, exactly as an operator runs them.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -212,7 +213,19 @@ def staff_identity(settings: Settings, username: str, wards: list[str]) -> tuple
 def influx_query(settings: Settings, q: str) -> list[dict]:
     """InfluxQL over the v1 HTTP API; returns rows as dicts (time in epoch ms)."""
     return influxql_rows(settings.influx.url, q, settings.influx.database,
-                         auth=influx_auth(settings.influx, "admin"), timeout_s=10)
+                         auth=influx_auth(settings.influx, "reader"), timeout_s=10)
+
+
+def victoria_auth(settings: Settings) -> tuple[str, str]:
+    """VictoriaMetrics' basic-auth user (influx_auth of the v2 API without a token)."""
+    auth = influx_auth(settings.influx.model_copy(update={"api": "v2", "token": None,
+                                                         "username": None}), "reader")
+    assert auth is not None
+    return auth
+
+
+def basic_auth_header(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def wait_until(predicate: Callable[[], object], timeout_s: float, what: str,

@@ -156,8 +156,9 @@ CASES = [(name, panel.title, q, tier)
 def problems_of(settings, sim: Simulated, dashboard: str, panel: str, query: Query,  # noqa: ANN001
                 tier: str) -> list[str]:
     text = grafana_substitute(query.text, sim, tier, all_patients=dashboard != "patient-detail")
+    # As Grafana's data source connects: the read-only user.
     series = influxql_series(settings.influx.url, text, settings.influx.database,
-                             auth=influx_auth(settings.influx, "admin"))
+                             auth=influx_auth(settings.influx, "reader"))
     named = [s for s in series if s["name"] == query.measurement and s.get("values")]
     where = f"{dashboard} / {panel} ({tier})"
     if not named:

@@ -29,8 +29,9 @@ MINUTE_MS = 60_000
 def database(settings: Settings, run_id: str) -> Iterator[str]:
     name = f"vs_tiers_{run_id}"
     yield name
-    influxql_rows(settings.influx.url, f'DROP DATABASE "{name}"',
-                  auth=influx_auth(settings.influx, "admin"))
+    for db in (name, f"{name}_audit"):
+        influxql_rows(settings.influx.url, f'DROP DATABASE "{db}"',
+                      auth=influx_auth(settings.influx, "admin"))
 
 
 def rows(settings: Settings, database: str, q: str) -> list[dict]:
@@ -42,7 +43,7 @@ def policies(settings: Settings, database: str) -> dict[str, dict]:
 
 
 async def write_raw(settings: Settings, database: str, lines: list[str]) -> None:
-    auth = influx_auth(settings.influx, "worker")
+    auth = influx_auth(settings.influx, "admin")  # the test's own database: no service user's
     writer = InfluxV1Writer(InfluxTarget(
         api="v1", url=settings.influx.url, database=database, retention_policy="raw",
         username=auth[0] if auth else None, password=auth[1] if auth else None))

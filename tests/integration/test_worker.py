@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from streams.ops.stack import NativeStack
-from tests.integration.conftest import influx_query, wait_until
+from tests.integration.conftest import basic_auth_header, influx_query, victoria_auth, wait_until
 from tests.integration.streams_helpers import (
     MINUTE_MS,
     create_topics,
@@ -94,10 +94,13 @@ async def test_influx_v2_api_writes_to_victoria_metrics(settings, processes, run
     t0 = t0_ms()
     n = await produce_readings(settings, run_id, [pid], range(0, 30), t0)
     vm = f"http://127.0.0.1:{settings.stack.victoria_port}"
+    user, password = victoria_auth(settings)
 
     def exported() -> list[dict]:
         match = urllib.parse.quote(f'{{__name__="vitals_value",pid="{pid}"}}')
-        with urllib.request.urlopen(f"{vm}/api/v1/export?match[]={match}", timeout=5) as r:
+        request = urllib.request.Request(f"{vm}/api/v1/export?match[]={match}")
+        request.add_header("Authorization", basic_auth_header(user, password))
+        with urllib.request.urlopen(request, timeout=5) as r:
             return [json.loads(line) for line in r.read().decode().splitlines() if line]
 
     series = await asyncio.to_thread(

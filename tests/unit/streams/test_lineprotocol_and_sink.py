@@ -137,7 +137,7 @@ def test_newlines_and_backslashes_never_split_or_forge_a_point():
                                     'value=97.0,quality="a b" 10']
 
 
-@pytest.mark.parametrize(("status", "says"), [(401, "credentials"), (403, "permission"),
+@pytest.mark.parametrize(("status", "says"), [(401, "credentials"), (403, "privilege"),
                                               (404, "no such database")])
 async def test_influx_401_403_404_are_fatal_configuration_errors(status, says):
     from streams.sinks.errors import InfluxConfigError
