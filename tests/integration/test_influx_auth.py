@@ -21,6 +21,7 @@ from streams.sinks.errors import InfluxConfigError
 from streams.sinks.influx import InfluxV1Writer
 from tests.integration.conftest import VITALSTREAM, basic_auth_header, victoria_auth
 from tests.integration.streams_helpers import create_topics, produce_readings, worker_env
+from tests.integration.test_notify import produce, scenario, start_notifier  # noqa: F401 - fixture
 
 WRONG = "not-the-password-1234"
 
@@ -96,6 +97,22 @@ async def test_worker_with_a_wrong_influx_password_exits_naming_the_setting(
     assert "VITALSTREAM_SECURITY__PRINCIPALS__INFLUX_WRITER__PASSWORD" in text
     assert WRONG not in text
     assert text.count("influx write failed, retrying") == 0
+
+
+def test_notifier_with_a_wrong_influx_password_stops_naming_the_setting(
+        settings: Settings, processes, scenario) -> None:  # noqa: ANN001, F811 - fixture
+    notifier = start_notifier(processes, scenario,
+                              {"VITALSTREAM_SECURITY__PRINCIPALS__INFLUX_WRITER__PASSWORD": WRONG})
+    event = scenario.alert(f"al-{scenario.run_id}-pw")
+    produce(settings.kafka.bootstrap, "alerts", scenario.pid.encode(), event.to_bytes())
+    # Its audit cannot be written: it stops instead of paging unaudited for ever.
+    code = notifier.proc.wait(60)
+    text = notifier.log_path.read_text(errors="replace")
+    assert code != 0
+    assert "audit writes refused, notifier stopping" in text
+    assert "HTTP 401, user 'influx_writer'" in text
+    assert "VITALSTREAM_SECURITY__PRINCIPALS__INFLUX_WRITER__PASSWORD" in text
+    assert WRONG not in text
 
 
 def test_influx_setup_with_a_wrong_admin_password_fails_at_once(settings: Settings,
