@@ -10,6 +10,13 @@ Passwords are prompted for (twice on `add`), or read from stdin with
 the shell history, the process list or a log. `token` checks the member's
 password and prints a session token for `Authorization: Bearer`. Removing
 an account, or adding it again with a new password, ends its sessions.
+
+`add` and `remove` keep the MQTT broker in step (streams/ops/mqtt_admin.py):
+the member's broker identity, with the same name and password, may read
+only its wards' care topics and ack as itself; `remove` deletes it, which
+cuts a connected client off. When the broker cannot be reached the account
+file is still changed, the command says what the broker has not got and
+exits 1: run the same command again once the broker is up.
 """
 
 from __future__ import annotations
@@ -18,11 +25,17 @@ import argparse
 import getpass
 import json
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from streams.ops.errors import SecurityConfigError, StackError
 from streams.settings import Settings
 from streams.staff.accounts import StaffDirectory, StaffMember
 from streams.staff.errors import AuthenticationError, InvalidAccountError
 from streams.staff.tokens import SessionTokens
+
+if TYPE_CHECKING:
+    from streams.connections import MqttConnection
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -65,21 +78,57 @@ def read_password(from_stdin: bool, confirm: bool) -> str:
     return password
 
 
+def on_broker(settings: Settings, username: str, missing: str,
+              step: Callable[[MqttConnection], object]) -> bool:
+    """Run one change on the MQTT broker as its admin; on failure say what the
+    broker is `missing` and how to catch up, and return False."""
+    from streams.connections import ConnectionSettingsError, mqtt_connection
+
+    m = settings.mqtt
+    try:
+        step(mqtt_connection(m, "admin"))
+        return True
+    except (StackError, SecurityConfigError, ConnectionSettingsError, OSError) as exc:
+        print(f"staff {username}: the MQTT broker at {m.host}:{m.port} was not updated "
+              f"({exc}): {missing}. Run the same command again when the broker is reachable.",
+              file=sys.stderr)
+        return False
+
+
 def run_add(args: argparse.Namespace) -> int:
+    from streams.ops.mqtt_admin import grant_staff
+
     settings = Settings()
     member = StaffMember(args.username, args.name, tuple(dict.fromkeys(args.ward)), args.role)
-    StaffDirectory(settings.staff.file).add(member, read_password(args.password_stdin, True))
+    password = read_password(args.password_stdin, True)
+    StaffDirectory(settings.staff.file).add(member, password)
     print(f"staff {member.username}: wards {', '.join(member.wards)}, role {member.role}")
-    return 0
+    granted = on_broker(
+        settings, member.username, "its MQTT access (wards, password) is not granted or "
+        "still the old one",
+        lambda conn: grant_staff(conn, member, password,
+                                 settings.notify.mqtt_ack_topic))
+    if granted:
+        print(f"staff {member.username}: MQTT access to care/{{{','.join(member.wards)}}}/...")
+    return 0 if granted else 1
 
 
 def run_remove(args: argparse.Namespace) -> int:
+    from streams.ops.mqtt_admin import revoke_staff
+
     settings = Settings()
-    if not StaffDirectory(settings.staff.file).remove(args.username):
+    removed = StaffDirectory(settings.staff.file).remove(args.username)
+    # The broker too, also when the file had no such account (a half-done earlier remove).
+    revoked: list[bool] = []
+    reached = on_broker(settings, args.username, "its MQTT identity still exists and can "
+                        "still read its wards' care topics",
+                        lambda conn: revoked.append(revoke_staff(conn, args.username)))
+    if not removed and not any(revoked):
         print(f"no staff account {args.username!r}", file=sys.stderr)
         return 1
-    print(f"staff {args.username} removed; its sessions have ended")
-    return 0
+    print(f"staff {args.username} removed; its sessions have ended"
+          + ("; its MQTT identity is deleted" if any(revoked) else ""))
+    return 0 if reached else 1
 
 
 def run_list(args: argparse.Namespace) -> int:

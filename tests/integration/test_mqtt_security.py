@@ -6,8 +6,10 @@ Against the stack's real Mosquitto: TLS, dynamic security identities, ACLs.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import ssl
+import subprocess
 import threading
 import time
 import uuid
@@ -19,10 +21,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from streams.connections import mqtt_connection
-from streams.ops.mqtt_admin import revoke_devices
+from streams.ops.mqtt_admin import new_password, revoke_devices
 from streams.ops.stack import NativeStack
 from streams.settings import Settings
 from tests.integration.conftest import (
+    VITALSTREAM,
     connect_refused,
     device_identity,
     mqtt_client,
@@ -87,6 +90,19 @@ class Listener:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def pages_reach_only(settings: Settings, listener: Listener, own: str, other: str) -> None:
+    """The notifier pages both wards; only the own ward's page reaches `listener`."""
+    notifier = mqtt_client(settings, "notifier")
+    notifier.connect(settings.mqtt.host, settings.mqtt.port)
+    notifier.loop_start()
+    for ward in (other, own):
+        notifier.publish(f"care/{ward}/alerts", ward.encode(), qos=1).wait_for_publish(10)
+    notifier.disconnect()
+    notifier.loop_stop()
+    wait_until(lambda: listener.got(f"care/{own}/alerts"), 10, "the own ward's page")
+    assert listener.got(f"care/{other}/alerts") == []
 
 
 @pytest.fixture()
@@ -191,21 +207,37 @@ def test_a_nurse_reads_and_acks_only_their_own_ward(settings: Settings, run_id: 
                     [f"care/{w1}/#", f"care/{w2}/#"])
     closing.append(mine)
     assert mine.suback == [0x01, NOT_AUTHORIZED]  # granted QoS 1; W2 refused
-    notifier = mqtt_client(settings, "notifier")
-    notifier.connect(settings.mqtt.host, settings.mqtt.port)
-    notifier.loop_start()
-    for ward in (w2, w1):
-        notifier.publish(f"care/{ward}/alerts", ward.encode(), qos=1).wait_for_publish(10)
-    notifier.disconnect()
-    notifier.loop_stop()
-    wait_until(lambda: mine.got(f"care/{w1}/alerts"), 10, "the own ward's page")
-    assert mine.got(f"care/{w2}/alerts") == []
+    pages_reach_only(settings, mine, own=w1, other=w2)
     # Acks: only on the own ward's topic, only under the own name.
     body = b'{"alert_id": "x"}'
     assert publish(settings, f"care/{w2}/acks/{nurse[0]}", body, nurse) == NOT_AUTHORIZED
     assert publish(settings, f"care/{w1}/acks/{other[0]}", body, nurse) == NOT_AUTHORIZED
     assert publish(settings, f"care/{w1}/acks/{nurse[0]}", body, nurse) in (0, 16)
     assert publish(settings, f"care/{w1}/acks/{w2_nurse[0]}", body, w2_nurse) == NOT_AUTHORIZED
+
+
+def test_a_nurse_added_by_the_cli_reads_only_her_ward_and_is_cut_off_when_removed(
+        settings: Settings, run_id: str, closing: list[Listener], tmp_path) -> None:  # noqa: ANN001
+    w1, w2 = f"CW1{run_id}", f"CW2{run_id}"
+    user, password = f"cli-nurse-{run_id}", new_password()
+    env = {**os.environ, "VITALSTREAM_STAFF__FILE": str(tmp_path / "staff.json")}
+
+    def staff(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*VITALSTREAM, "staff", *args], input=stdin, env=env, text=True,
+                              capture_output=True, timeout=60, check=False)
+
+    added = staff("add", user, "--name", "CLI nurse", "--ward", w1, "--password-stdin",
+                  stdin=password + "\n")
+    assert added.returncode == 0, added.stderr
+    mine = Listener(mqtt_client(settings, "staff", (user, password)), settings,
+                    [f"care/{w1}/#", f"care/{w2}/#"])
+    closing.append(mine)
+    assert mine.suback == [0x01, NOT_AUTHORIZED]  # her ward granted, the other refused
+    pages_reach_only(settings, mine, own=w1, other=w2)
+    removed = staff("remove", user)
+    assert removed.returncode == 0, removed.stderr
+    wait_until(lambda: not mine.client.is_connected(), 10, "the broker to disconnect her")
+    assert connect_refused(settings, (user, password))
 
 
 def test_a_queued_message_survives_a_clean_broker_restart(settings: Settings,

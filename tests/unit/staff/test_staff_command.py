@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import stat
 from pathlib import Path
 
 import pytest
 
 from streams.cli import main
+from streams.ops.credentials import ensure_dev_credentials
 from streams.settings import Settings
 from streams.staff.accounts import StaffDirectory
 from streams.staff.dev import DEV_STAFF, ensure_dev_staff
@@ -20,6 +22,13 @@ from streams.staff.tokens import SessionTokens
 def staff_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("VITALSTREAM_STAFF__FILE", str(tmp_path / "staff.json"))
     monkeypatch.setenv("VITALSTREAM_STAFF__TOKEN_KEY", "t" * 32)
+    # No broker listens here: the account file changes, the broker step reports.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    monkeypatch.setenv("VITALSTREAM_MQTT__PORT", str(closed_port))
+    monkeypatch.setenv("VITALSTREAM_SECURITY__CREDENTIALS_DIR", str(tmp_path / "secrets"))
+    ensure_dev_credentials(Settings().security, ("admin",))
     return tmp_path / "staff.json"
 
 
@@ -31,8 +40,10 @@ def run(monkeypatch: pytest.MonkeyPatch, argv: list[str], stdin: str = "") -> in
 def test_add_token_remove(staff_env: Path, monkeypatch: pytest.MonkeyPatch,
                           capsys: pytest.CaptureFixture[str]) -> None:
     assert run(monkeypatch, ["staff", "add", "nurse-17", "--name", "A. Nurse", "--ward", "W1",
-                             "--password-stdin"], "s3cret-pass\n") == 0
-    assert "s3cret-pass" not in staff_env.read_text()
+                             "--password-stdin"], "s3cret-pass\n") == 1  # the broker is down
+    err = capsys.readouterr().err
+    assert "MQTT broker at 127.0.0.1" in err and "not granted" in err and "again" in err
+    assert "s3cret-pass" not in staff_env.read_text() and "s3cret-pass" not in err
     assert stat.S_IMODE(staff_env.stat().st_mode) == 0o600
     capsys.readouterr()
     assert run(monkeypatch, ["staff", "token", "nurse-17", "--password-stdin"],
@@ -44,7 +55,8 @@ def test_add_token_remove(staff_env: Path, monkeypatch: pytest.MonkeyPatch,
     assert run(monkeypatch, ["staff", "list", "--json"]) == 0
     listed = capsys.readouterr().out
     assert json.loads(listed)[0]["username"] == "nurse-17" and "hash" not in listed
-    assert run(monkeypatch, ["staff", "remove", "nurse-17"]) == 0
+    assert run(monkeypatch, ["staff", "remove", "nurse-17"]) == 1
+    assert "still read its wards' care topics" in capsys.readouterr().err
     assert directory.get("nurse-17") is None
 
 
