@@ -180,6 +180,29 @@ class AnomalyScorer:
                             float(f.get("mad", np.nan)), window.end_ms,
                             flagged_count=window.flagged_count)
 
+    def learn_late(self, window: WindowFeatures) -> bool:
+        """Let the baseline learn from an amended window (late readings), with the
+        same gate as `observe`; CUSUM and EWMA are sequential in event time and are
+        not stepped by a window from the past. True when the baseline learnt."""
+        if window.window != self.window or window.metric not in self.seeds:
+            return False
+        f = window.features
+        value, mad = float(f.get("median", np.nan)), float(f.get("mad", np.nan))
+        state = self.metrics.get(window.metric)
+        if state is None:
+            state = self.metrics[window.metric] = MetricAnomalyState(
+                BaselineState.seeded(window.metric, self.seeds))
+        b = state.baseline
+        if not math.isfinite(value):
+            return False
+        z = (value - b.median) / (1.4826 * max(b.mad, b.mad_floor))
+        if abs(z) >= self.config.gate_z:
+            return False  # an abnormal stretch must not become the patient's normal
+        mad = mad if math.isfinite(mad) else 0.0
+        if b.last_ts_ms is None or window.end_ms > b.last_ts_ms:
+            return b.update(value, mad, window.end_ms, self.config.baseline)
+        return b.update_late(value, mad, window.end_ms - window.start_ms, self.config.baseline)
+
     def observe(self, metric: str, value: float, window_mad: float, ts_ms: int, *,
                 flagged_count: int = 0) -> AnomalyScore | None:
         state = self.metrics.get(metric)

@@ -165,6 +165,21 @@ class BaselineState:
         self.last_ts_ms = int(ts_ms)
         return True
 
+    def update_late(self, window_median: float, window_mad: float, step_ms: int,
+                    config: BaselineConfig) -> bool:
+        """Learn from a window older than the last one learnt (a late reading's
+        amended window): the weight of one window step, `last_ts_ms` unchanged,
+        so the sequence of on-time windows keeps its own time base."""
+        if not (math.isfinite(window_median) and math.isfinite(window_mad)):
+            return False
+        alpha = 1.0 - 2.0 ** (-max(step_ms, 0) / config.half_life_ms)
+        shift = abs(window_median - self.median)
+        self.median += alpha * (window_median - self.median)
+        self.mad = max(self.mad + alpha * (math.hypot(window_mad, shift) - self.mad),
+                       self.mad_floor)
+        self.n_updates += 1
+        return True
+
     def to_dict(self) -> dict[str, object]:
         return {
             "v": self.VERSION, "metric": self.metric, "median": self.median, "mad": self.mad,

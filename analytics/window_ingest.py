@@ -14,6 +14,7 @@ import numpy as np
 from analytics.errors import InputError
 from analytics.metrics import METRICS
 from analytics.window_buffer import MetricBuffer as _Buffer
+from analytics.window_late import note_late
 
 if TYPE_CHECKING:
     from analytics.windows import PatientWindows
@@ -55,6 +56,10 @@ def ingest(pw: PatientWindows, metrics, values, ts_ms, quality, now_ms: int
             late |= last_start + spec.step_ms <= closed  # its oldest window has closed
             dropped &= last_start + spec.size_ms <= closed  # and so has its newest
         pw.late_total += int(np.count_nonzero(late))
+        if late.any():
+            idx = np.flatnonzero(late).tolist()
+            note_late(pw, [metrics] * n if single else names.tolist(),  # type: ignore[union-attr]
+                      ts.tolist(), values.tolist(), flagged.tolist(), idx, now_ms)
 
     keep = ~(dropped | bad)
     if n and keep.any():
@@ -110,6 +115,8 @@ def _ingest_small(pw: PatientWindows, metrics: str | list[str], values: list[flo
             kept.append(i)
     pw.flagged_total += flagged_count
     pw.late_total += len(late)
+    if late:
+        note_late(pw, names, ts, values, flagged, late, now_ms)
     pw.last_arrival_ms = now_ms if pw.last_arrival_ms is None else max(
         pw.last_arrival_ms, now_ms)
 

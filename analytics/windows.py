@@ -39,7 +39,7 @@ old and would be late by window standards.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,6 +49,7 @@ from analytics.hrv import HRV_FEATURES
 from analytics.window_buffer import MetricBuffer as _Buffer
 from analytics.window_close import ClosePlan, DeferredWindows, features_for_plans
 from analytics.window_ingest import ingest
+from analytics.window_late import AmendedWindow, LateReadings, amend_due
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,8 @@ class WindowResult:
     dropped_index: np.ndarray  # subset of late_index that landed in no window at all
     flagged_count: int  # readings excluded for quality flags or non-finite values
     watermark_ms: int | None
+    # Closed windows computed again with the late readings they missed (window_late.py).
+    amended: list[AmendedWindow] = field(default_factory=list)
 
     @property
     def late_count(self) -> int:
@@ -138,6 +141,7 @@ class PatientWindows:
         self.buffers: dict[str, _Buffer] = {}
         self.late_total = 0
         self.flagged_total = 0
+        self.late = LateReadings()  # closed windows to amend with late readings
 
     # -- input ------------------------------------------------------------
     def add(
@@ -293,6 +297,7 @@ class PatientWindows:
             "closed_end_ms": dict(self.closed_end_ms),
             "late_total": self.late_total,
             "flagged_total": self.flagged_total,
+            "late": self.late.to_dict(),
             "buffers": {
                 m: {"ts_ms": b.ts_ms.tolist(), "values": b.values.tolist(),
                     "flagged": b.flagged.astype(int).tolist()}
@@ -323,6 +328,7 @@ class PatientWindows:
             pw.closed_end_ms = dict(data["closed_end_ms"])  # type: ignore[call-overload]
             pw.late_total = int(data["late_total"])  # type: ignore[call-overload]
             pw.flagged_total = int(data["flagged_total"])  # type: ignore[call-overload]
+            pw.late = LateReadings.from_dict(data.get("late"))
             for m, b in data["buffers"].items():  # type: ignore[attr-defined]
                 pw.buffers[m] = _Buffer(np.asarray(b["ts_ms"], dtype=np.int64),
                                         np.asarray(b["values"], dtype=np.float64),
@@ -359,7 +365,8 @@ def add_batch(arrivals: Sequence[Arrival], *, now_ms: int, defer: DeferredWindow
     # Most arrivals close nothing: no config to merge then (one add per device message).
     closed = (features_for_plans(plans, _merged_config(arrivals))
               if any(p is not None for p in plans) else [[] for _ in plans])
-    return [WindowResult(c, late, dropped, nflag, a[0].watermark_ms)
+    return [WindowResult(c, late, dropped, nflag, a[0].watermark_ms,
+                         amend_due(a[0], now_ms) if a[0].late else [])
             for a, c, (late, dropped, nflag) in zip(arrivals, closed, ingested, strict=False)]
 
 
@@ -369,7 +376,8 @@ def advance_batch(states: Sequence[PatientWindows], now_ms: int) -> list[WindowR
         pw._clock(now_ms)
     plans = [pw._plan() for pw in states]
     closed = features_for_plans(plans, _merged_config([(pw,) for pw in states]))
-    return [WindowResult(c, _EMPTY_INDEX, _EMPTY_INDEX, 0, pw.watermark_ms)
+    return [WindowResult(c, _EMPTY_INDEX, _EMPTY_INDEX, 0, pw.watermark_ms,
+                         amend_due(pw, now_ms) if pw.late else [])
             for pw, c in zip(states, closed, strict=False)]
 
 

@@ -145,7 +145,7 @@ class WorkerCollector(Collector):
         "features": "Window features computed.",
         "scores": "NEWS2 and anomaly scores computed.",
         "alert_events": "Alert lifecycle events emitted.",
-        "late_readings": "Readings later than the allowed lateness (kept in raw only).",
+        "late_readings": "Readings later than the allowed lateness (scored in amended windows).",
         "duplicate_messages": "Device messages seen again (replay) and skipped by msg_id.",
         "deadletters": "Records of vitals.normalized dead-lettered by the worker.",
         "state_reset": "Patients whose stored state could not be read and started afresh.",

@@ -55,9 +55,14 @@ class WindowFeaturesRecord(_Record):
         default=None, description="sdnn_ms, rmssd_ms, pnn50_pct, lf_ms2, hf_ms2, lf_hf, "
         "artefact_pct (beats flagged by Lipponen-Tarvainen), beat_coverage; withheld: absent")
     late_readings: int = Field(
-        default=0, description="always 0, not written to InfluxDB: kept so that v1 records "
-        "already in Kafka validate. Late readings are counted by the worker "
-        "(vitalstream_worker_late_readings_total)")
+        default=0, description="0 on an on-time record (v1 records already in Kafka carry "
+        "it); on an amended record the late readings it includes. Late readings are "
+        "counted by the worker (vitalstream_worker_late_readings_total)")
+    amended: bool | None = Field(
+        default=None, description="true: the window computed again with late readings it "
+        "missed when it closed (docs/late-data.md); absent on the on-time record")
+    revision: int | None = Field(
+        default=None, description="amendment number of this window, 1 for the first")
 
 
 class Scores(_Record):
@@ -74,6 +79,11 @@ class Scores(_Record):
     news2_single_red: bool = False
     anomaly: dict[str, float] = Field(default_factory=dict, description="metric -> score")
     anomaly_combined: float | None = None
+    amended: bool | None = Field(
+        default=None, description="true: NEWS2 at a past time, scored from windows amended "
+        "with late readings (docs/late-data.md); absent on on-time scores")
+    revision: int | None = Field(
+        default=None, description="highest revision among the amended windows scored")
 
 
 class AlertEventRecord(_Record):

@@ -21,6 +21,7 @@ from analytics.news2 import PARAMETERS as NEWS2_PARAMETERS
 from analytics.news2 import SCALE2_METRIC, News2Result
 from analytics.technical import TECHNICAL_RULE_NAMES, TechnicalSettings, rule_metric
 from analytics.window_close import DeferredWindows
+from analytics.window_late import AmendedWindow
 from analytics.windows import (
     DEFAULT_ALLOWED_LATENESS_MS,
     DEFAULT_IDLE_TIMEOUT_MS,
@@ -28,6 +29,7 @@ from analytics.windows import (
     DEFAULT_SPECS,
     WindowSpec,
 )
+from streams.pipeline.late import score_amended
 from streams.pipeline.state import PatientState
 from streams.pipeline.technical import TechnicalAlarms
 from streams.records import AlertEventRecord, Scores, WindowFeaturesRecord
@@ -48,6 +50,7 @@ class Outputs:
     alerts: list[AlertEventRecord] = field(default_factory=list)
     late_readings: int = 0
     duplicate_messages: int = 0
+    amended_windows: int = 0  # closed windows computed again with late readings
 
     def extend(self, other: Outputs) -> None:
         self.features += other.features
@@ -55,6 +58,7 @@ class Outputs:
         self.alerts += other.alerts
         self.late_readings += other.late_readings
         self.duplicate_messages += other.duplicate_messages
+        self.amended_windows += other.amended_windows
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ class PatientProcessor:
             out.late_readings = result.late_count
             quality = {q for r in continuous for q in r.get("quality") or ()}
             out.extend(self._on_closed(state, result.closed, quality))
+            out.extend(self._on_amended(state, result.amended, now_ms))
             out.alerts += self._alert_records(
                 state, self.technical.on_readings(state, str(batch.get("device", "")), continuous,
                                                  now_ms))
@@ -150,6 +155,8 @@ class PatientProcessor:
         if last is not None and now_ms - last >= state.windows.idle_timeout_ms and any(
                 len(buf) for buf in state.windows.buffers.values()):
             return True
+        if state.windows.late.due(now_ms, state.windows.allowed_lateness_ms):
+            return True  # late readings to score (amended windows)
         rules = state.alerts.get("rules", {}) if state.alerts else {}
         return any(r.get("phase") == "active" or r.get("silenced_until_ms") is not None
                    for r in rules.values()) or self.technical.needs_tick(state, now_ms)
@@ -158,6 +165,7 @@ class PatientProcessor:
         """Clock-driven work for a quiet patient: idle window close, escalations."""
         result = state.windows.advance(now_ms)
         out = self._on_closed(state, result.closed, set())
+        out.extend(self._on_amended(state, result.amended, now_ms))
         self._load_alerts(state)
         events = self.machine.tick(now_ms)  # holds only this patient (see _load_alerts)
         self._save_alerts(state)
@@ -222,6 +230,26 @@ class PatientProcessor:
                                       news2_band=news2.band.value if news2.parameters else None)
         self._save_alerts(state)
         return Outputs(scores=[scores], alerts=self._alert_records(state, events))
+
+    def _on_amended(self, state: PatientState, amended: list[AmendedWindow],
+                    now_ms: int) -> Outputs:
+        """Closed windows computed again with late readings (streams/pipeline/late.py)."""
+        if not amended:
+            return Outputs()
+        features, scores, alerts = score_amended(
+            self, state, amended, SCORE_WINDOW, NEWS2_FROM_WINDOWS, now_ms,
+            lambda events: self._alert_records(state, events))
+        return Outputs(features=features, scores=scores, alerts=alerts,
+                       amended_windows=len(amended))
+
+    def amended_feature_record(self, pid: str, a: AmendedWindow) -> WindowFeaturesRecord:
+        return self._feature_record(pid, a.features).model_copy(update={
+            "amended": True, "revision": a.revision, "late_readings": a.late_readings})
+
+    def amended_scores_record(self, pid: str, ts_ms: int, news2: News2Result,
+                              revision: int) -> Scores:
+        return self._scores_record(pid, ts_ms, news2, ()).model_copy(update={
+            "amended": True, "revision": revision})
 
     # -- alert state lives in PatientState, the machine is shared --------------
     def _load_alerts(self, state: PatientState) -> None:

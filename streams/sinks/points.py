@@ -72,8 +72,20 @@ def feature_line(rec: Any) -> str | None:
     fields["count"] = int(rec.count)
     if rec.hrv:
         fields.update({f"hrv_{k}": float(v) for k, v in rec.hrv.items()})
-    return line("vital_features", {"pid": rec.pid, "metric": rec.metric, "window": rec.window},
-                fields, rec.end_ms)
+    amended = _amended(rec, fields)
+    if amended:
+        fields["late_readings"] = int(rec.late_readings)
+    return line("vital_features", {"pid": rec.pid, "metric": rec.metric, "window": rec.window,
+                                   "amended": amended}, fields, rec.end_ms)
+
+
+def _amended(rec: Any, fields: dict[str, Any]) -> str | None:
+    """An amended record (late readings, docs/late-data.md) is its own series, tag
+    amended=true, so it never overwrites the on-time point of the same window."""
+    if not getattr(rec, "amended", None):
+        return None
+    fields["revision"] = int(rec.revision or 1)
+    return "true"
 
 
 def score_line(rec: Any) -> str | None:
@@ -88,7 +100,8 @@ def score_line(rec: Any) -> str | None:
     }
     fields.update({f"news2_{k}": int(v) for k, v in rec.news2_parameters.items()})
     fields.update({f"anomaly_{k}": float(v) for k, v in rec.anomaly.items()})
-    return line("scores", {"pid": rec.pid}, fields, rec.ts_ms)
+    return line("scores", {"pid": rec.pid, "amended": _amended(rec, fields)}, fields,
+                rec.ts_ms)
 
 
 def alert_line(rec: Any) -> str | None:

@@ -34,7 +34,8 @@ def run(max_lead_ms: int | None):
             out.extend(proc.process_batch(state, message(i, 97.0, ahead_ms=AHEAD_MS),
                                           T0 + i * 1000))
         late += out.late_readings
-        raised += [a for a in out.alerts if a.kind == "raised" and a.rule == "spo2_low"]
+        raised += [(T0 + i * 1000, a) for a in out.alerts
+                   if a.kind == "raised" and a.rule == "spo2_low"]
     return late, raised
 
 
@@ -43,14 +44,15 @@ def test_a_reading_stamped_ahead_does_not_make_the_next_readings_late():
     assert late == 0
     # SpO2 <= 90 from second 181: the 1-minute windows from 240 s have a low median,
     # held 60 s (the rule's delay) -> raised at the close of the window ending at 360 s.
-    assert raised and raised[0].ts_ms <= T0 + 360_000
+    assert raised and raised[0][0] <= T0 + 360_000 and raised[0][1].reason is None
 
 
 def test_unbounded_the_same_stamp_blinds_the_patient():
     """The failure the bound prevents (the behaviour before it)."""
     late, raised = run(max_lead_ms=None)
     assert late > 400
-    assert not raised or raised[0].ts_ms > T0 + 360_000
+    # Not in time: the late readings are scored (docs/late-data.md), but only later.
+    assert not raised or raised[0][0] > T0 + 360_000
 
 
 def test_the_stamped_reading_is_kept_and_scored_when_time_reaches_it():
