@@ -1,8 +1,9 @@
 #!/bin/bash
-# InfluxDB 2.x: the tiers of docs/analysts.md ("Tiers") and the read-only
-# identity Grafana uses. Run once by the influxdb image's entrypoint after
+# InfluxDB 2.x: the tiers of docs/analysts.md ("Tiers") and the users of
+# the processes and Grafana. Run once by the influxdb image's entrypoint after
 # its DOCKER_INFLUXDB_INIT_* setup (org "vitalstream", bucket "vitalstream"
-# = the raw tier with DOCKER_INFLUXDB_INIT_RETENTION, admin token).
+# = the raw tier with DOCKER_INFLUXDB_INIT_RETENTION, admin influx_admin and
+# the operator token, both from the compose init step's files).
 # Written for docker/compose.yaml; not run here (no Docker engine): see README.
 set -euo pipefail
 org="${DOCKER_INFLUXDB_INIT_ORG}"
@@ -34,8 +35,24 @@ for task in /etc/vitalstream/influxdb2/tasks/*.flux; do
   influx task create --org "$org" --file "$task"
 done
 
-# Grafana's identity: InfluxQL basic auth (v1 authorization), read-only on the tier buckets.
-influx v1 auth create --org "$org" --username "${VITALSTREAM_GRAFANA_INFLUX_USER}" \
-  --password "${VITALSTREAM_GRAFANA_INFLUX_PASSWORD}" \
-  --read-bucket "$(bucket_id "$raw")" --read-bucket "$(bucket_id "${raw}_m1")" \
-  --read-bucket "$(bucket_id "${raw}_h1")" --read-bucket "$(bucket_id "${raw}_tier_choice")"
+# The release audit of research exports (InfluxQL database vitalstream_audit).
+influx bucket create --org "$org" --name "${raw}_audit" --retention 0
+influx v1 dbrp create --org "$org" --db vitalstream_audit --rp autogen \
+  --bucket-id "$(bucket_id "${raw}_audit")" --default
+
+# The v1 users the vitalstream processes and Grafana authenticate as, with the
+# privileges they have on InfluxDB 1.x (streams/ops/influx_users.py): passwords
+# from the compose init step (`vitalstream compose init`).
+secret() { cat "/etc/vitalstream/secrets/influxdb/$1.password"; }
+reads=(--read-bucket "$(bucket_id "$raw")" --read-bucket "$(bucket_id "${raw}_m1")"
+       --read-bucket "$(bucket_id "${raw}_h1")" --read-bucket "$(bucket_id "${raw}_tier_choice")")
+# Whatever writes points (worker's points follower, notifier's audit, console's
+# manual observations): the raw tier only.
+influx v1 auth create --org "$org" --username influx_writer --password "$(secret influx_writer)" \
+  --write-bucket "$(bucket_id "$raw")"
+# Research exports: read the tiers, write their release audit.
+influx v1 auth create --org "$org" --username influx_exporter --password "$(secret influx_exporter)" \
+  "${reads[@]}" --read-bucket "$(bucket_id "${raw}_audit")" --write-bucket "$(bucket_id "${raw}_audit")"
+# Analysts, Grafana, the console's history: read only.
+influx v1 auth create --org "$org" --username influx_reader --password "$(secret influx_reader)" \
+  "${reads[@]}"

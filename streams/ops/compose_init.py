@@ -5,8 +5,10 @@ start (they depend on its successful completion). It does what
 `vitalstream stack up` does natively, with the same functions: the dev CA
 and a server certificate (streams/ops/pki.py) for the compose network's
 host names, one random password per identity (streams/ops/credentials.py),
-the pseudonym and staff-token keys, and Mosquitto's dynamic-security file
-with the service identities and their ACLs (streams/ops/mqtt_admin.py).
+the pseudonym and staff-token keys, Mosquitto's dynamic-security file
+with the service identities and their ACLs (streams/ops/mqtt_admin.py),
+and the files InfluxDB 2.x and Grafana start with (their admin, the
+operator token, the passwords of the v1 users of streams/ops/influx_users.py).
 Nothing is replaced that exists: running it again keeps every secret (and
 the devices enrolled since).
 
@@ -20,22 +22,32 @@ vitalstream processes read `vitalstream/` through their ordinary settings
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.ops.credentials import ensure_dev_credentials, password_file
+from streams.ops.credentials import (
+    INFLUX_ADMIN,
+    INFLUX_EXPORTER,
+    INFLUX_READER,
+    INFLUX_WRITER,
+    ensure_dev_credentials,
+    password_file,
+    write_owner_only,
+)
 from streams.ops.dynsec import write_identities
 from streams.ops.mqtt_admin import service_credentials
 from streams.ops.pki import ensure_dev_pki
 from streams.settings import Settings
 
 # The user each image runs as (the image's documentation; vitalstream: Dockerfile).
-SERVICE_UIDS: dict[str, int] = {"vitalstream": 10001, "mosquitto": 1883}
+SERVICE_UIDS: dict[str, int] = {"vitalstream": 10001, "mosquitto": 1883, "kafka": 1000,
+                                "influxdb": 1000, "grafana": 472}
 # Names the server certificate is valid for: the compose services clients
 # reach over TLS, and localhost for the published ports.
-COMPOSE_SERVER_HOSTS: tuple[str, ...] = ("mosquitto", "console", "notifier", "localhost",
-                                         "127.0.0.1")
+COMPOSE_SERVER_HOSTS: tuple[str, ...] = ("kafka", "mosquitto", "console", "notifier",
+                                         "localhost", "127.0.0.1")
 
 
 @dataclass
@@ -61,6 +73,12 @@ def _own(folder: Path, uid: int) -> None:
         os.chown(path, uid, uid)
 
 
+def _write_new(path: Path, data: bytes, result: InitResult) -> None:
+    if not path.exists():
+        write_owner_only(path, data)
+        result.written.append(str(path))
+
+
 def provision(settings: Settings, secrets_dir: Path, mosquitto_data: Path) -> InitResult:
     """Make what is missing under `secrets_dir` (the secrets volume) and the
     broker's identities in `mosquitto_data` (its data volume)."""
@@ -82,7 +100,17 @@ def provision(settings: Settings, secrets_dir: Path, mosquitto_data: Path) -> In
     # devices and staff in the file are kept.
     dynsec = mosquitto_data / "dynamic-security.json"
     write_identities(dynsec, service_credentials(settings))
-    _own(mosquitto, SERVICE_UIDS["mosquitto"])
+    # InfluxDB 2.x: its initial admin and operator token (the image's
+    # DOCKER_INFLUXDB_INIT_*_FILE), the v1 users its init script creates
+    # (docker/influxdb2/init-vitalstream.sh); Grafana reads as influx_reader.
+    influxdb, grafana = secrets_dir / "influxdb", secrets_dir / "grafana"
+    for identity in (INFLUX_ADMIN, INFLUX_WRITER, INFLUX_EXPORTER, INFLUX_READER):
+        _copy(password_file(sec, identity), influxdb / f"{identity}.password", result)
+    _copy(password_file(sec, INFLUX_READER), grafana / f"{INFLUX_READER}.password", result)
+    for path in (influxdb / "admin.token", grafana / "admin.password"):
+        _write_new(path, secrets.token_urlsafe(32).encode(), result)
+    for folder in ("mosquitto", "influxdb", "grafana"):
+        _own(secrets_dir / folder, SERVICE_UIDS[folder])
     _own(mosquitto_data, SERVICE_UIDS["mosquitto"])
     _own(secrets_dir / "vitalstream", SERVICE_UIDS["vitalstream"])
     return result

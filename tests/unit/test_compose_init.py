@@ -40,9 +40,15 @@ def mounted_texts() -> dict[str, str]:
     return texts
 
 
+# docker/influxdb2/init-vitalstream.sh reads its users' passwords with `secret NAME`.
+_SECRET_CALL = re.compile(r"\$\(secret (\w+)\)")
+
+
 def referenced() -> set[str]:
-    return {m.rstrip(".") for text in mounted_texts().values() for m in _PATH.findall(text)
-            if not m.endswith("/")}
+    texts = mounted_texts().values()
+    return {m.rstrip(".") for text in texts for m in _PATH.findall(text) if not m.endswith("/")} | {
+        f"{SECRETS_MOUNT}/influxdb/{name}.password" for text in texts
+        for name in _SECRET_CALL.findall(text)}
 
 
 @pytest.fixture()
@@ -107,3 +113,16 @@ def test_the_broker_knows_the_service_identities(provisioned) -> None:  # noqa: 
     dynsec = json.loads((root / "mosquitto-data" / "dynamic-security.json").read_text())
     assert {c["username"] for c in dynsec["clients"]} >= {"admin", "gateway", "notifier"}
     assert dynsec["defaultACLAccess"]["publishClientSend"] is False
+
+
+def test_influxdb2_has_a_v1_user_for_every_principal_of_the_processes() -> None:
+    # The processes authenticate as INFLUX_USER_OF[principal] (streams/connections.py
+    # influx_auth); on 2.x those are v1 authorizations the init script creates.
+    from streams.ops.credentials import INFLUX_ADMIN, INFLUX_USER_OF
+
+    script = (DOCKER_DIR / "influxdb2" / "init-vitalstream.sh").read_text()
+    users = set(re.findall(r"--username (\w+)", script))
+    assert users == set(INFLUX_USER_OF.values()) - {INFLUX_ADMIN}
+    env = compose()["services"]["influxdb"]["environment"]
+    assert env["DOCKER_INFLUXDB_INIT_USERNAME"] == INFLUX_ADMIN
+    assert compose()["x-vitalstream"]["environment"]["VITALSTREAM_INFLUX__API"] == "v1"
