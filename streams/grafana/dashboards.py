@@ -45,6 +45,15 @@ def ward_overview() -> Dashboard:
             'SELECT last("news2_total") AS "news2_total" FROM "raw"."scores" '
             f'WHERE {OF_PATIENTS} GROUP BY "pid"', "scores", ("news2_total",), ("pid",),
             result_format="table"),), kind="table", width=8),
+        Panel("Open alerts (latest event per patient and rule)", (Query(
+            'SELECT "state", "level", "category" FROM (SELECT last("state") AS "state", '
+            'last("level") AS "level", last("category") AS "category" FROM "raw"."alerts" '
+            f'WHERE {IN_WARD} GROUP BY "pid", "rule") '
+            "WHERE \"state\" != 'resolved' AND \"state\" != 'suppressed' GROUP BY \"pid\", \"rule\"",
+            "alerts", ("state", "level", "category"), ("pid", "rule"), result_format="table"),),
+            kind="table",
+            description="Raised, escalated or acknowledged and not resolved within the range "
+                        "(an alert raised before the range starts is not shown)."),
         Panel("Alerts raised per patient and rule", (Query(
             'SELECT count("level") AS "events" FROM "raw"."alerts" '
             f'WHERE "kind" = \'raised\' AND {IN_WARD} GROUP BY "pid", "rule"',

@@ -105,14 +105,17 @@ def score_line(rec: Any) -> str | None:
 
 
 def alert_line(rec: Any) -> str | None:
-    """`alerts`: one point per lifecycle event."""
+    """`alerts`: one point per lifecycle event. `state` repeats the `kind` tag as
+    a field, so InfluxQL can take the latest per alert (`last("state")`): the
+    open alerts are those whose latest event is not resolved."""
     return line(
         "alerts",
         {"pid": rec.pid, "rule": rec.rule, "severity": rec.severity, "kind": rec.kind,
          "ward": rec.ward},
         {"event_id": rec.event_id, "alert_id": rec.alert_id, "level": int(rec.level),
          "value": rec.value, "news2_total": rec.news2_total, "reason": rec.reason,
-         "by": rec.by, "category": getattr(rec, "category", "physiological")},
+         "by": rec.by, "category": getattr(rec, "category", "physiological"),
+         "state": rec.kind},
         rec.ts_ms,
     )
 
