@@ -124,6 +124,10 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
         time.sleep(2.0)  # late pages
         result["dead_processes"] = system.dead()
         result["processes"] = whole.read()
+        gen = result["processes"].get("load generator")
+        if gen is not None and pub.cpu_s is not None:  # exited by now: its final getrusage
+            gen["cpu_s"] = round(pub.cpu_s, 2)
+            gen["cpu_pct"] = round(100 * pub.cpu_s / (time.monotonic() - whole.t0), 1)
         result["wall_s"] = round(time.time() - t_run, 1)
         result["count_check"] = {
             "messages_confirmed": stats.confirmed, "publish_failed": stats.failed,
