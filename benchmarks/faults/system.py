@@ -35,6 +35,10 @@ class FaultSystem:
     registry: Path
     webhook: WebhookReceiver = field(default_factory=WebhookReceiver)
     procs: dict[str, Proc] = field(default_factory=dict)
+    # Scale-out: more gateways (one shared-subscription group) and workers
+    # (one consumer group), named "gateway-2", "worker-2", ...
+    gateways: int = 1
+    workers: int = 1
 
     @property
     def prefix(self) -> str:
@@ -88,21 +92,34 @@ class FaultSystem:
         asyncio.run(ensure_project_topics(self.settings.kafka.bootstrap,
                                           self.settings.kafka.partitions, self.prefix))
         env = self.env()
-        args = {"gateway": ["gateway", "--client-id", f"vs-faults-gateway-{self.run_id}"],
-                "worker": ["worker", "--loglevel", "info"], "notifier": ["notify"]}
-        for name in ("worker", "notifier", "gateway"):
-            self.procs[name] = Proc(args[name], env[name], self.workdir / f"{name}.log")
+        for name in self.names():
+            kind = name.split("-")[0]
+            args = {"gateway": ["gateway", "--client-id", self.gateway_client_id(name)],
+                    "worker": ["worker", "--loglevel", "info"], "notifier": ["notify"]}[kind]
+            proc_env = dict(env[kind])
+            if kind == "worker":  # each worker its own local state
+                proc_env["VITALSTREAM_WORKER__DATA_DIR"] = str(self.workdir / name)
+            self.procs[name] = Proc(args, proc_env, self.workdir / f"{name}.log")
+
+    def names(self) -> list[str]:
+        """Start order: consumers before the gateways that feed them."""
+        def numbered(kind: str, n: int) -> list[str]:
+            return [kind] + [f"{kind}-{k}" for k in range(2, n + 1)]
+        return [*numbered("worker", self.workers), "notifier", *numbered("gateway", self.gateways)]
+
+    def gateway_client_id(self, name: str) -> str:
+        return f"vs-faults-{name}-{self.run_id}"
 
     def start(self, name: str, timeout_s: float = 120) -> float:
         """(Re)start one process on the same data dir and identity; seconds until ready."""
         proc = self.procs[name]
         log_from = len(proc.log_text())
         proc.start()
-        return proc.wait_for_log(READY[name], timeout_s, since=log_from)
+        return proc.wait_for_log(READY[name.split("-")[0]], timeout_s, since=log_from)
 
     def start_all(self) -> dict[str, float]:
         self.build()
-        return {name: round(self.start(name), 1) for name in ("worker", "notifier", "gateway")}
+        return {name: round(self.start(name), 1) for name in self.names()}
 
     def kill(self, name: str) -> None:
         """SIGKILL: no clean shutdown, nothing flushed or committed."""
@@ -115,7 +132,7 @@ class FaultSystem:
         self.procs[name].stop()
 
     def stop_all(self) -> None:
-        for name in ("gateway", "worker", "notifier"):  # no new input first
+        for name in reversed(self.names()):  # no new input first
             if name in self.procs:
                 self.procs[name].stop()
         self.webhook.close()

@@ -1,0 +1,1 @@
+"""Worker memory per patient (issue 14, item 4): `python -m benchmarks.memory`."""
