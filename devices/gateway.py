@@ -186,7 +186,7 @@ class Gateway:
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
-            bootstrap_servers=self.config.kafka_bootstrap,
+            **self.config.kafka,
             enable_idempotence=True,  # implies acks=all
             acks="all",
             linger_ms=5,

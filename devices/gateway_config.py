@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_TOPIC_ROOT = "devices"
 DEFAULT_SESSION_EXPIRY_S = 24 * 3600
@@ -22,7 +23,8 @@ class GatewayConfig:
     mqtt_port: int
     client_id: str
     shared_group: str
-    kafka_bootstrap: str
+    # aiokafka client options: brokers, SASL and TLS (the entry point builds them).
+    kafka: dict[str, Any]
     normalized_topic: str
     deadletter_topic: str
     status_topic: str = "devices.status"

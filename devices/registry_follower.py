@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
@@ -50,12 +50,12 @@ async def apply_one(registry: RegistryFollower, key: bytes | None, value: bytes 
     return False
 
 
-async def follow_registry_topic(registry: RegistryFollower, bootstrap: str, topic: str,
+async def follow_registry_topic(registry: RegistryFollower, kafka: dict[str, Any], topic: str,
                                 on_rejected: OnRejected | None = None) -> None:
     """Read the compacted topic from the start, then follow it (no consumer group)."""
     while True:
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=None,
+            topic, **kafka, group_id=None,
             auto_offset_reset="earliest", enable_auto_commit=False,
         )
         try:
@@ -76,12 +76,12 @@ async def poll_registry_file(registry: RegistryFollower, interval_s: float) -> N
         await asyncio.to_thread(registry.reload_if_changed)
 
 
-async def read_registry_topic(bootstrap: str, topic: str,
+async def read_registry_topic(kafka: dict[str, Any], topic: str,
                               timeout_s: float = 10.0) -> dict[str, bytes | None]:
     """The topic's current state, read once up to its end: device -> latest
     value (None: tombstone). Raises TimeoutError or KafkaError when Kafka does
     not answer in time. For tools (`vitalstream devices list`, `decode`)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(topic, **kafka, group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     state: dict[str, bytes | None] = {}
     async with asyncio.timeout(timeout_s):

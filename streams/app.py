@@ -7,6 +7,7 @@ from datetime import timedelta
 import faust
 
 from streams import faust_patches
+from streams.connections import faust_broker_kwargs
 from streams.settings import Settings
 
 
@@ -15,7 +16,7 @@ def create_app(settings: Settings, *, store: str | None = None) -> faust.App:
     w, k = settings.worker, settings.kafka
     return faust.App(
         w.app_id,
-        broker=f"kafka://{k.bootstrap}",
+        **faust_broker_kwargs(k, "worker"),
         store=store or w.store,
         datadir=str(w.data_dir),
         value_serializer="raw",  # we parse and version-check records ourselves

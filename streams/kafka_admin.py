@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -13,10 +14,13 @@ log = logging.getLogger(__name__)
 
 
 async def ensure_topics(
-    bootstrap: str, topics: list[tuple[str, int, dict[str, str]]], replication_factor: int = 1
+    kafka: dict[str, Any], topics: list[tuple[str, int, dict[str, str]]],
+    replication_factor: int = 1,
 ) -> list[str]:
-    """Create missing topics; returns the names created. Existing ones are kept."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    """Create missing topics; returns the names created. Existing ones are kept.
+
+    `kafka`: client options (streams/connections.py kafka_client_kwargs)."""
+    admin = AIOKafkaAdminClient(**{"request_timeout_ms": 10_000, **kafka})
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -48,10 +52,10 @@ def project_topics(partitions: int, prefix: str = "") -> list[tuple[str, int, di
     return result
 
 
-async def ensure_project_topics(bootstrap: str, partitions: int, prefix: str = "",
+async def ensure_project_topics(kafka: dict[str, Any], partitions: int, prefix: str = "",
                                 replication_factor: int = 1) -> list[str]:
     created = await ensure_topics(
-        bootstrap, project_topics(partitions, prefix), replication_factor
+        kafka, project_topics(partitions, prefix), replication_factor
     )
     if created:
         log.info("created topics count=%d", len(created))

@@ -6,21 +6,43 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.connections import kafka_ssl_context
 from streams.kafka_admin import ensure_project_topics
+from streams.ops.credentials import credential, write_owner_only
+from streams.settings import Settings
 
 
-async def create_topics(bootstrap: str, partitions: int, prefix: str) -> None:
-    await ensure_project_topics(bootstrap, partitions, prefix)
+def kcat_config(settings: Settings, folder: Path, principal: str = "admin") -> Path:
+    """A librdkafka properties file (kcat -F) for the broker's SASL_SSL listener,
+    owner-only: it holds the password."""
+    k = settings.kafka
+    kafka_ssl_context(k)  # the same clear error when the CA is missing
+    cred = credential(k.security, principal)
+    path = folder / "kcat.properties"
+    lines = [f"bootstrap.servers={k.bootstrap}"]
+    if k.security_protocol == "SASL_SSL":
+        lines += ["security.protocol=SASL_SSL",
+                  f"sasl.mechanisms={k.security.kafka_sasl_mechanism}",
+                  f"sasl.username={cred.username}", f"sasl.password={cred.password}",
+                  f"ssl.ca.location={k.security.ca_file.resolve()}"]
+    write_owner_only(path, ("\n".join(lines) + "\n").encode())
+    return path
 
 
-async def delete_topics(bootstrap: str, *prefixes: str) -> int:
+async def create_topics(kafka: dict[str, Any], partitions: int, prefix: str) -> None:
+    await ensure_project_topics(kafka, partitions, prefix)
+
+
+async def delete_topics(kafka: dict[str, Any], *prefixes: str) -> int:
     """Delete every topic of a run: its prefix, and Faust's internal topics
     (named after the app id). The prefixes are unique to the run."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=20_000)
+    admin = AIOKafkaAdminClient(**kafka, request_timeout_ms=20_000)
     await admin.start()
     try:
         names = [t for t in await admin.list_topics() if t.startswith(prefixes)]
@@ -31,10 +53,10 @@ async def delete_topics(bootstrap: str, *prefixes: str) -> int:
         await admin.close()
 
 
-async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes, int]],
+async def produce(kafka: dict[str, Any], topic: str, records: Iterable[tuple[bytes, bytes, int]],
                   window: int = 2000) -> tuple[int, int, float]:
     """Produce (key, value, readings) records; returns (messages, readings, seconds)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks=1,
+    producer = AIOKafkaProducer(**kafka, linger_ms=20, acks=1,
                                 max_batch_size=256 * 1024, compression_type=None)
     await producer.start()
     t0 = time.monotonic()
@@ -54,10 +76,10 @@ async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes, byt
     return messages, readings, time.monotonic() - t0
 
 
-async def raw_consume(bootstrap: str, topic: str, expected_messages: int,
+async def raw_consume(kafka: dict[str, Any], topic: str, expected_messages: int,
                       timeout_s: float = 120) -> tuple[int, float]:
     """Read a topic from the start as fast as aiokafka can; (messages, seconds)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(topic, **kafka, group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False,
                                 max_partition_fetch_bytes=4 * 1024 * 1024,
                                 fetch_max_bytes=16 * 1024 * 1024)
@@ -77,10 +99,10 @@ async def raw_consume(bootstrap: str, topic: str, expected_messages: int,
         await consumer.stop()
 
 
-async def group_lag(bootstrap: str, group: str, topic: str, partitions: int) -> int | None:
+async def group_lag(kafka: dict[str, Any], group: str, topic: str, partitions: int) -> int | None:
     """End offsets minus the group's committed offsets over a topic's partitions."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+    admin = AIOKafkaAdminClient(**kafka, request_timeout_ms=10_000)
+    consumer = AIOKafkaConsumer(**kafka, group_id=None,
                                 enable_auto_commit=False)
     await admin.start()
     await consumer.start()

@@ -97,13 +97,10 @@ class Proc:
         # module: another entry point taking the same arguments (benchmark experiments)
         self.argv = [sys.executable, "-m", module, *args]
         self.env = {**os.environ, **env}
-        # code_dir: run another checkout's code, from this working directory
-        # (the settings' default paths, e.g. .stack/secrets, are relative to
-        # it). `-P`: `python -m` would put the working directory first on
-        # sys.path, ahead of PYTHONPATH.
-        self.cwd = Path(os.getcwd())
+        # code_dir: run another checkout's code. `python -m` puts the working
+        # directory first on sys.path, ahead of PYTHONPATH, so both are set.
+        self.cwd = code_dir or Path(os.getcwd())
         if code_dir is not None:
-            self.argv.insert(1, "-P")
             self.env["PYTHONPATH"] = str(code_dir)
         self.log_path = log_path
         self.popen: subprocess.Popen[bytes] | None = None
@@ -114,6 +111,10 @@ class Proc:
         return self.popen.pid
 
     def start(self) -> Proc:
+        from streams.kafka_acls import grant_for_env
+        from streams.settings import Settings
+
+        grant_for_env(Settings(), self.env)  # the Kafka ACLs of the run's topics and groups
         with open(self.log_path, "ab") as log:
             self.popen = subprocess.Popen(self.argv, env=self.env, stdout=log,
                                           stderr=subprocess.STDOUT, cwd=self.cwd)

@@ -25,7 +25,7 @@ from benchmarks.e2e.publishers import open_publisher
 from benchmarks.e2e.services import build_system
 from benchmarks.e2e.wearables import Fleet
 from benchmarks.worker.latency import wait_minute_phase
-from streams.connections import mqtt_connection
+from streams.connections import kafka_client_kwargs, mqtt_connection
 from streams.settings import Settings
 from streams.topics import VITALS_NORMALIZED, topic_name
 
@@ -51,8 +51,8 @@ class RampConfig:
 
 def lag_of(settings: Settings, run_id: str) -> int | None:
     topic = topic_name(VITALS_NORMALIZED, benv.topic_prefix(run_id))
-    return asyncio.run(group_lag(settings.kafka.bootstrap, benv.worker_app_id(run_id), topic,
-                                 settings.kafka.partitions))
+    return asyncio.run(group_lag(kafka_client_kwargs(settings.kafka, "admin"),
+                                 benv.worker_app_id(run_id), topic, settings.kafka.partitions))
 
 
 def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
     registry = workdir / "registry.json"
     fleet.write_registry(registry)
     influx.ensure_database(settings.influx)
-    asyncio.run(create_topics(settings.kafka.bootstrap, settings.kafka.partitions,
+    asyncio.run(create_topics(kafka_client_kwargs(settings.kafka, "admin"), settings.kafka.partitions,
                               benv.topic_prefix(run_id)))
     system = build_system(run_id, fleet, workdir, registry, config.worker_experiment,
                           dict(config.worker_env))
@@ -143,7 +143,7 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
         if listener is not None:
             listener.close()
         system.stop()
-        asyncio.run(delete_topics(settings.kafka.bootstrap, benv.topic_prefix(run_id),
+        asyncio.run(delete_topics(kafka_client_kwargs(settings.kafka, "admin"), benv.topic_prefix(run_id),
                                   benv.worker_app_id(run_id) + "-"))
     result["publisher_error"] = repr(pub.error) if pub.error else None
     result["publisher_behind_max_ms"] = round(pub.behind_ms_max, 1)

@@ -89,7 +89,7 @@ class FaultSystem:
                 "notifier": {**common, **notify}}
 
     def build(self) -> None:
-        asyncio.run(ensure_project_topics(self.settings.kafka.bootstrap,
+        asyncio.run(ensure_project_topics(kafka_client_kwargs(self.settings.kafka, "admin"),
                                           self.settings.kafka.partitions, self.prefix))
         env = self.env()
         for name in self.names():

@@ -34,11 +34,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from benchmarks.common.kafka import kcat_config
 from benchmarks.common.procs import cpu_s
 from devices.registry import write_registry_file
 from devices.simulator.encoders import (
@@ -49,7 +51,8 @@ from devices.simulator.encoders import (
     encode_json,
     encode_senml,
 )
-from streams.connections import mqtt_connection
+from streams.connections import kafka_client_kwargs, mqtt_connection
+from streams.kafka_acls import AclScope, ensure_acls
 from streams.kafka_admin import ensure_project_topics, ensure_topics
 from streams.ops.mqtt_admin import fleet_credentials
 from streams.settings import Settings
@@ -137,15 +140,15 @@ def publish_all(settings: Settings, messages: list[Message]) -> float:
     return len(messages) / elapsed
 
 
-async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def end_offsets(kafka: dict[str, Any], topic: str) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(**kafka)
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
     finally:
         await admin.close()
     parts = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    consumer = AIOKafkaConsumer(**kafka, group_id=None)
     await consumer.start()
     try:
         return await consumer.end_offsets(parts)
@@ -153,10 +156,10 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
         await consumer.stop()
 
 
-async def read_span(bootstrap: str, start: dict[TopicPartition, int], n: int,
+async def read_span(kafka: dict[str, Any], start: dict[TopicPartition, int], n: int,
                     timeout_s: float) -> tuple[int, float, int]:
     """Read n records from `start`; returns (records, span in s, readings)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(**kafka, group_id=None,
                                 enable_auto_commit=False, fetch_max_bytes=50 * 1024 * 1024)
     await consumer.start()
     first = last = None
@@ -261,15 +264,15 @@ class Result:
 
 def run_gateways(settings: Settings, gateways: Gateways, slots: tuple[str, ...],
                  messages: list[Message]) -> Result:
-    bootstrap = settings.kafka.bootstrap
+    kafka = kafka_client_kwargs(settings.kafka, "admin")
     gateways.connect_once(slots)
-    start = asyncio.run(end_offsets(bootstrap, NORMALIZED))
+    start = asyncio.run(end_offsets(kafka, NORMALIZED))
     publish_all(settings, messages)
     procs = gateways.start(slots)
     try:
         gateways.wait_running(slots)
         cpu_start = total_cpu_s([p.pid for p in procs])
-        count, span_s, readings = asyncio.run(read_span(bootstrap, start, len(messages), 300))
+        count, span_s, readings = asyncio.run(read_span(kafka, start, len(messages), 300))
         cpu_used = total_cpu_s([p.pid for p in procs]) - cpu_start
     finally:
         gateways.stop(procs)
@@ -278,8 +281,8 @@ def run_gateways(settings: Settings, gateways: Gateways, slots: tuple[str, ...],
     return Result(f"gateway x{len(slots)}", count, span_s, readings, cpu_used)
 
 
-def run_baseline(settings: Settings, messages: list[Message]) -> Result:
-    bootstrap, m = settings.kafka.bootstrap, settings.mqtt
+def run_baseline(settings: Settings, messages: list[Message], tmp: Path) -> Result:
+    kafka, m = kafka_client_kwargs(settings.kafka, "admin"), settings.mqtt
     gw = mqtt_connection(m, "gateway")  # the same identity, TLS and shared subscription
     # (the password on argv is visible in the process list: a benchmark on loopback only)
     sub = ["mosquitto_sub", "-h", gw.host, "-p", str(gw.port), "-q", "1", "-i", BASELINE_ID,
@@ -289,16 +292,17 @@ def run_baseline(settings: Settings, messages: list[Message]) -> Result:
         sub += ["--cafile", str(gw.ca_file)]
     # A persistent session (-c) that exists while offline, as the gateway's.
     subprocess.run([*sub, "-c", "-E"], check=True, timeout=30)
-    start = asyncio.run(end_offsets(bootstrap, BASELINE_TOPIC))
+    start = asyncio.run(end_offsets(kafka, BASELINE_TOPIC))
     publish_all(settings, messages)
     try:
         with subprocess.Popen([*sub, "-c", "-C", str(len(messages)), "-W", "300", "-F", "%x"],
                               stdout=subprocess.PIPE) as mq, \
-             subprocess.Popen(["kcat", "-P", "-b", bootstrap, "-t", BASELINE_TOPIC],
+             subprocess.Popen(["kcat", "-P", "-F", str(kcat_config(settings, tmp)),
+                               "-t", BASELINE_TOPIC],
                               stdin=mq.stdout) as kc:
             assert mq.stdout is not None
             mq.stdout.close()  # kcat owns the pipe now
-            count, span_s, _ = asyncio.run(read_span(bootstrap, start, len(messages), 300))
+            count, span_s, _ = asyncio.run(read_span(kafka, start, len(messages), 300))
             mq.wait(60)
             kc.wait(60)
     finally:
@@ -311,9 +315,10 @@ def run_baseline(settings: Settings, messages: list[Message]) -> Result:
 
 
 def prepare(settings: Settings, devices: int, tmp: Path) -> dict[str, str]:
-    bootstrap = settings.kafka.bootstrap
-    asyncio.run(ensure_project_topics(bootstrap, settings.kafka.partitions, PREFIX))
-    asyncio.run(ensure_topics(bootstrap, [(BASELINE_TOPIC, settings.kafka.partitions, {})]))
+    kafka = kafka_client_kwargs(settings.kafka, "admin")
+    asyncio.run(ensure_project_topics(kafka, settings.kafka.partitions, PREFIX))
+    asyncio.run(ensure_topics(kafka, [(BASELINE_TOPIC, settings.kafka.partitions, {})]))
+    asyncio.run(ensure_acls(kafka, AclScope(topic_prefix=PREFIX), settings.security))
     registry = tmp / "registry.json"
     write_registry_file(registry, registry_entries(devices))
     return {
@@ -336,7 +341,7 @@ def bench(settings: Settings, n: int, devices: int,
         env = prepare(settings, devices, tmp)
         gateways = Gateways(env, tmp)
         try:
-            results.append(run_baseline(settings, messages))
+            results.append(run_baseline(settings, messages, tmp))
             for count in gateway_counts:
                 results.append(run_gateways(settings, gateways, SLOTS[:count], messages))
         finally:

@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import SecretStr
 
 from devices.pseudonym import Pseudonymizer
-from streams.connections import mqtt_connection
+from streams.connections import kafka_client_kwargs, mqtt_connection
 from streams.notify.service import NotifyService
 from streams.records import AlertEventRecord
 from streams.security_settings import SecuritySettings
@@ -199,7 +199,7 @@ async def bench_notifier(settings: Settings, n: int, rate_hz: float) -> dict[str
 
 async def produce_recording(settings: Settings, events: list[AlertEventRecord], rate_hz: float,
                             sent: dict[str, int], topic: str = "alerts") -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all",
+    producer = AIOKafkaProducer(**kafka_client_kwargs(settings.kafka, "admin"), acks="all",
                                 linger_ms=0)
     await producer.start()
     try:
@@ -227,7 +227,7 @@ async def bench_baseline(settings: Settings, n: int, rate_hz: float) -> list[flo
     mqtt_connection(settings.mqtt, "notifier").apply(publisher)
     publisher.connect(settings.mqtt.host, settings.mqtt.port)
     publisher.loop_start()
-    consumer = AIOKafkaConsumer("alerts", bootstrap_servers=settings.kafka.bootstrap,
+    consumer = AIOKafkaConsumer("alerts", **kafka_client_kwargs(settings.kafka, "admin"),
                                 group_id=f"bench-base-{run_id}", auto_offset_reset="latest")
     await consumer.start()
     assigned = await wait_for(lambda: bool(consumer.assignment()), 30)

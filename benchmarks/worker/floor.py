@@ -28,6 +28,7 @@ from benchmarks.common import env as benv
 from benchmarks.common.kafka import create_topics, delete_topics, produce
 from benchmarks.common.load import Fleet, backlog
 from benchmarks.common.stats import table
+from streams.connections import kafka_client_kwargs
 from streams.settings import Settings
 from streams.topics import VITALS_NORMALIZED, topic_name
 
@@ -85,11 +86,11 @@ def main() -> int:
     run_id = benv.new_run_id()
     prefix = benv.topic_prefix(run_id)
     topic = topic_name(VITALS_NORMALIZED, prefix)
-    bootstrap = settings.kafka.bootstrap
-    asyncio.run(create_topics(bootstrap, settings.kafka.partitions, prefix))
+    kafka = kafka_client_kwargs(settings.kafka, "admin")
+    asyncio.run(create_topics(kafka, settings.kafka.partitions, prefix))
     now = int(time.time() * 1000)
     messages, _, _ = asyncio.run(produce(
-        bootstrap, topic, backlog(Fleet(run_id, args.patients), now - 3_600_000, args.duration_s, 1)))
+        kafka, topic, backlog(Fleet(run_id, args.patients), now - 3_600_000, args.duration_s, 1)))
     rows = []
     try:
         for variant in VARIANTS:
@@ -108,7 +109,7 @@ def main() -> int:
             rows.append(result)
             print(json.dumps(result), flush=True)
     finally:
-        asyncio.run(delete_topics(bootstrap, prefix, benv.worker_app_id(run_id) + "-"))
+        asyncio.run(delete_topics(kafka, prefix, benv.worker_app_id(run_id) + "-"))
     ok = [r for r in rows if "events_per_s" in r]
     base = next((r["events_per_s"] for r in ok if r["variant"] == "stock"), None)
     print(table(["Faust agent (no work)", "events", "seconds", "events/s", "vs stock"], [

@@ -31,6 +31,7 @@ from benchmarks.common.load import Fleet, record
 from benchmarks.common.procs import CpuMeter, Proc
 from benchmarks.common.stats import summary_ms
 from benchmarks.common.tracer import InfluxTracer
+from streams.connections import kafka_client_kwargs
 from streams.settings import Settings
 from streams.topics import ALERTS, VITALS_NORMALIZED, topic_name
 
@@ -39,9 +40,9 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def _consume_alerts(bootstrap: str, topic: str, out: list[tuple[int, dict]],
+async def _consume_alerts(kafka: dict[str, Any], topic: str, out: list[tuple[int, dict]],
                           stop: asyncio.Event) -> None:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(topic, **kafka, group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     try:
@@ -54,9 +55,9 @@ async def _consume_alerts(bootstrap: str, topic: str, out: list[tuple[int, dict]
         await consumer.stop()
 
 
-async def _produce_realtime(bootstrap: str, topic: str, fleet: Fleet, duration_s: int,
+async def _produce_realtime(kafka: dict[str, Any], topic: str, fleet: Fleet, duration_s: int,
                             low: set[int], tracer: InfluxTracer, tracers: dict[int, str]) -> dict:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    producer = AIOKafkaProducer(**kafka, linger_ms=5, acks=1)
     await producer.start()
     n = fleet.patients
     offsets = [i * 1000 // n for i in range(n)]  # patient i sends at +offset within each second
@@ -105,9 +106,9 @@ def run_latency(settings: Settings, workdir: Path, *, patients: int = 2000,
     """code_dir: run the worker of another checkout (see whatif.export_tree)."""
     run_id = benv.new_run_id()
     prefix = benv.topic_prefix(run_id)
-    bootstrap = settings.kafka.bootstrap
+    kafka = kafka_client_kwargs(settings.kafka, "admin")
     fleet = Fleet(run_id, patients)
-    asyncio.run(create_topics(bootstrap, settings.kafka.partitions, prefix))
+    asyncio.run(create_topics(kafka, settings.kafka.partitions, prefix))
     run_dir = workdir / f"worker-latency-{run_id}"
     run_dir.mkdir(parents=True, exist_ok=True)
     proc = Proc(["worker", "--loglevel", "info"], benv.worker_env(run_id, run_dir),
@@ -122,9 +123,9 @@ def run_latency(settings: Settings, workdir: Path, *, patients: int = 2000,
     async def main() -> dict:
         stop = asyncio.Event()
         consumer = asyncio.create_task(_consume_alerts(
-            bootstrap, topic_name(ALERTS, prefix), alerts, stop))
+            kafka, topic_name(ALERTS, prefix), alerts, stop))
         try:
-            produced = await _produce_realtime(bootstrap, topic_name(VITALS_NORMALIZED, prefix),
+            produced = await _produce_realtime(kafka, topic_name(VITALS_NORMALIZED, prefix),
                                                fleet, duration_s, low, tracer, tracers)
             deadline = time.monotonic() + 20
             while tracer.pending() and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a thread
@@ -148,7 +149,7 @@ def run_latency(settings: Settings, workdir: Path, *, patients: int = 2000,
     finally:
         tracer.stop.set()
         proc.stop()
-        asyncio.run(delete_topics(bootstrap, prefix, benv.worker_app_id(run_id) + "-"))
+        asyncio.run(delete_topics(kafka, prefix, benv.worker_app_id(run_id) + "-"))
     pid_index = {fleet.pid(i): i for i in range(patients)}
     offsets_ms = {i: i * 1000 // patients for i in range(patients)}
     alert_lat = []

@@ -27,7 +27,7 @@ from benchmarks.common.load import Fleet, backlog
 from benchmarks.common.procs import Proc
 from benchmarks.worker import profiling
 from benchmarks.worker.logwatch import StatsWatch
-from streams.connections import influx_target
+from streams.connections import influx_target, kafka_client_kwargs
 from streams.settings import Settings
 from streams.sinks.influx import InfluxSink, make_writer
 from streams.sinks.points import reading_lines
@@ -51,7 +51,7 @@ async def bare_sink(settings: Settings, topic: str, expected: int, database: str
     i = settings.influx
     target = replace(influx_target(i, "worker"), api="v1", database=database)
     sink = InfluxSink(make_writer(target))
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka.bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(topic, **kafka_client_kwargs(settings.kafka, "admin"), group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     n = 0
@@ -107,17 +107,17 @@ def run_load(settings: Settings, load: Load, workdir: Path, *, profile: bool = F
     prefix = benv.topic_prefix(run_id)
     topic = topic_name(VITALS_NORMALIZED, prefix)
     fleet = Fleet(run_id, load.patients)
-    bootstrap = settings.kafka.bootstrap
-    asyncio.run(create_topics(bootstrap, settings.kafka.partitions, prefix))
+    kafka = kafka_client_kwargs(settings.kafka, "admin")
+    asyncio.run(create_topics(kafka, settings.kafka.partitions, prefix))
     now = int(time.time() * 1000)
     start_ms = now - now % MINUTE_MS - (load.duration_s // 60 + 5) * MINUTE_MS
     messages, readings, produce_s = asyncio.run(produce(
-        bootstrap, topic, backlog(fleet, start_ms, load.duration_s, load.seconds_per_message)))
+        kafka, topic, backlog(fleet, start_ms, load.duration_s, load.seconds_per_message)))
     log.info("produced load=%s messages=%d readings=%d in %.1fs", load.name, messages,
              readings, produce_s)
     raw_n, raw_s, bare_n, bare_s = 0, float("nan"), 0, float("nan")
     if baselines:
-        raw_n, raw_s = asyncio.run(raw_consume(bootstrap, topic, messages))
+        raw_n, raw_s = asyncio.run(raw_consume(kafka, topic, messages))
         bare_n, bare_s = asyncio.run(bare_sink(settings, topic, readings, database))
 
     run_dir = workdir / slug(f"worker-{load.name}-{label or experiment or 'as-is'}-{run_id}")
@@ -142,7 +142,7 @@ def run_load(settings: Settings, load: Load, workdir: Path, *, profile: bool = F
     finally:
         profiling.stop_record(spy)  # the drain only, not the shutdown
         proc.stop()
-        asyncio.run(delete_topics(bootstrap, prefix, benv.worker_app_id(run_id) + "-"))
+        asyncio.run(delete_topics(kafka, prefix, benv.worker_app_id(run_id) + "-"))
     result: dict[str, Any] = {
         "load": load.name, "experiment": experiment or "as-is", "env": extra_env or {},
         "patients": load.patients, "seconds_per_message": load.seconds_per_message,

@@ -144,6 +144,7 @@ def _registry(settings: object) -> DeviceRegistry:
 
     from devices.pseudonym import Pseudonymizer
     from streams import topics
+    from streams.connections import kafka_client_kwargs
 
     s = settings  # streams.settings.Settings; imported lazily
     registry = DeviceRegistry(Pseudonymizer(s.privacy.load_key()),  # type: ignore[attr-defined]
@@ -153,7 +154,7 @@ def _registry(settings: object) -> DeviceRegistry:
 
         k = s.kafka  # type: ignore[attr-defined]
         state = asyncio.run(read_registry_topic(
-            k.bootstrap, topics.topic_name(topics.DEVICES_REGISTRY, k.topic_prefix),
+            kafka_client_kwargs(k, "admin"), topics.topic_name(topics.DEVICES_REGISTRY, k.topic_prefix),
             REGISTRY_TIMEOUT_S))
     except Exception as exc:  # noqa: BLE001 - say so and go on with the file
         print(f"decode: devices.registry topic unreadable ({type(exc).__name__}); "

@@ -76,14 +76,14 @@ def build_gateway(settings: Settings, client_id: str | None = None,
                   leave: bool = False) -> Gateway:
     from devices.gateway import Gateway
     from devices.gateway_config import GatewayConfig
-    from streams.connections import mqtt_connection
+    from streams.connections import kafka_client_kwargs, mqtt_connection
 
     g, m, k = settings.gateway, settings.mqtt, settings.kafka
     conn = mqtt_connection(m, "gateway")
     registry = DeviceRegistry(Pseudonymizer(settings.privacy.load_key()), g.registry_file)
     config = GatewayConfig(
         mqtt_host=conn.host, mqtt_port=conn.port, client_id=client_id or m.client_id,
-        shared_group=m.shared_group, kafka_bootstrap=k.bootstrap,
+        shared_group=m.shared_group, kafka=kafka_client_kwargs(k, "gateway"),
         normalized_topic=topics.topic_name(topics.VITALS_NORMALIZED, k.topic_prefix),
         deadletter_topic=topics.topic_name(topics.VITALS_DEADLETTER, k.topic_prefix),
         status_topic=topics.topic_name(topics.DEVICES_STATUS, k.topic_prefix),
@@ -99,6 +99,7 @@ async def serve(settings: Settings, args: argparse.Namespace) -> int:
     from prometheus_client import REGISTRY
 
     from devices.registry_follower import follow_registry_topic, poll_registry_file
+    from streams.connections import kafka_client_kwargs
     from streams.metrics import GatewayCollector, serve_metrics
 
     gateway = build_gateway(settings, args.client_id, leave=args.leave)
@@ -120,7 +121,7 @@ async def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     followers = [
         asyncio.create_task(follow_registry_topic(
-            registry, k.bootstrap, registry_topic, registry_rejected)),
+            registry, kafka_client_kwargs(k, "gateway"), registry_topic, registry_rejected)),
         asyncio.create_task(poll_registry_file(registry, settings.gateway.registry_reload_s)),
     ]
     code = 0

@@ -11,7 +11,7 @@ import logging
 import signal
 
 from streams import topics
-from streams.connections import influx_target, mqtt_connection
+from streams.connections import influx_target, kafka_client_kwargs, mqtt_connection
 from streams.http_server import TlsFiles
 from streams.kafka_admin import ensure_topics
 from streams.notify.errors import NotifyConfigError
@@ -55,7 +55,7 @@ def build_config(settings: Settings, http_port: int | None = None) -> NotifyConf
         notify=n,
         pseudonym_key=settings.privacy.load_key(),
         registry_file=n.registry_file or settings.gateway.registry_file,
-        kafka_bootstrap=k.bootstrap,
+        kafka=kafka_client_kwargs(k, "notifier"),
         alerts_topic=topics.topic_name(topics.ALERTS, k.topic_prefix),
         acks_topic=topics.topic_name(topics.ALERTS_ACKS, k.topic_prefix),
         registry_topic=topics.topic_name(topics.DEVICES_REGISTRY, k.topic_prefix),
@@ -88,7 +88,7 @@ def ack_tls(n: NotifySettings, security: SecuritySettings) -> TlsFiles | None:
 
 async def serve(settings: Settings, config: NotifyConfig) -> int:
     # The dead-letter topic of undeliverable pages is the notifier's own.
-    await ensure_topics(settings.kafka.bootstrap,
+    await ensure_topics(kafka_client_kwargs(settings.kafka, "notifier"),
                         [(config.deadletter_topic, settings.kafka.partitions, {})],
                         settings.kafka.replication_factor)
     stop = asyncio.Event()

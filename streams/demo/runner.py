@@ -29,6 +29,7 @@ from streams.connections import influx_auth, kafka_client_kwargs
 from streams.demo import queries
 from streams.demo.reconcile import Tally, equation_lines, read_until_accounted, reconciliation
 from streams.demo.report import AlertMarker, Series, render_report
+from streams.kafka_acls import grant_for_env
 from streams.ops.mqtt_admin import fleet_publisher
 from streams.ops.stack import NativeStack
 from streams.settings import Settings
@@ -114,6 +115,7 @@ def run_demo(opts: DemoOptions) -> int:
            "VITALSTREAM_WORKER__APP_ID": "vitalstream-demo",
            "VITALSTREAM_WORKER__IDLE_TIMEOUT_MS": "5000",
            **technical_env(opts.speed)}
+    grant_for_env(settings, env)  # the demo worker's own app id: its Kafka groups and topics
     duration_s = opts.scenario_hours * 3600
     config = SimulationConfig(
         patients=opts.patients, duration_s=duration_s, speed=opts.speed, seed=opts.seed,

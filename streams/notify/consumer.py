@@ -23,6 +23,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
@@ -57,7 +58,7 @@ class _Rebalance(ConsumerRebalanceListener):
 
 
 class AlertConsumer:
-    def __init__(self, notifier: Notifier, bootstrap: str, topic: str, group_id: str,
+    def __init__(self, notifier: Notifier, kafka: dict[str, Any], topic: str, group_id: str,
                  deadletter: DeadLetterSink, *, auto_offset_reset: str = "latest",
                  start_from_ms: int | None = None, max_inflight: int = 200,
                  guard_tick_ms: int = 500) -> None:
@@ -68,7 +69,7 @@ class AlertConsumer:
         self.max_inflight = max_inflight
         self.guard_tick_s = guard_tick_ms / 1000
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
+            **kafka, group_id=group_id, enable_auto_commit=False,
             auto_offset_reset=auto_offset_reset, isolation_level="read_committed",
         )
         self._inflight: dict[TopicPartition, deque[_InFlight]] = {}

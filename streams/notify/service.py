@@ -57,7 +57,7 @@ class NotifyConfig:
     notify: NotifySettings
     pseudonym_key: bytes
     registry_file: Path | None
-    kafka_bootstrap: str
+    kafka: dict[str, Any]  # aiokafka client options as the notifier
     alerts_topic: str
     acks_topic: str
     registry_topic: str
@@ -86,7 +86,7 @@ class NotifyService:
             tls=m.tls_context(), subscriptions=[template_filter(n.mqtt_ack_topic)],
             on_message=self._on_mqtt_message,
         )
-        self.producer = AIOKafkaProducer(bootstrap_servers=config.kafka_bootstrap,
+        self.producer = AIOKafkaProducer(**config.kafka,
                                          enable_idempotence=True, acks="all", linger_ms=0)
         secret = n.webhook.secret.get_secret_value().encode() if n.webhook.secret else None
         require_secret(self.router.config.targets, secret)
@@ -116,7 +116,7 @@ class NotifyService:
         staff = StaffDirectory(config.staff_file)
         self.auth = StaffAuthenticator(staff, SessionTokens(config.staff_token_key, staff))
         self.consumer = AlertConsumer(
-            self.notifier, config.kafka_bootstrap, config.alerts_topic, n.group_id,
+            self.notifier, config.kafka, config.alerts_topic, n.group_id,
             self._deadletter, auto_offset_reset=n.auto_offset_reset,
             start_from_ms=n.start_from_ms, max_inflight=n.max_inflight_events,
             guard_tick_ms=n.guard_tick_ms,
@@ -205,7 +205,7 @@ class NotifyService:
             self.audit.task.add_done_callback(self._audit_done)
         await self.link.start()
         self._tasks.append(asyncio.create_task(
-            follow_registry_topic(self.directory, c.kafka_bootstrap, c.registry_topic)))  # type: ignore[arg-type]
+            follow_registry_topic(self.directory, c.kafka, c.registry_topic)))  # type: ignore[arg-type]
         self._tasks.append(asyncio.create_task(
             poll_registry_file(self.directory, n.registry_reload_s)))  # type: ignore[arg-type]
         await self.http.start()

@@ -49,7 +49,18 @@ def rendered_files() -> dict[str, str]:
     files = {
         "compose/rendered/kafka/server.properties": render(
             "kafka/server.properties.tmpl", host="kafka", bind="0.0.0.0",
-            broker_port=9092, controller_port=9093, data_dir="/var/lib/kafka/data"),
+            broker_port=9092, controller_port=9093, data_dir="/var/lib/kafka/data",
+            # The native stack's SASL_SSL listeners, with the key store and the
+            # broker's password read from the secrets volume by Kafka's
+            # DirectoryConfigProvider. Not provisioned yet: compose init writes
+            # neither these files nor the SCRAM users (docs/security.md, Kafka).
+            keystore=f"{SECRETS_MOUNT}/kafka/keystore.pem", ca_file=f"{SECRETS_MOUNT}/kafka/ca.pem",
+            broker_user="kafka_broker",
+            broker_password=f"${{dir:{SECRETS_MOUNT}/kafka:kafka_broker.password}}",
+            super_users="User:kafka_broker;User:admin",
+            config_providers="config.providers=dir\nconfig.providers.dir.class="
+                             "org.apache.kafka.common.config.provider.DirectoryConfigProvider",
+            extra_listener="", extra_advertised="", extra_protocol=""),
         "compose/rendered/mosquitto/mosquitto.conf": render(
             "mosquitto/mosquitto.conf.tmpl", user="mosquitto",
             # The image's plugin; identities in the data volume (docs/security.md).

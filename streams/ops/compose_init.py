@@ -42,8 +42,11 @@ from streams.ops.pki import ensure_dev_pki
 from streams.settings import Settings
 
 # The user each image runs as (the image's documentation; vitalstream: Dockerfile).
+# apache/kafka runs as its "appuser" (uid 1000; not checked against the image here).
 SERVICE_UIDS: dict[str, int] = {"vitalstream": 10001, "mosquitto": 1883, "kafka": 1000,
                                 "influxdb": 1000, "grafana": 472}
+# Kafka's SCRAM users, added when the compose broker formats its storage.
+KAFKA_USERS: tuple[str, ...] = ("kafka_broker", "admin", "gateway", "worker", "notifier", "console")
 # Names the server certificate is valid for: the compose services clients
 # reach over TLS, and localhost for the published ports.
 COMPOSE_SERVER_HOSTS: tuple[str, ...] = ("kafka", "mosquitto", "console", "notifier",
@@ -96,6 +99,17 @@ def provision(settings: Settings, secrets_dir: Path, mosquitto_data: Path) -> In
     for source, name in ((sec.ca_file, "ca.pem"), (sec.server_cert_file, "server.pem"),
                          (sec.server_key_file, "server.key")):
         _copy(source, mosquitto / name, result)
+    # Kafka: the CA, a PEM key store (key and chain in one file), the SCRAM users' passwords.
+    kafka = secrets_dir / "kafka"
+    _copy(sec.ca_file, kafka / "ca.pem", result)
+    keystore = kafka / "keystore.pem"
+    if not keystore.exists():
+        write_owner_only(keystore, sec.server_key_file.read_bytes().rstrip() + b"\n"
+                         + sec.server_cert_file.read_bytes())
+        result.written.append(str(keystore))
+    for user in KAFKA_USERS:
+        _copy(password_file(sec, user), kafka / f"{user}.password", result)
+    _own(kafka, SERVICE_UIDS["kafka"])
     # Service identities brought to their current passwords and ACLs; enrolled
     # devices and staff in the file are kept.
     dynsec = mosquitto_data / "dynamic-security.json"

@@ -9,7 +9,7 @@ Kafka, Mosquitto and InfluxDB with them; clients read them through
 Identities are the service principals (gateway, worker, notifier, console,
 exporter, admin) plus the database users, which are not one service each:
 InfluxDB's admin, writer, exporter and reader (streams/ops/influx_users.py
-grants them) and VictoriaMetrics' single basic-auth user.
+grants them), VictoriaMetrics' single basic-auth user and the Kafka broker's own.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ INFLUX_EXPORTER = "influx_exporter"  # reads the database, writes <db>_audit
 INFLUX_READER = "influx_reader"  # analysts, dashboards, console history: read only
 VICTORIA_USER = "victoria"  # VictoriaMetrics' single -httpAuth user
 INFLUX_USERS: tuple[str, ...] = (INFLUX_ADMIN, INFLUX_WRITER, INFLUX_EXPORTER, INFLUX_READER)
-DEV_IDENTITIES: tuple[str, ...] = (*SERVICE_PRINCIPALS, *INFLUX_USERS, VICTORIA_USER)
+KAFKA_BROKER = "kafka_broker"  # the broker's own identity (controller listener, inter-broker)
+DEV_IDENTITIES: tuple[str, ...] = (*SERVICE_PRINCIPALS, *INFLUX_USERS, VICTORIA_USER, KAFKA_BROKER)
 # The InfluxDB user each client principal acts as: the least privilege that works.
 INFLUX_USER_OF: dict[str, str] = {
     "admin": INFLUX_ADMIN,

@@ -3,24 +3,37 @@
 `docker/kafka/pom.xml` lists the broker and its reload4j logging binding;
 `mvn dependency:copy-dependencies` puts the runtime classpath in lib_dir.
 Main classes are those Kafka's own bin/*.sh scripts call.
+
+Secured as docs/security.md says: TLS with the server certificate on every
+listener, SASL SCRAM-SHA-512 for clients, StandardAuthorizer with no access
+without an ACL. The SCRAM users are written into the cluster metadata when
+the storage is formatted (`StorageTool format --add-scram`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import logging
 import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from streams.ops.credentials import Credential, write_owner_only
 from streams.ops.errors import StackError
 from streams.ops.service import Service
 from streams.ops.templates import render
+from streams.security_settings import SecuritySettings
+
+log = logging.getLogger(__name__)
 
 POM_DIR = Path(__file__).resolve().parents[2] / "docker" / "kafka"
 HEALTH_TOPIC = "_vitalstream.health"
+SCRAM_ITERATIONS = 8192
 
 
 def ensure_kafka_jars(lib_dir: Path) -> None:
@@ -49,10 +62,26 @@ def _kraft_cluster_id() -> str:
             return cluster_id
 
 
+def users_digest(users: list[Credential]) -> str:
+    """What the formatted storage's SCRAM users were made from (names and passwords)."""
+    h = hashlib.sha256()
+    for user in sorted(users, key=lambda u: u.username):
+        h.update(f"{user.username}\0{user.password}\0".encode())
+    return h.hexdigest()
+
+
 @dataclass
 class KafkaService(Service):
     lib_dir: Path = Path("docker/kafka/lib")
     heap: str = "512m"
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    # The broker's own identity (controller listener, inter-broker) and the
+    # SCRAM users of every client identity, set by the stack before start.
+    broker: Credential | None = None
+    users: list[Credential] = field(default_factory=list)
+    admin_user: str = "admin"  # a super user, like the broker
+    # Client options of the probe (kafka_client_kwargs as admin), set by the stack.
+    probe_kwargs: dict[str, Any] | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -65,26 +94,63 @@ class KafkaService(Service):
 
     def prepare(self) -> None:
         ensure_kafka_jars(self.lib_dir)
+        if self.broker is None:
+            raise StackError("Kafka needs the broker's own credential (stack up sets it)")
         root = self.data_dir.resolve()
         (root / "data").mkdir(parents=True, exist_ok=True)
         (root / "logs").mkdir(parents=True, exist_ok=True)
+        sec = self.security
+        # Kafka's PEM key store: the private key (unencrypted PKCS#8) and the chain in one file.
+        keystore = root / "keystore.pem"
+        write_owner_only(keystore, sec.server_key_file.read_bytes().rstrip() + b"\n"
+                         + sec.server_cert_file.read_bytes())
         broker, ctl = self.ports["broker"], self.ports["controller"]
-        (root / "server.properties").write_text(render(
+        supers = [self.broker.username, self.admin_user]
+        write_owner_only(root / "server.properties", render(
             "kafka/server.properties.tmpl", host="127.0.0.1", bind="127.0.0.1",
-            broker_port=broker, controller_port=ctl, data_dir=root / "data"))
+            broker_port=broker, controller_port=ctl, data_dir=root / "data",
+            keystore=keystore, ca_file=sec.ca_file.resolve(),
+            broker_user=self.broker.username, broker_password=self.broker.password,
+            super_users=";".join(f"User:{name}" for name in dict.fromkeys(supers)),
+            extra_listener="", extra_advertised="", extra_protocol="", config_providers="",
+        ).encode())
         (root / "log4j.properties").write_text(render("kafka/log4j.properties"))
-        if not (root / "data" / "meta.properties").exists():
-            formatted = subprocess.run(  # noqa: S603
-                self._java(
-                    "kafka.tools.StorageTool", "format", "-t", _kraft_cluster_id(),
-                    "-c", str(root / "server.properties"), "--ignore-formatted",
-                    jvm=["-Xmx256m", f"-Dlog4j.configuration=file:{root}/log4j.properties"],
-                ),
-                capture_output=True, text=True, check=False,
-            )
-            if formatted.returncode != 0:
-                raise StackError("formatting Kafka's storage failed: "
-                                 + (formatted.stderr or formatted.stdout)[-1000:])
+        self._format_storage(root)
+
+    def _format_storage(self, root: Path) -> None:
+        """Format once with every SCRAM user; again when the users changed.
+
+        The users live in the metadata log, so a storage formatted earlier
+        (before SCRAM, or with other passwords) cannot authenticate today's
+        clients: a development stack is then formatted afresh (its topics
+        are recreated by `stack up`, their records are gone).
+        """
+        users = [self.broker, *self.users] if self.broker else list(self.users)
+        digest = users_digest(users)
+        marker = root / "scram-users.sha256"
+        data = root / "data"
+        if (data / "meta.properties").exists():
+            if marker.exists() and marker.read_text().strip() == digest:
+                return
+            log.warning("kafka: its SCRAM users changed (or it predates them); "
+                        "formatting the development storage %s afresh", data)
+            shutil.rmtree(data)
+            data.mkdir()
+        scram = [arg for u in users for arg in (
+            "--add-scram", f"SCRAM-SHA-512=[name={u.username},password={u.password},"
+                           f"iterations={SCRAM_ITERATIONS}]")]
+        formatted = subprocess.run(  # noqa: S603
+            self._java(
+                "kafka.tools.StorageTool", "format", "-t", _kraft_cluster_id(),
+                "-c", str(root / "server.properties"), *scram,
+                jvm=["-Xmx256m", f"-Dlog4j.configuration=file:{root}/log4j.properties"],
+            ),
+            capture_output=True, text=True, check=False,
+        )
+        if formatted.returncode != 0:
+            raise StackError("formatting Kafka's storage failed: "
+                             + (formatted.stderr or formatted.stdout)[-1000:])
+        write_owner_only(marker, digest.encode())
 
     def argv(self) -> list[str]:
         root = self.data_dir.resolve()
@@ -99,24 +165,27 @@ class KafkaService(Service):
         )
 
     def probe(self) -> None:
-        asyncio.run(_kafka_round_trip(self.bootstrap))
+        if self.probe_kwargs is None:
+            raise StackError("kafka probe: no admin credentials yet (run `vitalstream stack up`)")
+        asyncio.run(_kafka_round_trip(self.probe_kwargs))
 
 
-async def _kafka_round_trip(bootstrap: str) -> None:
-    """Create the health topic if needed, produce one record, consume it back."""
+async def _kafka_round_trip(kafka: dict[str, Any]) -> None:
+    """Over SASL_SSL as admin: create the health topic if needed, produce one record,
+    consume it back."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     from streams.kafka_admin import ensure_topics
 
-    await ensure_topics(bootstrap, [(HEALTH_TOPIC, 1, {"retention.ms": "3600000"})])
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await ensure_topics(kafka, [(HEALTH_TOPIC, 1, {"retention.ms": "3600000"})])
+    producer = AIOKafkaProducer(**kafka, request_timeout_ms=5000)
     await producer.start()
     try:
         marker = uuid.uuid4().bytes
         meta = await producer.send_and_wait(HEALTH_TOPIC, marker)
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka, enable_auto_commit=False)
     await consumer.start()
     try:
         tp = TopicPartition(HEALTH_TOPIC, meta.partition)

@@ -15,10 +15,12 @@ from streams.connections import (
     ConnectionSettingsError,
     MqttConnection,
     influx_auth,
+    kafka_client_kwargs,
     mqtt_connection,
 )
+from streams.kafka_acls import KAFKA_SERVICES, ensure_acls, settings_scope
 from streams.kafka_admin import ensure_project_topics
-from streams.ops.credentials import ensure_dev_credentials
+from streams.ops.credentials import KAFKA_BROKER, credential, ensure_dev_credentials
 from streams.ops.errors import SecurityConfigError, StackError
 from streams.ops.influx import InfluxV1Service, VictoriaMetricsService
 from streams.ops.influx_setup import setup_tiers
@@ -50,15 +52,19 @@ class NativeStack:
         self.kafka = KafkaService(
             "kafka", self.root,
             {"broker": s.kafka_port, "controller": s.kafka_controller_port},
-            lib_dir=s.kafka_lib_dir, heap=s.kafka_heap,
+            lib_dir=s.kafka_lib_dir, heap=s.kafka_heap, security=settings.security,
         )
+        try:
+            self.kafka.probe_kwargs = kafka_client_kwargs(settings.kafka, "admin")
+        except (ConnectionSettingsError, SecurityConfigError):
+            pass  # `status` before the first `up`: no CA or password yet
         m, sec = settings.mqtt, settings.security
         self.mosquitto = MosquittoService(
             "mosquitto", self.root, {"mqtt": s.mqtt_port},
             probe_connection=mqtt_connection_or_none(settings),
             tls=TlsFiles(sec.ca_file, sec.server_cert_file, sec.server_key_file)
             if m.tls else None,
-            plain_port=s.mqtt_plain_port, cert_port=s.mqtt_cert_port,
+            plain_port=s.mqtt_plain_port,
         )
         self.influx = InfluxV1Service(
             "influxdb", self.root, {"http": s.influx_port, "rpc": s.influx_rpc_port},
@@ -80,6 +86,11 @@ class NativeStack:
         ensure_dev_credentials(self.settings.security)
         self.mosquitto.identities = service_credentials(self.settings)
         self.mosquitto.probe_connection = mqtt_connection(self.settings.mqtt, "admin")
+        sec = self.settings.security
+        self.kafka.broker = credential(sec, KAFKA_BROKER)
+        self.kafka.users = [credential(sec, name) for name in ("admin", *KAFKA_SERVICES)]
+        self.kafka.admin_user = credential(sec, "admin").username
+        self.kafka.probe_kwargs = kafka_client_kwargs(self.settings.kafka, "admin")
         started: list[Service] = []
         try:
             for service in self.services:
@@ -94,8 +105,10 @@ class NativeStack:
                 service.process.stop()
             raise
         k = self.settings.kafka
-        asyncio.run(ensure_project_topics(self.kafka.bootstrap, k.partitions, k.topic_prefix,
+        admin = kafka_client_kwargs(k, "admin")
+        asyncio.run(ensure_project_topics(admin, k.partitions, k.topic_prefix,
                                           k.replication_factor))
+        asyncio.run(ensure_acls(admin, settings_scope(self.settings), self.settings.security))
         # The database with its retention tiers, as `vitalstream influx setup` makes them.
         tiers = self.settings.tiers.model_copy(
             update={"raw_duration": self.settings.stack.influx_raw_duration})

@@ -27,6 +27,7 @@ from devices.pseudonym import Pseudonymizer
 from devices.registry import write_registry_file
 from streams.connections import Principal, influx_auth, mqtt_connection
 from streams.influxql import influxql_rows
+from streams.kafka_acls import grant_for_env
 from streams.ops.mqtt_admin import fleet_credentials, grant_staff, new_password
 from streams.settings import Settings
 
@@ -114,11 +115,12 @@ class Proc:
 
 
 @pytest.fixture()
-def processes(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
+def processes(tmp_path: Path, settings: Settings) -> Iterator[Callable[..., Proc]]:
     """Start `vitalstream <args>` processes; all are stopped after the test."""
     started: list[Proc] = []
 
     def start(args: list[str], env: dict[str, str] | None = None, name: str = "proc") -> Proc:
+        grant_for_env(settings, env or {})  # the Kafka ACLs of its topics and groups
         full_env = {**os.environ, **(env or {})}
         proc = Proc([*VITALSTREAM, *args], full_env, tmp_path / f"{name}-{len(started)}.log")
         started.append(proc.start())
@@ -179,14 +181,7 @@ def publish(settings: Settings, topic: str, payload: bytes | str,
     names, `devices/{id}/...`); returns the PUBACK reason code (0 or 16 ok,
     135 not authorized)."""
     identity = identity or device_identity(settings, topic.split("/")[1])
-    return publish_with(mqtt_client(settings, "device", identity), settings.mqtt.host,
-                        settings.mqtt.port, topic, payload, timeout_s)
-
-
-def publish_with(client: mqtt.Client, host: str, port: int, topic: str,
-                 payload: bytes | str, timeout_s: float = 10) -> int:
-    """One QoS 1 publish with a configured (not yet connected) client; the PUBACK's
-    reason code."""
+    client = mqtt_client(settings, "device", identity)
     acked: list[int] = []
     done = threading.Event()
 
@@ -195,7 +190,7 @@ def publish_with(client: mqtt.Client, host: str, port: int, topic: str,
         done.set()
 
     client.on_publish = on_publish
-    client.connect(host, port)
+    client.connect(settings.mqtt.host, settings.mqtt.port)
     client.loop_start()
     try:
         client.publish(topic, payload, qos=1)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streams.connections import kafka_client_kwargs
 from streams.kafka_admin import ensure_project_topics
 from streams.topics import topic_name
 
@@ -37,7 +38,7 @@ def worker_env(run_id: str, tmp_path: Path, settings, *, store: str = "memory://
 
 
 async def create_topics(settings, run_id: str) -> None:
-    await ensure_project_topics(settings.kafka.bootstrap, settings.kafka.partitions,
+    await ensure_project_topics(kafka_client_kwargs(settings.kafka, "admin"), settings.kafka.partitions,
                                 f"t{run_id}.")
 
 
@@ -54,7 +55,7 @@ async def produce_readings(settings, run_id: str, pids: list[str], seconds: rang
                            pause_s: float = 0.0) -> int:
     """One message per patient per second of event time; returns readings produced."""
     topic = topic_name("vitals.normalized", f"t{run_id}.")
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap,
+    producer = AIOKafkaProducer(**kafka_client_kwargs(settings.kafka, "admin"),
                                 enable_idempotence=True, linger_ms=5)
     await producer.start()
     n = 0
@@ -75,7 +76,7 @@ async def produce_readings(settings, run_id: str, pids: list[str], seconds: rang
 async def read_topic(settings, run_id: str, name: str, timeout_s: float = 5.0) -> list[dict]:
     """Everything in a test's topic, from the beginning."""
     consumer = AIOKafkaConsumer(topic_name(name, f"t{run_id}."),
-                                bootstrap_servers=settings.kafka.bootstrap, group_id=None,
+                                **kafka_client_kwargs(settings.kafka, "admin"), group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     out: list[dict] = []

@@ -23,6 +23,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from streams.connections import kafka_client_kwargs
 from streams.staff.accounts import StaffDirectory, StaffMember
 from tests.integration.conftest import influx_query, wait_until
 from tests.integration.streams_helpers import create_topics, worker_env
@@ -57,7 +58,7 @@ def batch(pid: str, device: str, ward: str, ts_ms: int, spo2: float) -> bytes:
 
 async def produce_minutes(settings, topic: str, patients: list[tuple[str, str, str]],
                           from_ms: int, to_ms: int, spo2: float) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, linger_ms=5)
+    producer = AIOKafkaProducer(**kafka_client_kwargs(settings.kafka, "admin"), linger_ms=5)
     await producer.start()
     try:
         for ts in range(from_ms, to_ms, 1000):
@@ -71,7 +72,7 @@ async def produce_minutes(settings, topic: str, patients: list[tuple[str, str, s
 def topic_records(settings, topic: str, since_ms: int) -> list[tuple[int, dict]]:
     """(Kafka timestamp ms, JSON value) of every record since `since_ms`."""
     async def go() -> list[tuple[int, dict]]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, group_id=None,
+        consumer = AIOKafkaConsumer(**kafka_client_kwargs(settings.kafka, "admin"), group_id=None,
                                     enable_auto_commit=False)
         await consumer.start()
         try:

@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -28,6 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from devices.pseudonym import Pseudonymizer
 from devices.registry import write_registry_file
 from devices.simulator.encoders import WILL_PAYLOAD
+from streams.connections import kafka_client_kwargs
 from streams.settings import Settings
 from tests.integration.conftest import (
     VITALSTREAM,
@@ -85,12 +87,12 @@ def slots_left(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 class KafkaTail:
     """Records of some topics written after this object was made."""
 
-    def __init__(self, bootstrap: str, topics: tuple[str, ...]) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: dict[str, Any], topics: tuple[str, ...]) -> None:
+        self.kafka = kafka
         self.start = asyncio.run(self._end_offsets(topics))
 
     async def _end_offsets(self, topics: tuple[str, ...]) -> dict[TopicPartition, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = AIOKafkaAdminClient(**self.kafka)
         await admin.start()
         try:
             described = await admin.describe_topics(list(topics))
@@ -99,7 +101,7 @@ class KafkaTail:
         parts = [TopicPartition(d["topic"], p["partition"])
                  for d in described for p in d["partitions"]]
         assert {tp.topic for tp in parts} == set(topics), "topics missing"
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
+        consumer = AIOKafkaConsumer(**self.kafka, group_id=None)
         await consumer.start()
         try:
             return await consumer.end_offsets(parts)
@@ -113,7 +115,7 @@ class KafkaTail:
 
     async def _read(self, topic: str, keep: Callable[[dict], bool],
                     until: Callable[[list[dict]], bool], timeout_s: float) -> list[dict]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+        consumer = AIOKafkaConsumer(**self.kafka, group_id=None,
                                     enable_auto_commit=False)
         await consumer.start()
         kept: list[dict] = []
@@ -194,7 +196,7 @@ def test_pseudonym_deadletter_status_and_last_will(
     enroll(registry_file, dev, patient, ward="ICU", bed="3")
     enroll(registry_file, will_dev, will_patient, ward="W2", bed="9")
     ours = {dev, will_dev, ghost}
-    tail = KafkaTail(settings.kafka.bootstrap, (NORMALIZED, DEADLETTER, STATUS))
+    tail = KafkaTail(kafka_client_kwargs(settings.kafka, "admin"), (NORMALIZED, DEADLETTER, STATUS))
     start_gateway(processes, 1, gateway_env(registry_file))
 
     # A device with a Last Will, whose connection then dies without DISCONNECT.
@@ -262,7 +264,7 @@ def test_sigkill_mid_stream_loses_nothing(settings: Settings, processes, registr
     n, dev = 2000, f"gw-{run_id}-kill"
     enroll(registry_file, dev, f"MRN-kill-{run_id}")
     env = gateway_env(registry_file)
-    tail = KafkaTail(settings.kafka.bootstrap, (NORMALIZED,))
+    tail = KafkaTail(kafka_client_kwargs(settings.kafka, "admin"), (NORMALIZED,))
     gw = start_gateway(processes, 1, env)
     publisher = PacedPublisher(settings, f"devices/{dev}/vitals/json", n, 500.0,
                                f"test-gw-pub-{run_id}")
@@ -291,7 +293,7 @@ def test_two_gateways_split_the_load_and_leave_drains(
     n, dev = 2000, f"gw-{run_id}-pair"
     enroll(registry_file, dev, f"MRN-pair-{run_id}")
     env = gateway_env(registry_file)
-    tail = KafkaTail(settings.kafka.bootstrap, (NORMALIZED,))
+    tail = KafkaTail(kafka_client_kwargs(settings.kafka, "admin"), (NORMALIZED,))
     gw1, gw2 = start_gateway(processes, 1, env), start_gateway(processes, 2, env)
     publisher = PacedPublisher(settings, f"devices/{dev}/vitals/json", n, 2000.0,
                                f"test-gw-pub-{run_id}")
@@ -310,7 +312,7 @@ def test_two_gateways_split_the_load_and_leave_drains(
     # away, until `--leave` drains it and ends the session.
     dev2 = f"gw-{run_id}-scale"
     enroll(registry_file, dev2, f"MRN-scale-{run_id}")
-    tail2 = KafkaTail(settings.kafka.bootstrap, (NORMALIZED,))
+    tail2 = KafkaTail(kafka_client_kwargs(settings.kafka, "admin"), (NORMALIZED,))
     gw1 = start_gateway(processes, 1, env)
     first = PacedPublisher(settings, f"devices/{dev2}/vitals/json", 400, 2000.0,
                            f"test-gw-pub2-{run_id}")
@@ -338,7 +340,7 @@ def test_running_gateway_follows_devices_enroll_and_unenroll(
     The broker knows the device only between enroll and unenroll."""
     dev, patient = f"gw-{run_id}-enr", f"MRN-enr-{run_id}"
     write_registry_file(registry_file, [])
-    tail = KafkaTail(settings.kafka.bootstrap, (NORMALIZED, DEADLETTER))
+    tail = KafkaTail(kafka_client_kwargs(settings.kafka, "admin"), (NORMALIZED, DEADLETTER))
     start_gateway(processes, 1, gateway_env(registry_file))
     topic = f"devices/{dev}/vitals/json"
     ts_ms = int(time.time() * 1000)

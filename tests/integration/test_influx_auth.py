@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from streams.connections import influx_auth, influx_target
+from streams.connections import influx_auth, influx_target, kafka_client_kwargs
 from streams.influxql import InfluxAuthError, influxql_rows
 from streams.settings import Settings
 from streams.sinks.errors import InfluxConfigError
@@ -104,7 +104,8 @@ def test_notifier_with_a_wrong_influx_password_stops_naming_the_setting(
     notifier = start_notifier(processes, scenario,
                               {"VITALSTREAM_SECURITY__PRINCIPALS__INFLUX_WRITER__PASSWORD": WRONG})
     event = scenario.alert(f"al-{scenario.run_id}-pw")
-    produce(settings.kafka.bootstrap, "alerts", scenario.pid.encode(), event.to_bytes())
+    produce(kafka_client_kwargs(settings.kafka, "admin"), "alerts", scenario.pid.encode(),
+            event.to_bytes())
     # Its audit cannot be written: it stops instead of paging unaudited for ever.
     code = notifier.proc.wait(60)
     text = notifier.log_path.read_text(errors="replace")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.connections import kafka_client_kwargs
 from streams.grafana.dashboards import DASHBOARDS
 from streams.ops.prometheus import RULES_FILE, prometheus_config
 from tests.integration.conftest import publish, wait_until
@@ -112,7 +113,7 @@ def test_prometheus_scrapes_gateway_worker_notifier_and_console(
 
     publish_unknown_device(settings, f"ghost-{run_id}")
     asyncio.run(produce_readings(settings, run_id, [f"pm{run_id}"], range(20), t0_ms(10)))
-    produce(settings.kafka.bootstrap, "alerts", scenario.pid.encode(),
+    produce(kafka_client_kwargs(settings.kafka, "admin"), "alerts", scenario.pid.encode(),
             scenario.alert(f"al-{run_id}-m").to_bytes())
 
     base = prometheus({job: [f"127.0.0.1:{port}"] for job, port in ports.items()})

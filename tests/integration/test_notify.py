@@ -20,10 +20,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streams.connections import kafka_client_kwargs
 from streams.notify.channels.webhook import SIGNATURE_HEADER, verify
 from streams.ops.pki import client_ssl_context
 from streams.records import AlertAck, AlertEventRecord
@@ -39,9 +41,9 @@ STAFF_PASSWORD = "integration-staff-pw"
 
 
 # ---- Kafka and MQTT helpers -------------------------------------------------
-def produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
+def produce(kafka: dict[str, Any], topic: str, key: bytes, value: bytes) -> None:
     async def go() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        producer = AIOKafkaProducer(**kafka, acks="all")
         await producer.start()
         try:
             await producer.send_and_wait(topic, value, key=key)
@@ -54,12 +56,12 @@ def produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
 class KafkaTail:
     """Records of a topic produced after this object was made."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.bootstrap, self.topic = bootstrap, topic
+    def __init__(self, kafka: dict[str, Any], topic: str) -> None:
+        self.kafka, self.topic = kafka, topic
         self.start = asyncio.run(self._ends())
 
     async def _ends(self) -> dict[int, int]:
-        consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.bootstrap, group_id=None)
+        consumer = AIOKafkaConsumer(self.topic, **self.kafka, group_id=None)
         await consumer.start()  # subscribed: its metadata has the topic's partitions
         try:
             tps = [TopicPartition(self.topic, p)
@@ -72,7 +74,7 @@ class KafkaTail:
 
     def read(self) -> list[tuple[bytes | None, bytes]]:
         async def go() -> list[tuple[bytes | None, bytes]]:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+            consumer = AIOKafkaConsumer(**self.kafka, group_id=None,
                                         enable_auto_commit=False)
             await consumer.start()
             try:
@@ -226,7 +228,7 @@ def test_raised_alert_reaches_all_three_channels_with_ward_and_bed(
     s = scenario
     notifier = start_notifier(processes, s)
     ev = s.alert(f"al-{s.run_id}-1")
-    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
+    produce(kafka_client_kwargs(settings.kafka, "admin"), "alerts", s.pid.encode(), ev.to_bytes())
 
     ward_topic = f"care/{s.ward}/alerts"
     wait_until(lambda: s.watcher.on(ward_topic) and s.webhook.delivered() and s.smtp.messages,
@@ -268,7 +270,7 @@ def test_raised_alert_reaches_all_three_channels_with_ward_and_bed(
     finally:
         late.close()
     # Resolved: the retained list is cleared (empty retained payload).
-    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(),
+    produce(kafka_client_kwargs(settings.kafka, "admin"), "alerts", s.pid.encode(),
             s.alert(ev.alert_id, "resolved").to_bytes())
     wait_until(lambda: s.watcher.on(retained)[-1] == b"", 20, "retained list cleared")
 
@@ -293,12 +295,12 @@ def test_failing_webhook_gets_exactly_one_delivery_with_one_idempotency_key(
     s.webhook.fail_first = 2
     start_notifier(processes, s)
     ev = s.alert(f"al-{s.run_id}-retry")
-    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
+    produce(kafka_client_kwargs(settings.kafka, "admin"), "alerts", s.pid.encode(), ev.to_bytes())
     wait_until(lambda: s.webhook.delivered(), 30, "the webhook delivery after two failures")
     # A later alert of the same patient (same partition) is delivered after
     # anything the first one still had to send.
     sentinel = s.alert(f"al-{s.run_id}-retry-sentinel")
-    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), sentinel.to_bytes())
+    produce(kafka_client_kwargs(settings.kafka, "admin"), "alerts", s.pid.encode(), sentinel.to_bytes())
     wait_until(lambda: len(s.webhook.delivered()) >= 2, 30, "the sentinel's delivery")
     first = [h for h in s.webhook.hits if h.body != s.webhook.delivered()[-1].body]
     assert [h.status for h in first] == [503, 503, 200]
@@ -317,7 +319,7 @@ def test_restarted_notifier_does_not_resend_what_it_delivered(
     s = scenario
     first = start_notifier(processes, s)
     ev = s.alert(f"al-{s.run_id}-once")
-    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
+    produce(kafka_client_kwargs(settings.kafka, "admin"), "alerts", s.pid.encode(), ev.to_bytes())
     wait_until(lambda: s.webhook.delivered() and s.smtp.messages, 30, "first delivery")
     first_ref = json.loads(s.webhook.delivered()[0].body)["ref"]
     first.stop()
@@ -328,7 +330,7 @@ def test_restarted_notifier_does_not_resend_what_it_delivered(
         "VITALSTREAM_NOTIFY__START_FROM_MS": str(s.started_ms - 1000),
     })
     sentinel = s.alert(f"al-{s.run_id}-sentinel")
-    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), sentinel.to_bytes())
+    produce(kafka_client_kwargs(settings.kafka, "admin"), "alerts", s.pid.encode(), sentinel.to_bytes())
     wait_until(lambda: len(s.webhook.delivered()) >= 2 and len(s.smtp.messages) >= 2, 30,
                "the sentinel's delivery")
     # The replayed event came before the sentinel on its partition: had it been
@@ -343,12 +345,12 @@ def test_restarted_notifier_does_not_resend_what_it_delivered(
 def test_acks_over_http_and_mqtt_reach_alerts_acks(settings, processes,
                                                    scenario: Scenario) -> None:
     s = scenario
-    tail = KafkaTail(settings.kafka.bootstrap, "alerts.acks")
+    tail = KafkaTail(kafka_client_kwargs(settings.kafka, "admin"), "alerts.acks")
     start_notifier(processes, s)
     http_alert, mqtt_alert = s.alert(f"al-{s.run_id}-h"), s.alert(f"al-{s.run_id}-m")
     refs = []  # pages carry a reference, not the alert id: one alert at a time
     for n, ev in enumerate((http_alert, mqtt_alert), start=1):
-        produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
+        produce(kafka_client_kwargs(settings.kafka, "admin"), "alerts", s.pid.encode(), ev.to_bytes())
         wait_until(lambda n=n: len(s.webhook.delivered()) >= n, 30, f"alert {n} delivered")
         refs.append(json.loads(s.webhook.delivered()[-1].body)["ref"])
     http_ref, mqtt_ref = refs
@@ -395,7 +397,7 @@ def test_unauthenticated_ack_is_401_and_escalation_goes_on(settings, processes,
     fast.write_text(json.dumps(routes))
     start_notifier(processes, s, {"VITALSTREAM_NOTIFY__ROUTES_FILE": str(fast)})
     ev = s.alert(f"al-{s.run_id}-401")
-    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
+    produce(kafka_client_kwargs(settings.kafka, "admin"), "alerts", s.pid.encode(), ev.to_bytes())
     wait_until(lambda: s.webhook.delivered(), 30, "the tier 0 page")
     body = json.dumps({"alert_id": ev.alert_id, "by": s.nurse}).encode()
     for auth in (None, "Bearer forged-token",
@@ -414,10 +416,10 @@ def test_unauthenticated_ack_is_401_and_escalation_goes_on(settings, processes,
 def test_nurse_of_another_ward_gets_403_and_the_refusal_is_audited(
         settings, processes, scenario: Scenario) -> None:
     s = scenario
-    tail = KafkaTail(settings.kafka.bootstrap, "alerts.acks")
+    tail = KafkaTail(kafka_client_kwargs(settings.kafka, "admin"), "alerts.acks")
     start_notifier(processes, s)
     ev = s.alert(f"al-{s.run_id}-403")
-    produce(settings.kafka.bootstrap, "alerts", s.pid.encode(), ev.to_bytes())
+    produce(kafka_client_kwargs(settings.kafka, "admin"), "alerts", s.pid.encode(), ev.to_bytes())
     wait_until(lambda: s.webhook.delivered(), 30, "the page")
     body = json.dumps({"alert_id": ev.alert_id}).encode()
     assert post_ack(s, body, s.other_nurse)[0] == 403

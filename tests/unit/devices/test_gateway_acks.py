@@ -42,7 +42,8 @@ class NoRegistry:
 
 def gateway() -> tuple[Gateway, FakeClient, FakeProducer]:
     config = GatewayConfig(mqtt_host="h", mqtt_port=1, client_id="c", shared_group="g",
-                           kafka_bootstrap="k", normalized_topic="n", deadletter_topic="d",
+                           kafka={"bootstrap_servers": "k"}, normalized_topic="n",
+                           deadletter_topic="d",
                            retry_backoff_max_ms=0)  # retries at once: no sleeping test
     gw = Gateway(config, Ingestor(NoRegistry(), ValidationLimits()))
     client, producer = FakeClient(), FakeProducer()

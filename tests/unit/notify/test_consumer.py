@@ -39,7 +39,7 @@ async def test_commit_waits_for_the_oldest_unfinished_event() -> None:
     async def deadletter(key: bytes | None, value: bytes) -> None:
         dead.append(value)
 
-    consumer = AlertConsumer(notifier, "127.0.0.1:1", "alerts", "g", deadletter)  # type: ignore[arg-type]
+    consumer = AlertConsumer(notifier, {"bootstrap_servers": "127.0.0.1:1"}, "alerts", "g", deadletter)  # type: ignore[arg-type]
     commits: list[dict] = []
 
     async def commit(offsets) -> None:  # noqa: ANN001

@@ -84,7 +84,7 @@ async def test_a_dead_guard_task_stops_the_consumer_loudly() -> None:
     async def deadletter(key: bytes | None, value: bytes) -> None:
         pass
 
-    consumer = AlertConsumer(_DyingGuardNotifier(), "127.0.0.1:1", "alerts", "g",  # type: ignore[arg-type]
+    consumer = AlertConsumer(_DyingGuardNotifier(), {"bootstrap_servers": "127.0.0.1:1"}, "alerts", "g",  # type: ignore[arg-type]
                              deadletter, guard_tick_ms=10)
 
     async def getmany(**_kw) -> dict:  # noqa: ANN003

@@ -29,7 +29,7 @@ def test_gateway_counts_messages_and_rejections_per_reason(tmp_path) -> None:  #
     ing.ingest("devices/d1/status", b"{not json", NOW_MS)
     ing.ingest("devices/d1/status", b"online", NOW_MS)
     config = GatewayConfig(mqtt_host="h", mqtt_port=1, client_id="c", shared_group="g",
-                           kafka_bootstrap="k", normalized_topic="n", deadletter_topic="d")
+                           kafka={"bootstrap_servers": "k"}, normalized_topic="n", deadletter_topic="d")
     registry = CollectorRegistry()
     registry.register(GatewayCollector(Gateway(config, ing)))
     got = samples(registry)
