@@ -101,6 +101,9 @@ class StackSettings(BaseModel):
     mqtt_port: int = 1883  # TLS (mqtt.tls) unless mqtt.tls is off
     # An extra plain-TCP listener (still authenticated), only when set.
     mqtt_plain_port: int | None = None
+    # A TLS listener where a device authenticates with a client certificate
+    # of the CA (CN = device id), only when set (`devices enroll --cert`).
+    mqtt_cert_port: int | None = None
     influx_port: int = 8086
     influx_rpc_port: int = 8088
     victoria_port: int = 8428

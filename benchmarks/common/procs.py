@@ -97,10 +97,13 @@ class Proc:
         # module: another entry point taking the same arguments (benchmark experiments)
         self.argv = [sys.executable, "-m", module, *args]
         self.env = {**os.environ, **env}
-        # code_dir: run another checkout's code. `python -m` puts the working
-        # directory first on sys.path, ahead of PYTHONPATH, so both are set.
-        self.cwd = code_dir or Path(os.getcwd())
+        # code_dir: run another checkout's code, from this working directory
+        # (the settings' default paths, e.g. .stack/secrets, are relative to
+        # it). `-P`: `python -m` would put the working directory first on
+        # sys.path, ahead of PYTHONPATH.
+        self.cwd = Path(os.getcwd())
         if code_dir is not None:
+            self.argv.insert(1, "-P")
             self.env["PYTHONPATH"] = str(code_dir)
         self.log_path = log_path
         self.popen: subprocess.Popen[bytes] | None = None

@@ -58,6 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     enroll.add_argument("--no-mqtt-credentials", action="store_true",
                         help="keep the device's broker identity as it is (default: issue a new "
                              "random MQTT password, printed once)")
+    enroll.add_argument("--cert", action="store_true",
+                        help="an X.509 client certificate of the CA (CN = device id) instead "
+                             "of a password; the device connects to stack.mqtt_cert_port")
+    enroll.add_argument("--cert-dir", type=Path, default=None,
+                        help="where the certificate and key go (default: "
+                             "<security.credentials_dir>/devices), owner-only")
     enroll.set_defaults(func=run_enroll)
 
     unenroll = actions.add_parser("unenroll", help="take a device off its patient")
@@ -124,9 +130,29 @@ def _mqtt(settings: Settings, action: str, device: str) -> str | None:
     if action == "revoke":
         revoke_devices(admin, [device])
         return None
+    if action == "cert":
+        # A new identity without a password: only the certificate reaches it.
+        # (Deleted first: dynsec cannot take a password away from a client.)
+        revoke_devices(admin, [device])
+        enroll_devices(admin, [(device, None)], settings.gateway.topic_root)
+        return None
     password = new_password()
     enroll_devices(admin, [(device, password)], settings.gateway.topic_root)
     return password
+
+
+def _issue_certificate(settings: Settings, device: str, out_dir: Path | None
+                       ) -> tuple[Path, Path]:
+    """A client certificate signed by the CA, CN = the device id; both files owner-only."""
+    from streams.ops.credentials import write_owner_only
+    from streams.ops.pki import issue_certificate
+
+    issued = issue_certificate(settings.security, device, client=True)
+    folder = out_dir or settings.security.credentials_dir / "devices"
+    cert_file, key_file = folder / f"{device}.pem", folder / f"{device}.key"
+    write_owner_only(cert_file, issued.cert_pem)
+    write_owner_only(key_file, issued.key_pem)
+    return cert_file, key_file
 
 
 def run_enroll(args: argparse.Namespace) -> int:
@@ -153,6 +179,12 @@ def run_enroll(args: argparse.Namespace) -> int:
     print(f"enrolled device={args.device} pseudonym={pid} ward={args.ward or '-'} "
           f"bed={args.bed or '-'} file={path}")
     if args.no_mqtt_credentials:
+        return 0
+    if args.cert:
+        cert_file, key_file = _issue_certificate(settings, args.device, args.cert_dir)
+        _mqtt(settings, "cert", args.device)
+        print(f"mqtt certificate={cert_file} key={key_file} (CN={args.device}; the broker's "
+              "certificate listener, stack.mqtt_cert_port; no password)")
         return 0
     password = _mqtt(settings, "issue", args.device)
     # Shown once: the broker keeps only a salted hash. Enrolling again issues

@@ -58,6 +58,8 @@ class MosquittoService(Service):
     identities: list[tuple[Identity, str]] = field(default_factory=list)
     tls: TlsFiles | None = None  # None: the main port is plain TCP
     plain_port: int | None = None  # an extra plain listener, only when set
+    # A TLS listener for X.509 device identities (needs `tls`), only when set.
+    cert_port: int | None = None
 
     @property
     def dynsec_file(self) -> Path:
@@ -73,6 +75,16 @@ class MosquittoService(Service):
                       "tls_version tlsv1.2"]
         if self.plain_port is not None:
             lines.append(f"listener {self.plain_port} 127.0.0.1")
+        if self.cert_port is not None and self.tls is not None:
+            # The certificate is the identity: its CN is the dynsec user name
+            # (ACLs apply to it; checked with 2.0.11, docs/security.md).
+            lines += [f"listener {self.cert_port} 127.0.0.1",
+                      f"cafile {self.tls.ca_file.resolve()}",
+                      f"certfile {self.tls.cert_file.resolve()}",
+                      f"keyfile {self.tls.key_file.resolve()}",
+                      "tls_version tlsv1.2",
+                      "require_certificate true",
+                      "use_identity_as_username true"]
         return "\n".join(lines)
 
     def prepare(self) -> None:

@@ -185,9 +185,11 @@ def _delete(ctl: DynsecControl, names: Sequence[tuple[str, str]]) -> int:
     return existed
 
 
-def enroll_devices(connection: MqttConnection, devices: Iterable[tuple[str, str]],
+def enroll_devices(connection: MqttConnection, devices: Iterable[tuple[str, str | None]],
                    topic_root: str = "devices") -> None:
-    """Give each (device, password) its identity, over one control connection."""
+    """Give each (device, password) its identity, over one control connection.
+    A password None makes an identity without one: it can only be reached through
+    a client certificate with that CN (the certificate listener)."""
     with DynsecControl(connection) as ctl:
         ensure(ctl, [(device_identity(d, topic_root), pw) for d, pw in devices])
 

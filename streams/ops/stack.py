@@ -64,7 +64,7 @@ class NativeStack:
             probe_connection=mqtt_connection_or_none(settings),
             tls=TlsFiles(sec.ca_file, sec.server_cert_file, sec.server_key_file)
             if m.tls else None,
-            plain_port=s.mqtt_plain_port,
+            plain_port=s.mqtt_plain_port, cert_port=s.mqtt_cert_port,
         )
         self.influx = InfluxV1Service(
             "influxdb", self.root, {"http": s.influx_port, "rpc": s.influx_rpc_port},

@@ -181,7 +181,14 @@ def publish(settings: Settings, topic: str, payload: bytes | str,
     names, `devices/{id}/...`); returns the PUBACK reason code (0 or 16 ok,
     135 not authorized)."""
     identity = identity or device_identity(settings, topic.split("/")[1])
-    client = mqtt_client(settings, "device", identity)
+    return publish_with(mqtt_client(settings, "device", identity), settings.mqtt.host,
+                        settings.mqtt.port, topic, payload, timeout_s)
+
+
+def publish_with(client: mqtt.Client, host: str, port: int, topic: str,
+                 payload: bytes | str, timeout_s: float = 10) -> int:
+    """One QoS 1 publish with a configured (not yet connected) client; the PUBACK's
+    reason code."""
     acked: list[int] = []
     done = threading.Event()
 
@@ -190,7 +197,7 @@ def publish(settings: Settings, topic: str, payload: bytes | str,
         done.set()
 
     client.on_publish = on_publish
-    client.connect(settings.mqtt.host, settings.mqtt.port)
+    client.connect(host, port)
     client.loop_start()
     try:
         client.publish(topic, payload, qos=1)
