@@ -46,6 +46,12 @@ log = logging.getLogger(__name__)
 # Event-loop turns aiokafka's sender needs from `send` to the socket write
 # (see WorkerRuntime._page_now).
 _SENDER_LOOP_TURNS = 4
+# A patient state untouched this long, clean and with nothing for the clock
+# to do, leaves the in-memory cache (the table has it; the next event reads
+# it back). Without this the cache held every patient ever seen, and every
+# tick walked all of them (issue 12).
+CACHE_IDLE_MS = 15 * 60_000
+EVICT_EVERY_MS = 60_000
 
 
 class WorkerRuntime:
@@ -53,13 +59,16 @@ class WorkerRuntime:
 
     def __init__(self, processor: PatientProcessor, table: Any, sink: InfluxSink,
                  outputs: dict[str, faust.TopicT], deadletter: faust.TopicT,
-                 checkpoint_interval_s: float) -> None:
+                 checkpoint_interval_s: float, cache_idle_ms: int = CACHE_IDLE_MS) -> None:
         self.processor = processor
         self.table = table
         self.sink = sink
         self.outputs = outputs
         self.deadletter = deadletter
         self.cache: dict[str, PatientState] = {}
+        self.cache_idle_ms = cache_idle_ms
+        self.touched_ms: dict[str, int] = {}  # pid -> wall clock of its last event
+        self._evicted_at_ms = 0
         self.lock = asyncio.Lock()
         self.counters: Counter[str] = Counter()
         # Offset of the last vitals.normalized record processed, per partition (lag metric).
@@ -101,6 +110,7 @@ class WorkerRuntime:
             _current_event.reset(token)
 
     def state(self, pid: str) -> PatientState:
+        self.touched_ms[pid] = int(time.time() * 1000)
         cached = self.cache.get(pid)
         if cached is not None:
             return cached
@@ -122,6 +132,25 @@ class WorkerRuntime:
         """After a rebalance: the table (restored from the changelog) is the truth."""
         await self.checkpoints.forget()
         self.cache.clear()
+        self.touched_ms.clear()
+
+    def evict_idle(self, now_ms: int) -> int:
+        """Drop the idle patients' states from the cache; returns how many.
+        Only when no commit is in flight (the table must already hold what a
+        later read gets back) and never a patient with unsaved changes or
+        work for the clock (window to close, alert to escalate, device watch)."""
+        committing = self.checkpoints.committing
+        if committing is not None and not committing.done():
+            return 0
+        idle = [pid for pid, state in self.cache.items()
+                if now_ms - self.touched_ms.get(pid, 0) >= self.cache_idle_ms
+                and pid not in self.dirty and not self.processor.needs_tick(state, now_ms)]
+        for pid in idle:
+            del self.cache[pid]
+            self.touched_ms.pop(pid, None)
+            self.pid_event.pop(pid, None)
+        self.counters["evicted"] += len(idle)
+        return len(idle)
 
     # -- processing -----------------------------------------------------------
     async def on_readings(self, stream: faust.StreamT, events: list[faust.EventT]) -> None:
@@ -240,6 +269,9 @@ class WorkerRuntime:
             # Also when the stream is quiet, so the last events get acknowledged.
             if not self.checkpoints.idle() and self._checkpoint_due():
                 await self._checkpoint()
+            if now_ms - self._evicted_at_ms >= EVICT_EVERY_MS:
+                self._evicted_at_ms = now_ms
+                self.evict_idle(now_ms)
 
     async def _dead_letter(self, dead: list[DeadLetter]) -> None:
         for record in dead:

@@ -56,7 +56,7 @@ class Ledger:
 
 def influx_rows(settings: Settings, q: str) -> list[dict[str, Any]]:
     i = settings.influx
-    return influxql_rows(i.url, q, i.database, auth=influx_auth(i, "admin"), timeout_s=60)
+    return influxql_rows(i.url, q, i.database, auth=influx_auth(i, "reader"), timeout_s=60)
 
 
 def stored(settings: Settings, device_regex: str) -> tuple[set[tuple[str, int]], dict[str, int]]:

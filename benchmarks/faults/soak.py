@@ -85,7 +85,7 @@ def restart(system: FaultSystem, stack: NativeStack, victim: str) -> float:
 
 
 def alert_delays(fleet: CyclingFleet, pages: list[tuple[int, dict[str, Any]]],
-                 kills_ms: list[int]) -> list[dict[str, Any]]:
+                 kills_ms: list[int], start_ms: int) -> list[dict[str, Any]]:
     out = []
     for arrived, page in pages:
         if page.get("kind") != "raised" or page.get("category") == "technical":
@@ -93,7 +93,7 @@ def alert_delays(fleet: CyclingFleet, pages: list[tuple[int, dict[str, Any]]],
         if page.get("rule") not in ("spo2_low", "news2_single_parameter"):
             continue
         i = int(page["bed"])
-        onset = fleet.onset_ms(i, int(page["ts_ms"]))
+        onset = max(fleet.onset_ms(i, int(page["ts_ms"])), start_ms)  # low from the start
         out.append({"rule": page["rule"], "bed": i, "delay_ms": arrived - onset,
                     "fault_between": any(onset <= k <= arrived for k in kills_ms)})
     return out
@@ -157,8 +157,8 @@ def run_soak(settings: Settings, config: SoakConfig, workdir: Path | None = None
             "devices_miscounted": len(readings.miscounted),
         }
         kills_ms = [k["kill_ms"] for k in result["kills"]]
-        delays = alert_delays(fleet, webhook_pages(system.webhook), kills_ms)
-        mqtt_delays = alert_delays(fleet, watcher.received(), kills_ms)
+        delays = alert_delays(fleet, webhook_pages(system.webhook), kills_ms, stream.t0_ms)
+        mqtt_delays = alert_delays(fleet, watcher.received(), kills_ms, stream.t0_ms)
         result["pages"] = {"raised_alerts": pages.expected_raised, "pages": pages.pages,
                            "duplicated": pages.duplicates, "missing": pages.missing}
         result["alert_delay"] = {

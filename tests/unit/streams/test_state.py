@@ -201,3 +201,30 @@ def test_the_worker_starts_a_patient_fresh_when_its_state_cannot_be_read(caplog)
     fresh = runtime.state("p1")
     assert fresh.windows.max_ts_ms is None and runtime.counters["state_reset"] == 1
     assert "starting fresh" in caplog.text and "p1" in caplog.text  # a pseudonym, never a patient id
+
+
+def test_idle_clean_patients_leave_the_cache_and_come_back_from_the_table():
+    """Issue 12: the worker's cache held every patient ever seen."""
+    from streams.worker_runtime import WorkerRuntime
+
+    class Event:
+        pass
+
+    proc, table, state = checkpointed(range(0, 30))
+    runtime = WorkerRuntime(proc, table, sink=None, outputs={}, deadletter=None,  # type: ignore[arg-type]
+                            checkpoint_interval_s=5, cache_idle_ms=60_000)
+    for pid in ("p1", "busy", "changed"):
+        runtime.pid_event[pid] = Event()
+    loaded = runtime.state("p1")
+    assert loaded.windows.max_ts_ms == state.windows.max_ts_ms
+    runtime.state("busy")
+    runtime.state("changed")
+    runtime.dirty.add("changed")  # changes not yet in a checkpoint
+    now_ms = runtime.touched_ms["p1"]
+    proc.needs_tick = lambda s, now: s.pid == "busy"  # e.g. an alert that may escalate
+    assert runtime.evict_idle(now_ms + 59_000) == 0  # not idle long enough
+    assert runtime.evict_idle(now_ms + 60_000) == 1
+    assert set(runtime.cache) == {"busy", "changed"} and "p1" not in runtime.pid_event
+    # Its next event reads it back, as it was.
+    runtime.pid_event["p1"] = Event()
+    assert runtime.state("p1").windows.max_ts_ms == state.windows.max_ts_ms
