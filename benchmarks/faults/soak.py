@@ -29,7 +29,8 @@ from benchmarks.faults.settle import device_regex, pages_settled, wait_drained
 from benchmarks.faults.stream import FleetStream, publisher_for
 from benchmarks.faults.system import FaultSystem
 from devices.pseudonym import Pseudonymizer
-from streams.connections import mqtt_connection
+from streams.connections import influx_auth, mqtt_connection
+from streams.influxql import influxql_rows
 from streams.ops.mosquitto import AUTOSAVE_INTERVAL_S
 from streams.ops.stack import NativeStack
 from streams.settings import Settings
@@ -99,6 +100,25 @@ def alert_delays(fleet: CyclingFleet, pages: list[tuple[int, dict[str, Any]]],
     return out
 
 
+def nearest_kill(kills: list[dict[str, Any]], acked_ms: int) -> dict[str, Any] | None:
+    before = [k for k in kills if k["kill_ms"] <= acked_ms + 1000]
+    if not before:
+        return None
+    k = before[-1]
+    return {"victim": k["victim"], "puback_after_kill_ms": acked_ms - k["kill_ms"]}
+
+
+def drop_points(settings: Settings, fleet: Fleet) -> None:
+    """The run's readings (about 1.5 million points at the defaults) out of the
+    stack's database again; its features and scores are small and stay."""
+    i = settings.influx
+    try:
+        influxql_rows(i.url, f"DROP SERIES FROM vitals WHERE device =~ /^{fleet.device_prefix}/",
+                      i.database, auth=influx_auth(i, "admin"), timeout_s=120)
+    except Exception as exc:  # noqa: BLE001 - cleanup only: say so, keep the result
+        log.warning("could not drop the run's points: %s", exc)
+
+
 def run_soak(settings: Settings, config: SoakConfig, workdir: Path | None = None
              ) -> dict[str, Any]:
     rng = random.Random(config.seed)
@@ -119,10 +139,9 @@ def run_soak(settings: Settings, config: SoakConfig, workdir: Path | None = None
     try:
         result["ready_s"] = system.start_all()
         watcher = PageWatcher(mqtt_connection(settings.mqtt, "admin"), [fleet.ward])
-        now_ms = int(time.time() * 1000)
         stream = FleetStream([fleet], publisher_for(settings, [fleet], ledger,
                                                     f"vs-faults-soak-{run_id}"),
-                             now_ms - now_ms % 1000 + 1000, config.duration_s).start()
+                             0, config.duration_s).start()
         started = time.monotonic()
         next_kill = started + config.kill_every_s
         while not stream.finished.is_set():
@@ -155,6 +174,8 @@ def run_soak(settings: Settings, config: SoakConfig, workdir: Path | None = None
             "readings_lost_within_mosquitto_autosave_window": len(within) * 5,
             "messages_in_influx_without_puback": readings.extra,
             "devices_miscounted": len(readings.miscounted),
+            # each lost message: the nearest kill before its PUBACK, and how long before
+            "lost_after_kill": [nearest_kill(result["kills"], acked[k]) for k in readings.lost],
         }
         kills_ms = [k["kill_ms"] for k in result["kills"]]
         delays = alert_delays(fleet, webhook_pages(system.webhook), kills_ms, stream.t0_ms)
@@ -175,5 +196,6 @@ def run_soak(settings: Settings, config: SoakConfig, workdir: Path | None = None
             watcher.close()
         system.stop_all()
         system.delete_topics()
+        drop_points(settings, fleet)
         result["conditions"]["loadavg_end"] = os.getloadavg()
     return result

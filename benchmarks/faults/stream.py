@@ -28,7 +28,7 @@ def publisher_for(settings: Settings, fleets: list[Fleet], ledger: Ledger,
     devices = [f.device(i) for f in fleets for i in range(f.max_devices)]
     # ack_timeout: a broker restart (and Kafka's, behind the gateway) takes seconds
     return MqttPublisher(admin.host, admin.port, client_id=client_id, max_inflight=200,
-                         tls=admin.tls_context(), ack_timeout_s=120,
+                         tls=admin.tls_context(), ack_timeout_s=120, connect_timeout_s=60,
                          credentials=fleet_credentials(settings, devices),
                          on_confirmed=ledger.on_confirmed)
 
@@ -37,7 +37,7 @@ def publisher_for(settings: Settings, fleets: list[Fleet], ledger: Ledger,
 class FleetStream:
     fleets: list[Fleet]
     publisher: MqttPublisher
-    t0_ms: int  # event time of the first message
+    t0_ms: int  # event time of the first message; 0: the next second once connected
     seconds: int  # event seconds to publish
     speed: float = 1.0
     done: int = 0  # event seconds published
@@ -48,6 +48,9 @@ class FleetStream:
 
     def start(self) -> FleetStream:
         self.publisher.open([])
+        self.publisher.connect([f.device(i) for f in self.fleets for i in range(f.max_devices)])
+        if self.t0_ms == 0:
+            self.t0_ms = (int(time.time()) + 1) * 1000
         self.thread = threading.Thread(target=self._run, daemon=True, name="fleet-stream")
         self.thread.start()
         return self

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from benchmarks.common.procs import Proc
-from streams.connections import kafka_client_kwargs
+from streams.connections import kafka_client_kwargs, mqtt_connection
 from streams.kafka_admin import ensure_project_topics
 from streams.settings import Settings
 from streams.topics import ALERTS, VITALS_NORMALIZED, topic_name
@@ -58,7 +62,9 @@ class FaultSystem:
             "VITALSTREAM_GATEWAY__REGISTRY_FILE": str(self.registry),
             "VITALSTREAM_GATEWAY__STATS_INTERVAL_S": "5",
             "VITALSTREAM_MQTT__SHARED_GROUP": f"vs-faults-{self.run_id}",
-            "VITALSTREAM_MQTT__SESSION_EXPIRY_S": "600",
+            # Long enough for a kill and a restart; a run's sessions must not
+            # queue every later run's messages for long.
+            "VITALSTREAM_MQTT__SESSION_EXPIRY_S": "180",
         }
         routes = self.workdir / "routes.json"
         routes.write_text(json.dumps({
@@ -136,6 +142,9 @@ class FaultSystem:
             if name in self.procs:
                 self.procs[name].stop()
         self.webhook.close()
+        for name in self.procs:
+            if name.startswith("gateway"):
+                end_session(self.settings, self.gateway_client_id(name))
 
     def delete_topics(self) -> None:
         """The run's topics and Faust's (named after its app id)."""
@@ -159,6 +168,26 @@ class FaultSystem:
             "points": await group_lag(self.settings, f"{self.app_id}-influx",
                                       topic_name(VITALS_NORMALIZED, self.prefix), k.partitions),
         }
+
+
+def end_session(settings: Settings, client_id: str, timeout_s: float = 10) -> None:
+    """End the run's gateway session at the broker (a clean start with session
+    expiry 0): otherwise its shared subscription queues every device message
+    of later runs until the session expires."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5)
+    mqtt_connection(settings.mqtt, "gateway").apply(client)
+    connected = threading.Event()
+    client.on_connect = lambda *_: connected.set()
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 0
+    client.connect(settings.mqtt.host, settings.mqtt.port, clean_start=True, properties=props)
+    client.loop_start()
+    try:
+        connected.wait(timeout_s)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 async def group_lag(settings: Settings, group: str, topic: str, partitions: int) -> int | None:

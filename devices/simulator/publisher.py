@@ -203,6 +203,14 @@ class MqttPublisher:
             self._own[will.device] = self._client(f"{self.client_id}-{will.device}", will,
                                                   will.device)
 
+    def connect(self, devices: Sequence[str]) -> None:
+        """Connect these devices now (with `credentials`), not at their first
+        message: a fleet connecting all at once over TLS takes longer than a
+        message interval on a busy machine."""
+        for device in devices:
+            if device not in self._own:
+                self._own[device] = self._client(f"{self.client_id}-{device}", device=device)
+
     def publish(self, message: SimMessage) -> None:
         if message.kind == "will":
             self._die(message.device)
