@@ -128,3 +128,16 @@ def provision(settings: Settings, secrets_dir: Path, mosquitto_data: Path) -> In
     _own(mosquitto_data, SERVICE_UIDS["mosquitto"])
     _own(secrets_dir / "vitalstream", SERVICE_UIDS["vitalstream"])
     return result
+
+
+async def topics_and_acls(settings: Settings) -> tuple[list[str], int]:
+    """What `stack up` does once Kafka answers, as the admin identity: the
+    project's topics, then the ACL table (streams/kafka_acls.py). Idempotent."""
+    from streams.connections import kafka_client_kwargs
+    from streams.kafka_acls import ensure_acls, settings_scope
+    from streams.kafka_admin import ensure_project_topics
+
+    k = settings.kafka
+    admin = kafka_client_kwargs(k, "admin")
+    created = await ensure_project_topics(admin, k.partitions, k.topic_prefix, k.replication_factor)
+    return created, await ensure_acls(admin, settings_scope(settings), settings.security)

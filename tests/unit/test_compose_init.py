@@ -126,3 +126,15 @@ def test_influxdb2_has_a_v1_user_for_every_principal_of_the_processes() -> None:
     env = compose()["services"]["influxdb"]["environment"]
     assert env["DOCKER_INFLUXDB_INIT_USERNAME"] == INFLUX_ADMIN
     assert compose()["x-vitalstream"]["environment"]["VITALSTREAM_INFLUX__API"] == "v1"
+
+
+def test_every_vitalstream_command_of_the_deployment_is_one_the_cli_accepts() -> None:
+    # No engine here: at least the processes' commands must parse (a stale
+    # `python -c` once called a function whose signature had changed).
+    from streams.cli import build_parser
+
+    for name, service in compose()["services"].items():
+        command = service.get("command")
+        if isinstance(command, list) and command[:1] == ["vitalstream"]:
+            args = build_parser(command[1:]).parse_args(command[1:])
+            assert callable(args.func), name
