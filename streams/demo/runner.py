@@ -57,6 +57,12 @@ class Component:
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name, self.log_path = name, log_dir / f"{name}.log"
+        # The log is appended to across runs: readiness is looked for only in
+        # what this process writes. An earlier run's "gateway running" made
+        # the demo publish before the gateway had subscribed, and Mosquitto
+        # keeps nothing for a shared subscription not yet made (the second
+        # demo on one .stack lost most of its readings).
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([*VITALSTREAM, *args], env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT)
@@ -64,8 +70,10 @@ class Component:
     def wait_for(self, text: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if text in self.log_path.read_text(errors="replace"):
-                return
+            with open(self.log_path, "rb") as log_file:
+                log_file.seek(self._log_start)
+                if text in log_file.read().decode(errors="replace"):
+                    return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited; see {self.log_path}")
             time.sleep(0.3)
