@@ -101,6 +101,11 @@ class StackSettings(BaseModel):
     mqtt_port: int = 1883  # TLS (mqtt.tls) unless mqtt.tls is off
     # An extra plain-TCP listener (still authenticated), only when set.
     mqtt_plain_port: int | None = None
+    # Only to measure what security costs (`python -m benchmarks.gateway
+    # --security on,off`): an extra Kafka listener without TLS or
+    # authentication whose (anonymous) clients are super users. A hole by
+    # design: never set it on a stack that holds data someone cares about.
+    kafka_plain_port: int | None = None
     # A TLS listener where a device authenticates with a client certificate
     # of the CA (CN = device id), only when set (`devices enroll --cert`).
     mqtt_cert_port: int | None = None

@@ -17,11 +17,15 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=40_000, help="messages per run")
     parser.add_argument("--devices", type=int, default=500)
     parser.add_argument("--gateways", default="1,2", help="gateway process counts, e.g. 1,2")
+    parser.add_argument("--security", default="on",
+                        help="on, off or on,off (off: the stack's plain listeners, "
+                             "stack.kafka_plain_port and stack.mqtt_plain_port)")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     counts = tuple(int(c) for c in args.gateways.split(","))
-    results = bench(Settings(), args.n, args.devices, counts)
+    modes = tuple(args.security.split(","))
+    results = bench(Settings(), args.n, args.devices, counts, modes)
     print(f"gateway throughput, {args.n} messages (json, senml, ble/2a37, ble/2a5f, ble/2a1c) "
           f"from {args.devices} devices, drained from the broker's queue")
     print(summary(results))

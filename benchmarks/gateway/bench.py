@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -331,14 +331,45 @@ def prepare(settings: Settings, devices: int, tmp: Path) -> dict[str, str]:
     }
 
 
+def security_off(settings: Settings) -> tuple[Settings, dict[str, str]]:
+    """The same stack through its plain listeners (stack.kafka_plain_port,
+    stack.mqtt_plain_port): no TLS on either, no SASL on Kafka. Only to measure
+    what security costs, on a stack started with both ports set."""
+    s = settings.stack
+    if s.kafka_plain_port is None or s.mqtt_plain_port is None:
+        raise SystemExit("--security off needs a stack started with "
+                         "VITALSTREAM_STACK__KAFKA_PLAIN_PORT and VITALSTREAM_STACK__MQTT_PLAIN_PORT")
+    bootstrap = f"127.0.0.1:{s.kafka_plain_port}"
+    off = settings.model_copy(update={
+        "kafka": settings.kafka.model_copy(update={"bootstrap": bootstrap,
+                                                   "security_protocol": "PLAINTEXT"}),
+        "mqtt": settings.mqtt.model_copy(update={"port": s.mqtt_plain_port, "tls": False}),
+    })
+    return off, {"VITALSTREAM_KAFKA__BOOTSTRAP": bootstrap,
+                 "VITALSTREAM_KAFKA__SECURITY_PROTOCOL": "PLAINTEXT",
+                 "VITALSTREAM_MQTT__PORT": str(s.mqtt_plain_port), "VITALSTREAM_MQTT__TLS": "false"}
+
+
 def bench(settings: Settings, n: int, devices: int,
-          gateway_counts: tuple[int, ...]) -> list[Result]:
+          gateway_counts: tuple[int, ...], security: tuple[str, ...] = ("on",)) -> list[Result]:
+    """Baseline and gateways for each security mode ("on": TLS and SASL as
+    configured; "off": the plain listeners, see security_off), in one run."""
     now_ms = int(time.time() * 1000)
     messages = make_messages(n, devices, now_ms)
     results = []
+    for mode in security:
+        mode_settings, overrides = security_off(settings) if mode == "off" else (settings, {})
+        for r in bench_one(mode_settings, overrides, messages, devices, gateway_counts):
+            results.append(r if len(security) == 1 else replace(r, name=f"[{mode}] {r.name}"))
+    return results
+
+
+def bench_one(settings: Settings, overrides: dict[str, str], messages: list[Message],
+              devices: int, gateway_counts: tuple[int, ...]) -> list[Result]:
+    results = []
     with tempfile.TemporaryDirectory(prefix="bench-gw-") as tmp_dir:
         tmp = Path(tmp_dir)
-        env = prepare(settings, devices, tmp)
+        env = {**prepare(settings, devices, tmp), **overrides}
         gateways = Gateways(env, tmp)
         try:
             results.append(run_baseline(settings, messages, tmp))
@@ -357,6 +388,8 @@ def summary(results: list[Result]) -> str:
     base = results[0]
     lines = []
     for r in results:
+        if "baseline" in r.name:
+            base = r  # ratios against the baseline of the same security mode
         cpu = (f"  cpu {1e6 * r.cpu_s / r.messages:4.0f} us/msg "
                f"({r.messages / r.cpu_s:,.0f} msg per cpu-s)" if r.cpu_s else "")
         lines.append(f"{r.name:<30} {r.messages:>7} msgs in {r.span_s:6.2f} s  "

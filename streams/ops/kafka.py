@@ -80,6 +80,9 @@ class KafkaService(Service):
     broker: Credential | None = None
     users: list[Credential] = field(default_factory=list)
     admin_user: str = "admin"  # a super user, like the broker
+    # The benchmarks' comparison listener (stack.kafka_plain_port): PLAINTEXT,
+    # its anonymous clients super users. None (the default): no such listener.
+    plain_port: int | None = None
     # Client options of the probe (kafka_client_kwargs as admin), set by the stack.
     probe_kwargs: dict[str, Any] | None = None
 
@@ -106,13 +109,22 @@ class KafkaService(Service):
                          + sec.server_cert_file.read_bytes())
         broker, ctl = self.ports["broker"], self.ports["controller"]
         supers = [self.broker.username, self.admin_user]
+        extra = {"extra_listener": "", "extra_advertised": "", "extra_protocol": ""}
+        if self.plain_port is not None:
+            log.warning("kafka: plaintext listener on %d without authentication "
+                        "(stack.kafka_plain_port, for the security cost benchmark only)",
+                        self.plain_port)
+            supers.append("ANONYMOUS")
+            extra = {"extra_listener": f",PLAIN://127.0.0.1:{self.plain_port}",
+                     "extra_advertised": f",PLAIN://127.0.0.1:{self.plain_port}",
+                     "extra_protocol": ",PLAIN:PLAINTEXT"}
         write_owner_only(root / "server.properties", render(
             "kafka/server.properties.tmpl", host="127.0.0.1", bind="127.0.0.1",
             broker_port=broker, controller_port=ctl, data_dir=root / "data",
             keystore=keystore, ca_file=sec.ca_file.resolve(),
             broker_user=self.broker.username, broker_password=self.broker.password,
             super_users=";".join(f"User:{name}" for name in dict.fromkeys(supers)),
-            extra_listener="", extra_advertised="", extra_protocol="", config_providers="",
+            config_providers="", **extra,
         ).encode())
         (root / "log4j.properties").write_text(render("kafka/log4j.properties"))
         self._format_storage(root)

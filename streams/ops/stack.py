@@ -51,8 +51,10 @@ class NativeStack:
         self.root: Path = s.dir
         self.kafka = KafkaService(
             "kafka", self.root,
-            {"broker": s.kafka_port, "controller": s.kafka_controller_port},
+            {"broker": s.kafka_port, "controller": s.kafka_controller_port,
+             **({"plain": s.kafka_plain_port} if s.kafka_plain_port is not None else {})},
             lib_dir=s.kafka_lib_dir, heap=s.kafka_heap, security=settings.security,
+            plain_port=s.kafka_plain_port,
         )
         try:
             self.kafka.probe_kwargs = kafka_client_kwargs(settings.kafka, "admin")
