@@ -129,6 +129,7 @@ def run_soak(settings: Settings, config: SoakConfig, workdir: Path | None = None
     fleet.write_registry(registry)
     system = FaultSystem(settings, run_id, workdir, registry)
     stack = NativeStack(settings)
+    stack.configure()  # identities and files, as `stack up` gives them
     ledger = Ledger()
     result: dict[str, Any] = {"run_id": run_id, "workdir": str(workdir),
                               "config": config.__dict__, "kills": [],

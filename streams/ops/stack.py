@@ -80,8 +80,10 @@ class NativeStack:
     def services(self) -> list[Service]:
         return [self.kafka, self.mosquitto, self.influx, self.victoria]
 
-    def up(self) -> dict[str, float]:
-        """Start every service, wait until each answers, create topics and database."""
+    def configure(self) -> None:
+        """Give the services their identities and files, as before a start:
+        `up` does it, and so does whoever restarts one service alone (the
+        fault suite)."""
         self.root.mkdir(parents=True, exist_ok=True)
         # Before any service starts: they are configured with these files.
         ensure_dev_pki(self.settings.security)
@@ -93,6 +95,10 @@ class NativeStack:
         self.kafka.users = [credential(sec, name) for name in ("admin", *KAFKA_SERVICES)]
         self.kafka.admin_user = credential(sec, "admin").username
         self.kafka.probe_kwargs = kafka_client_kwargs(self.settings.kafka, "admin")
+
+    def up(self) -> dict[str, float]:
+        """Start every service, wait until each answers, create topics and database."""
+        self.configure()
         started: list[Service] = []
         try:
             for service in self.services:

@@ -163,7 +163,9 @@ def test_notifier_clean_restart_mid_paging_pages_each_alert_once(pipeline: Pipel
 def service_fault(p: Pipeline, service: str, hard: bool) -> Callable[[FleetStream], dict]:
     def fault(stream: FleetStream) -> dict:
         at_event_second(stream, FAULT_AT_S)
-        svc = getattr(NativeStack(p.settings), service)
+        stack = NativeStack(p.settings)
+        stack.configure()  # identities and files, as `stack up` gives them
+        svc = getattr(stack, service)
         kill_ms = int(time.time() * 1000)
         down_s = restart_service(svc, hard)
         return {"kill_ms": kill_ms, "down_s": round(down_s, 1)}
