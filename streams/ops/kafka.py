@@ -83,6 +83,9 @@ class KafkaService(Service):
     # The benchmarks' comparison listener (stack.kafka_plain_port): PLAINTEXT,
     # its anonymous clients super users. None (the default): no such listener.
     plain_port: int | None = None
+    # Set when prepare() wiped a storage formatted earlier: every consumer's
+    # stored offsets and changelog positions refer to records that are gone.
+    storage_wiped: bool = False
     # Client options of the probe (kafka_client_kwargs as admin), set by the stack.
     probe_kwargs: dict[str, Any] | None = None
 
@@ -148,6 +151,7 @@ class KafkaService(Service):
                         "formatting the development storage %s afresh", data)
             shutil.rmtree(data)
             data.mkdir()
+            self.storage_wiped = True
         scram = [arg for u in users for arg in (
             "--add-scram", f"SCRAM-SHA-512=[name={u.username},password={u.password},"
                            f"iterations={SCRAM_ITERATIONS}]")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from pathlib import Path
 
 from streams.connections import (
@@ -112,6 +113,8 @@ class NativeStack:
             for service in reversed(started):
                 service.process.stop()
             raise
+        if self.kafka.storage_wiped:
+            self._drop_worker_state()
         k = self.settings.kafka
         admin = kafka_client_kwargs(k, "admin")
         asyncio.run(ensure_project_topics(admin, k.partitions, k.topic_prefix,
@@ -127,6 +130,19 @@ class NativeStack:
         self.settings.staff.ensure_dev_token_key()
         ensure_dev_staff(self.settings.staff)
         return ready_s
+
+    def _drop_worker_state(self) -> None:
+        """The workers' local state (RocksDB) of this stack's directory after Kafka's
+        storage was formatted afresh: it records changelog offsets past the end of
+        the new, empty topics, and Faust refuses to start on it (ConsistencyError).
+        The table is rebuilt from the changelog; here there is nothing to rebuild."""
+        root = self.root.resolve()
+        for state in (self.settings.worker.data_dir, self.root / "demo" / "worker"):
+            state = state.resolve()
+            if state.is_dir() and state.is_relative_to(root):
+                log.warning("kafka storage formatted afresh: dropping the worker state %s",
+                            state)
+                shutil.rmtree(state)
 
     def down(self) -> list[str]:
         stopped = []

@@ -39,3 +39,26 @@ def test_kraft_cluster_ids_never_look_like_an_option():
     ids = {_kraft_cluster_id() for _ in range(5000)}
     assert len(ids) == 5000
     assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+
+
+def test_worker_state_goes_with_a_wiped_kafka_storage_and_only_inside_the_stack(tmp_path):
+    """After Kafka's dev storage is formatted afresh, the workers' RocksDB state
+    names changelog offsets past the new topics' end; Faust would refuse to start
+    on it (ConsistencyError), so the stack drops it. Nothing outside its dir."""
+    from streams.ops.stack import NativeStack
+    from streams.settings import Settings
+
+    root, outside = tmp_path / "stack", tmp_path / "elsewhere-worker"
+    settings = Settings(stack={"dir": root}, worker={"data_dir": outside})
+    stack = NativeStack(settings)
+    demo_state = root / "demo" / "worker" / "v1" / "tables"
+    demo_state.mkdir(parents=True)
+    outside.mkdir()
+    stack._drop_worker_state()
+    assert not (root / "demo" / "worker").exists()
+    assert outside.exists()  # not the stack's to delete
+
+    settings = Settings(stack={"dir": root}, worker={"data_dir": root / "worker"})
+    (root / "worker" / "tables").mkdir(parents=True)
+    NativeStack(settings)._drop_worker_state()
+    assert not (root / "worker").exists()
