@@ -104,9 +104,9 @@ async def group_lag(kafka: dict[str, Any], group: str, topic: str, partitions: i
     admin = AIOKafkaAdminClient(**kafka, request_timeout_ms=10_000)
     consumer = AIOKafkaConsumer(**kafka, group_id=None,
                                 enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
     try:
+        await admin.start()
+        await consumer.start()
         committed = await admin.list_consumer_group_offsets(group)
         parts = [TopicPartition(topic, p) for p in range(partitions)]
         ends = await consumer.end_offsets(parts)
@@ -115,7 +115,7 @@ async def group_lag(kafka: dict[str, Any], group: str, topic: str, partitions: i
             meta = committed.get(tp)
             lag += ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0)
         return lag
-    except Exception:  # noqa: BLE001 - lag is advisory; a failed probe is reported as None
+    except Exception:  # noqa: BLE001 - advisory, or Kafka restarting: no answer is None
         return None
     finally:
         await consumer.stop()

@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from benchmarks.common.kafka import group_lag as common_group_lag
 from benchmarks.common.procs import Proc
 from streams.connections import kafka_client_kwargs, mqtt_connection
 from streams.kafka_admin import ensure_project_topics
@@ -192,25 +193,8 @@ def end_session(settings: Settings, client_id: str, timeout_s: float = 10) -> No
 
 async def group_lag(settings: Settings, group: str, topic: str, partitions: int) -> int | None:
     """End offsets minus the group's committed offsets; None while Kafka cannot answer."""
-    kwargs = kafka_client_kwargs(settings.kafka, "admin")
-    admin = AIOKafkaAdminClient(request_timeout_ms=10_000, **kwargs)
-    consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **kwargs)
-    try:
-        await admin.start()
-        await consumer.start()
-        committed = await admin.list_consumer_group_offsets(group)
-        parts = [TopicPartition(topic, p) for p in range(partitions)]
-        ends = await consumer.end_offsets(parts)
-        lag = 0
-        for tp in parts:
-            meta = committed.get(tp)
-            lag += ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0)
-        return lag
-    except Exception:  # noqa: BLE001 - Kafka restarting: no answer yet
-        return None
-    finally:
-        await consumer.stop()
-        await admin.close()
+    return await common_group_lag(kafka_client_kwargs(settings.kafka, "admin"), group, topic,
+                                  partitions)
 
 
 async def delete_topics(settings: Settings, prefixes: tuple[str, ...]) -> None:
