@@ -30,63 +30,18 @@ from functools import partial
 
 import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import (
-    InvalidProducerEpoch,
-    KafkaError,
-    OutOfOrderSequenceNumber,
-    UnknownProducerId,
-)
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.errors import KafkaError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from analytics.backoff import Backoff
 from devices.gateway_config import GatewayConfig
+from devices.gateway_kafka import PRODUCER_STATE_ERRORS, CachingPartitioner, Pending, Record
 from devices.ingest import Ingestor, IngestResult
 from devices.records import DeadLetter
 
 log = logging.getLogger(__name__)
-# The broker no longer accepts the producer's idempotence state (its id, epoch
-# or sequence numbers): that producer cannot send again, a new one can.
-PRODUCER_STATE_ERRORS = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
-
-
-class _Pending:
-    """One MQTT message in arrival order: acked when `waiting` reaches 0."""
-
-    __slots__ = ("mid", "waiting", "connection")
-
-    def __init__(self, mid: int, waiting: int, connection: int = 0) -> None:
-        self.mid = mid
-        self.waiting = waiting  # Kafka records not yet acknowledged
-        self.connection = connection  # the MQTT connection it arrived on (see _ack_in_order)
-
-
-_Record = tuple[str, bytes | None, bytes | None]  # topic, key, value
 _Inbound = tuple[int, str, bytes, int, int]  # mid, topic, payload, received_ms, connection
-
-
-class CachingPartitioner:
-    """aiokafka's default partitioner (Java-compatible murmur2, so topics stay
-    co-partitioned with every other producer), memoized per key: the pure
-    Python murmur2 cost more than the rest of producing a record."""
-
-    def __init__(self, max_keys: int = 200_000) -> None:
-        self._default = DefaultPartitioner()
-        self._cache: dict[tuple[bytes, int], int] = {}
-        self._max_keys = max_keys
-
-    def __call__(self, key: bytes | None, all_partitions: list[int],
-                 available: list[int]) -> int:
-        if key is None:
-            return self._default(key, all_partitions, available)
-        slot = (key, len(all_partitions))
-        partition = self._cache.get(slot)
-        if partition is None:
-            if len(self._cache) >= self._max_keys:
-                self._cache.clear()
-            partition = self._cache[slot] = self._default(key, all_partitions, available)
-        return partition
 
 
 class Gateway:
@@ -100,7 +55,7 @@ class Gateway:
         self._wake_requested = False  # set by the MQTT thread, cleared by the loop
         self._drained = asyncio.Event()  # nothing in flight
         self._drained.set()
-        self._order: deque[_Pending] = deque()
+        self._order: deque[Pending] = deque()
         self._producer: AIOKafkaProducer | None = None
         self._producer_lock = asyncio.Lock()
         self._client: mqtt.Client | None = None
@@ -256,8 +211,8 @@ class Gateway:
                     result = self.ingestor.internal_error(topic, payload, received_ms)
                 await self._produce(mid, self._records(result), connection)
 
-    def _records(self, result: IngestResult) -> list[_Record]:
-        records: list[_Record] = []
+    def _records(self, result: IngestResult) -> list[Record]:
+        records: list[Record] = []
         if result.batch is not None:
             records.append((self.config.normalized_topic, result.batch.pid.encode(),
                             result.batch.to_bytes()))
@@ -269,9 +224,9 @@ class Gateway:
             records.append((self.config.deadletter_topic, key, dead.to_bytes()))
         return records
 
-    async def _produce(self, mid: int, records: list[_Record], connection: int = 0) -> None:
+    async def _produce(self, mid: int, records: list[Record], connection: int = 0) -> None:
         """Hand one message's records to the producer; the ack comes from callbacks."""
-        pending = _Pending(mid, len(records), connection)
+        pending = Pending(mid, len(records), connection)
         self._order.append(pending)
         self._drained.clear()
         if not records:
@@ -299,7 +254,7 @@ class Gateway:
         assert self._producer is not None
         return await self._producer.send(topic, value, key=key)
 
-    def _sent(self, pending: _Pending, record: _Record, future: asyncio.Future[object]) -> None:
+    def _sent(self, pending: Pending, record: Record, future: asyncio.Future[object]) -> None:
         if future.cancelled() or future.exception() is not None:
             self._retry(pending, record)
             return
@@ -307,11 +262,11 @@ class Gateway:
         if pending.waiting == 0 and self._order and self._order[0] is pending:
             self._ack_in_order()
 
-    def _retry(self, pending: _Pending, record: _Record) -> None:
+    def _retry(self, pending: Pending, record: Record) -> None:
         self.produce_retries += 1
         self._spawn(self._resend(pending, record))
 
-    async def _resend(self, pending: _Pending, record: _Record) -> None:
+    async def _resend(self, pending: Pending, record: Record) -> None:
         """Retry one record until Kafka takes it. Idempotent producer: a retry
         after an unknown outcome may duplicate across sessions, never lose;
         downstream is idempotent (msg_id)."""

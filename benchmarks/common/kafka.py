@@ -120,3 +120,20 @@ async def group_lag(kafka: dict[str, Any], group: str, topic: str, partitions: i
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def end_offsets(kafka: dict[str, Any], topic: str) -> dict[TopicPartition, int]:
+    """Each partition of `topic` and its end offset (the next record's)."""
+    admin = AIOKafkaAdminClient(**kafka)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    parts = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    consumer = AIOKafkaConsumer(**kafka, group_id=None)
+    await consumer.start()
+    try:
+        return await consumer.end_offsets(parts)
+    finally:
+        await consumer.stop()

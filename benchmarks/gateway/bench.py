@@ -38,9 +38,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
-from benchmarks.common.kafka import kcat_config
+from benchmarks.common.kafka import end_offsets, kcat_config
 from benchmarks.common.procs import cpu_s
 from devices.registry import write_registry_file
 from devices.simulator.encoders import (
@@ -138,22 +137,6 @@ def publish_all(settings: Settings, messages: list[Message]) -> float:
     if unacked:
         raise RuntimeError(f"{unacked} messages not acknowledged by the broker")
     return len(messages) / elapsed
-
-
-async def end_offsets(kafka: dict[str, Any], topic: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(**kafka)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    parts = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    consumer = AIOKafkaConsumer(**kafka, group_id=None)
-    await consumer.start()
-    try:
-        return await consumer.end_offsets(parts)
-    finally:
-        await consumer.stop()
 
 
 async def read_span(kafka: dict[str, Any], start: dict[TopicPartition, int], n: int,

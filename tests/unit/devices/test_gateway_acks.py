@@ -10,8 +10,9 @@ from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber
 from aiokafka.partitioner import DefaultPartitioner
 
 from devices.decoding import ValidationLimits
-from devices.gateway import CachingPartitioner, Gateway
+from devices.gateway import Gateway
 from devices.gateway_config import GatewayConfig
+from devices.gateway_kafka import CachingPartitioner
 from devices.ingest import Ingestor
 from tests.unit.loop_turns import until
 
