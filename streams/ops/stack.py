@@ -28,11 +28,11 @@ from streams.ops.influx_setup import setup_tiers
 from streams.ops.influx_users import ensure_users
 from streams.ops.kafka import KafkaService
 from streams.ops.mosquitto import MosquittoService, TlsFiles
-from streams.ops.mqtt_admin import service_credentials
+from streams.ops.mqtt_admin import grant_staff, service_credentials
 from streams.ops.pki import ensure_dev_pki
 from streams.ops.service import Service
 from streams.settings import Settings
-from streams.staff.dev import ensure_dev_staff
+from streams.staff.dev import dev_staff_logins, ensure_dev_staff
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,12 @@ class NativeStack:
         self.settings.privacy.ensure_dev_key()
         self.settings.staff.ensure_dev_token_key()
         ensure_dev_staff(self.settings.staff)
+        # The same accounts on the broker (what `vitalstream staff add` does), so a
+        # dev nurse reads her ward's pages and acks over MQTT too; every time, so a
+        # .stack made before this grant gets it as well (ensure is idempotent).
+        admin_mqtt = mqtt_connection(self.settings.mqtt, "admin")
+        for member, password in dev_staff_logins(self.settings.staff):
+            grant_staff(admin_mqtt, member, password, self.settings.notify.mqtt_ack_topic)
         return ready_s
 
     def _drop_worker_state(self) -> None:

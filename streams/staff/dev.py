@@ -46,6 +46,14 @@ def ensure_dev_staff(settings: StaffSettings, on_added: OnAdded | None = None) -
     return created
 
 
+def dev_staff_logins(settings: StaffSettings) -> list[tuple[StaffMember, str]]:
+    """Each development account with its password (from the dev passwords file),
+    for `stack up` to give the broker the same identities every time."""
+    path = settings.dev_passwords_file
+    passwords: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    return [(m, passwords[m.username]) for m in DEV_STAFF if m.username in passwords]
+
+
 def dev_staff_summary(settings: StaffSettings) -> str:
     """One line for the demo: who can log in, and where their passwords are."""
     names = ", ".join(f"{m.username} ({'/'.join(m.wards)})" for m in DEV_STAFF)

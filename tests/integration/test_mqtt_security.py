@@ -275,3 +275,18 @@ def test_a_queued_message_survives_a_clean_broker_restart(settings: Settings,
         assert resumed.got(topic) == [payload]
     finally:
         resumed.close()
+
+
+def test_the_dev_staff_of_stack_up_read_only_their_wards_pages(settings: Settings,
+                                                                closing: list[Listener]) -> None:
+    """`stack up` gives the broker its development accounts too (as `staff add` does):
+    nurse-w1, with the password of the dev file, reads W1's pages and not W2's."""
+    from streams.staff.dev import dev_staff_logins
+
+    logins = {member.username: (member, pw) for member, pw in dev_staff_logins(settings.staff)}
+    member, password = logins["nurse-w1"]
+    mine = Listener(mqtt_client(settings, "staff", (member.username, password)), settings,
+                    ["care/W1/#", "care/W2/#"])
+    closing.append(mine)
+    assert mine.suback == [0x01, NOT_AUTHORIZED]
+    pages_reach_only(settings, mine, own="W1", other="W2")
