@@ -14,9 +14,10 @@ raised when any device has the condition):
   that talks regularly sent nothing for `offline_after_ms` (and at least
   `no_data_gaps` of its usual gaps), by the wall time of arrival, never the
   device's own clock, which may be wrong;
-- ``no_data.<metric>``: a continuous metric the patient has delivered before
-  has sent nothing for `no_data_after_ms` while other data still arrives (a
-  lead or a sensor of a multi-parameter device failed);
+- ``no_data.<metric>``: a continuous metric the patient has delivered at
+  least twice (so its cadence is known) has sent nothing for
+  `no_data_after_ms` and `no_data_gaps` of its usual gaps while other data
+  still arrives (a lead or a sensor of a multi-parameter device failed);
 - ``battery_low``: the lowest battery level the patient's devices last reported;
 - ``sensor_off_body``: a status said ``on_body: false`` or every reading of the
   latest arrival carried ``contact_lost``; raised after the rule's delay;
@@ -178,7 +179,10 @@ class DeviceWatch:
         if batteries:
             out[BATTERY_SIGNAL] = min(batteries)
         for metric, last_ms in self.metric_arrival_ms.items():
-            silent = now_ms - last_ms >= self._silent_after_ms(metric, settings)
+            after = self._silent_after_ms(metric, settings)
+            if after is None:
+                continue
+            silent = now_ms - last_ms >= after
             out[NO_DATA_PREFIX + metric] = 1.0 if silent and not offline else 0.0
         return out
 
@@ -189,12 +193,22 @@ class DeviceWatch:
             after = dev.silent_after_ms(settings)
             if after is not None and dev.online is not False:
                 deadlines.append(dev.last_ms + after)
-        deadlines += [t + self._silent_after_ms(m, settings)
-                      for m, t in self.metric_arrival_ms.items()]
+        for metric, last_ms in self.metric_arrival_ms.items():
+            after = self._silent_after_ms(metric, settings)
+            if after is not None:
+                deadlines.append(last_ms + after)
         return int(min(deadlines)) if deadlines else None
 
-    def _silent_after_ms(self, metric: str, settings: TechnicalSettings) -> float:
-        gap = self.metric_gap_ms.get(metric, 0.0)
+    def _silent_after_ms(self, metric: str, settings: TechnicalSettings) -> float | None:
+        """How long `metric` may be silent; None while its cadence is unknown.
+
+        A metric seen once has no usual gap yet: a spot check (a cuff a nurse
+        uses on her 4-hourly round) would otherwise raise no_data after
+        `no_data_after_ms`, on every patient, every round. From its second
+        arrival on it is expected at its own cadence (`no_data_gaps` gaps)."""
+        gap = self.metric_gap_ms.get(metric)
+        if gap is None:
+            return None
         return max(float(settings.no_data_after_ms), settings.no_data_gaps * gap)
 
     def changed_since_evaluated(self, signals: Mapping[str, float]) -> bool:

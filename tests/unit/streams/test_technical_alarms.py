@@ -141,6 +141,24 @@ def test_a_metric_measured_every_15_min_is_not_silent_between_measurements():
         "technical.no_data.systolic_bp"] == 1.0
 
 
+def test_a_cuff_used_on_the_4_hourly_round_raises_no_no_data_between_rounds():
+    """The first round's blood pressure arms nothing (cadence unknown); from the
+    second round on it is expected every 4 h, and missed only after 3 rounds."""
+    watch = DeviceWatch()
+    round_ms = 4 * 3600_000
+    for k in range(2):
+        watch.on_readings("cuff", ["systolic_bp"], [()], T0 + k * round_ms)
+        for minute in range(1, 240):
+            t = T0 + k * round_ms + minute * 60_000
+            watch.on_readings("wearable", ["heart_rate"], [()], t)
+            assert watch.signals(t, SETTINGS).get("technical.no_data.systolic_bp", 0.0) == 0.0
+    # Three rounds missed: the cuff, a device of its own, is offline by its cadence.
+    later = T0 + round_ms + 3 * round_ms
+    watch.on_readings("wearable", ["heart_rate"], [()], later)
+    assert watch.signals(later - 60_000, SETTINGS)["technical.device_offline"] == 0.0
+    assert watch.signals(later, SETTINGS)["technical.device_offline"] == 1.0
+
+
 def test_mostly_flagged_windows_for_five_minutes_raise_signal_poor():
     proc = make_processor()
     state = proc.new_state("p1")
@@ -190,7 +208,9 @@ def test_a_device_heard_once_is_not_offline_by_silence_but_a_regular_one_is():
     watch = DeviceWatch()
     watch.on_readings("nurse-tablet", ["body_temperature"], [()], T0)  # a spot check
     assert watch.signals(T0 + 3600_000, SETTINGS)["technical.device_offline"] == 0.0
-    assert watch.next_deadline_ms(SETTINGS) is not None  # its metric may still go silent
+    # Nor is its metric "no data": seen once, it has no cadence to miss.
+    assert "technical.no_data.body_temperature" not in watch.signals(T0 + 3600_000, SETTINGS)
+    assert watch.next_deadline_ms(SETTINGS) is None
     for s in range(0, 10):
         watch.on_readings("wearable", ["heart_rate"], [()], T0 + s * 1000)
     assert watch.signals(T0 + 9_000 + 119_000, SETTINGS)["technical.device_offline"] == 0.0
