@@ -23,13 +23,14 @@ from streams.settings import Settings
 
 
 def publisher_for(settings: Settings, fleets: list[Fleet], ledger: Ledger,
-                  client_id: str) -> MqttPublisher:
+                  client_id: str, indexes: range | None = None,
+                  credentials: dict[str, str] | None = None) -> MqttPublisher:
     admin = mqtt_connection(settings.mqtt, "admin")
-    devices = [f.device(i) for f in fleets for i in range(f.max_devices)]
+    devices = [f.device(i) for f in fleets for i in indexes or range(f.max_devices)]
     # ack_timeout: a broker restart (and Kafka's, behind the gateway) takes seconds
     return MqttPublisher(admin.host, admin.port, client_id=client_id, max_inflight=200,
                          tls=admin.tls_context(), ack_timeout_s=120, connect_timeout_s=60,
-                         credentials=fleet_credentials(settings, devices),
+                         credentials=credentials or fleet_credentials(settings, devices),
                          on_confirmed=ledger.on_confirmed)
 
 
@@ -40,6 +41,7 @@ class FleetStream:
     t0_ms: int  # event time of the first message; 0: the next second once connected
     seconds: int  # event seconds to publish
     speed: float = 1.0
+    indexes: range | None = None  # the devices this stream publishes; None: every one
     done: int = 0  # event seconds published
     stop: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
@@ -47,8 +49,15 @@ class FleetStream:
     thread: threading.Thread | None = None
 
     def start(self) -> FleetStream:
+        self.connect()
+        return self.launch()
+
+    def connect(self) -> None:
         self.publisher.open([])
-        self.publisher.connect([f.device(i) for f in self.fleets for i in range(f.max_devices)])
+        self.publisher.connect([f.device(i) for f in self.fleets for i in self._indexes(f)])
+
+    def launch(self) -> FleetStream:
+        """Publish from t0_ms (0: the next second) on a thread; connect() first."""
         if self.t0_ms == 0:
             self.t0_ms = (int(time.time()) + 1) * 1000
         self.thread = threading.Thread(target=self._run, daemon=True, name="fleet-stream")
@@ -65,13 +74,16 @@ class FleetStream:
                 if wait_s > 0 and self.stop.wait(wait_s):
                     break
                 for fleet in self.fleets:
-                    for i in range(fleet.max_devices):
+                    for i in self._indexes(fleet):
                         self.publisher.publish(fleet.message(i, ts_ms))
                 self.done = k + 1
         except BaseException as exc:  # noqa: BLE001 - reported by the caller
             self.error = exc
         finally:
             self.finished.set()
+
+    def _indexes(self, fleet: Fleet) -> range:
+        return self.indexes or range(fleet.max_devices)
 
     def last_ts_ms(self) -> int:
         return self.t0_ms + (self.done - 1) * 1000
