@@ -117,6 +117,9 @@ class AlertRule:
 # rate alone.
 CONCORDANT: tuple[str, str] = ("heart_rate", "respiratory_rate")
 CONCORDANT_SIGNAL = "anomaly.heart_rate+respiratory_rate.rising"
+# Both above their baselines by at least this many of the patient's own SDs:
+# the smaller of the two robust z (see `collect_signals`).
+CONCORDANT_Z_SIGNAL = "anomaly.heart_rate+respiratory_rate.min_z"
 
 
 def collect_signals(
@@ -132,7 +135,8 @@ def collect_signals(
     "spo2.median", "heart_rate.time_above_ms"); "anomaly.<metric>.score",
     ".z" and ".trend" from `AnomalyScore`, and `CONCORDANT_SIGNAL` (heart
     rate and respiratory rate both above their baselines: the smaller of
-    their scores) when both were scored; from a `News2Result`:
+    their scores) and `CONCORDANT_Z_SIGNAL` (the smaller of their robust z)
+    when both were scored; from a `News2Result`:
     "news2.total" and "news2.any_single_3" (1.0 or 0.0) when it scored any
     parameter, and always "news2.spo2_scale" (1 or 2, the SpO2 scale in
     force) and, when the oxygen state is known, "news2.on_oxygen" (1.0/0.0).
@@ -144,6 +148,7 @@ def collect_signals(
         for name, value in getattr(w, "features", {}).items():
             out[f"{w.metric}.{name}"] = float(value)  # type: ignore[attr-defined]
     rising: dict[str, float] = {}
+    z: dict[str, float] = {}
     for s in scores:
         m = s.metric  # type: ignore[attr-defined]
         out[f"anomaly.{m}.score"] = float(s.score)  # type: ignore[attr-defined]
@@ -151,8 +156,10 @@ def collect_signals(
         out[f"anomaly.{m}.trend"] = float(s.trend)  # type: ignore[attr-defined]
         # A metric away from its baseline upwards: its score, 0 if it falls.
         rising[m] = 0.0 if s.trend < 0 or s.robust_z <= 0 else float(s.score)  # type: ignore[attr-defined]
+        z[m] = float(s.robust_z)  # type: ignore[attr-defined]
     if CONCORDANT[0] in rising and CONCORDANT[1] in rising:
         out[CONCORDANT_SIGNAL] = min(rising[CONCORDANT[0]], rising[CONCORDANT[1]])
+        out[CONCORDANT_Z_SIGNAL] = min(z[CONCORDANT[0]], z[CONCORDANT[1]])
     if news2 is not None:
         parameters = getattr(news2, "parameters", ())
         if parameters:
@@ -216,13 +223,22 @@ DEFAULT_RULES: tuple[dict[str, object], ...] = (
     {"name": "rr_irregular", "signal": "rr_interval.rmssd_ms", "trigger": 100, "clear": 70,
      "min_duration_ms": 5 * 60_000, "severity": "low_medium",
      "realert_interval_ms": 60 * 60_000},
-    # A personal trend: heart rate and respiratory rate both drifting up from
-    # the patient's own baseline (CONCORDANT_SIGNAL), held 30 minutes so an
-    # ordinary activity bout does not page. Heart rate alone was the rule
-    # before: its circadian day-time rise (5-10/min above the night) kept it
-    # at its limit for hours on stable patients (benchmarks/alerts: the
-    # largest source of false alerts).
-    {"name": "vitals_trend", "signal": CONCORDANT_SIGNAL, "trigger": 1.0,
-     "clear": 0.5, "min_duration_ms": 30 * 60_000, "severity": "low_medium",
-     "realert_interval_ms": 60 * 60_000},
+    # A personal trend: heart rate and respiratory rate both at least one of
+    # the patient's own SDs above their baselines (CONCORDANT_Z_SIGNAL), in
+    # every minute of 30 (the IEC 60601-1-8 alarm condition delay: the
+    # condition must persist, so no hysteresis while pending), so an ordinary
+    # activity bout does not page. Heart rate alone was the rule before: its
+    # circadian day-time rise (5-10/min above the night) kept it at its limit
+    # for hours on stable patients. Then both metrics' anomaly scores (CUSUM
+    # with k = 0.5, tuned to a 1-SD shift): the day-time rise of both, about
+    # half an SD, still summed to the CUSUM limit within an hour while the
+    # baseline, frozen once a trend is flagged, did not follow, so most stable
+    # patients got 1-3 of these a day (benchmarks/alerts: the largest source
+    # of false alerts). A sustained shift of 1 SD in both is beyond that swing
+    # and is what SIRS-type deterioration (sepsis: heart and respiratory rate
+    # rising for hours before the event, docs/simulator.md) looks like early.
+    # Resolves after 15 minutes below 1 SD, re-raised at most hourly.
+    {"name": "vitals_trend", "signal": CONCORDANT_Z_SIGNAL, "trigger": 1.0,
+     "min_duration_ms": 30 * 60_000, "clear_duration_ms": 15 * 60_000,
+     "severity": "low_medium", "realert_interval_ms": 60 * 60_000},
 )
