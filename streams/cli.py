@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "news2": "news2",
     "schemas": "schemas",
     "influx": "influx",
+    "kafka": "kafka",
     "export": "export",
     "dashboards": "dashboards",
     "compose": "compose",

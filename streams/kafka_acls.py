@@ -15,6 +15,13 @@ short: metadata, offsets and timestamps lookups come with them.
 (CreateAcls, one request per entry; creating an existing ACL is a no-op), so
 `stack up` and a test that deploys services under its own prefix or group
 both call it.
+
+aiokafka 0.14.0 has no public ACL API (AIOKafkaAdminClient has no
+create_acls/describe_acls), so the requests go through its private
+`_send_request`. aiokafka is pinned exactly in pyproject.toml, and
+`RELIED_ON` holds fingerprints of the private code used here; a unit test
+(tests/unit/streams/test_kafka_acls.py) fails when an upgrade changes it or
+brings a public API to switch to.
 """
 
 from __future__ import annotations
@@ -36,6 +43,17 @@ from streams.security_settings import SecuritySettings
 
 if TYPE_CHECKING:
     from streams.settings import Settings
+
+AIOKAFKA_VERSION = "0.14.0"
+# (module, class, method) -> sha256 of its source (streams.faust_patches.fingerprint).
+RELIED_ON: dict[tuple[str, str, str], str] = {
+    ("aiokafka.admin.client", "AIOKafkaAdminClient", "_send_request"):
+        "f22c6873ed66098c568d3c62ffa12644af8e3ee5ca8c03f81da5ebae147d0f26",
+    ("aiokafka.protocol.admin", "CreateAclsRequest", "__init__"):
+        "4ad9b0bf11147063c342774a173c886f978a6092b8f7573a7ef1f57da56ea5b8",
+    ("aiokafka.protocol.admin", "CreateAclsRequest", "build"):
+        "9999493ba56f9bcc083ee0d9d48c2071d03a7ca11108aa0bc0ead96e26320093",
+}
 
 # Service principals that are Kafka clients (the exporter reads InfluxDB only).
 KAFKA_SERVICES: tuple[str, ...] = ("gateway", "worker", "notifier", "console")

@@ -8,6 +8,7 @@ refusal cannot pass because nothing works (on a plaintext broker every
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from dataclasses import replace
 from typing import Any
 
@@ -23,7 +24,11 @@ from streams import topics as t
 from streams.connections import Principal, kafka_client_kwargs
 from streams.kafka_acls import AclScope, ensure_acls
 from streams.kafka_admin import ensure_project_topics
+from streams.ops.credentials import credential
+from streams.ops.kafka_scram import authenticates
+from streams.ops.stack import NativeStack
 from streams.settings import Settings
+from tests.integration.conftest import VITALSTREAM
 
 pytestmark = pytest.mark.integration
 
@@ -156,3 +161,37 @@ def test_grants_cover_only_their_scope(settings: Settings, scope: AclScope) -> N
     with pytest.raises(TopicAuthorizationFailedError):
         asyncio.run(_produce(as_principal(settings, "gateway"),
                              t.topic_name(t.VITALS_NORMALIZED, other.topic_prefix)))
+
+
+def test_rotated_password_refuses_the_old_one_without_a_broker_restart(
+        settings: Settings, scope: AclScope) -> None:
+    """`vitalstream kafka rotate-password` on the running broker (docs/security.md,
+    "Rotating a Kafka password"): the old password is refused, the service started
+    again with the new one gets in, and the broker is the same process throughout."""
+    kafka = NativeStack(settings).kafka.process
+    pid_before = kafka.pid()
+    old = credential(settings.security, "console").password
+    acks = t.topic_name(t.ALERTS_ACKS, scope.topic_prefix)
+
+    async def rotate_under_an_open_connection() -> None:
+        # A console connected before the rotation keeps its login until it
+        # reconnects, which is why the procedure restarts the service next.
+        running = AIOKafkaProducer(**as_principal(settings, "console"), acks="all")
+        await asyncio.wait_for(running.start(), TIMEOUT_S)
+        try:
+            await asyncio.wait_for(running.send_and_wait(acks, b"{}"), TIMEOUT_S)
+            done = await asyncio.to_thread(
+                subprocess.run, [*VITALSTREAM, "kafka", "rotate-password", "console"],
+                capture_output=True, text=True, timeout=180, check=False)
+            assert done.returncode == 0, done.stderr[-2000:]
+            await asyncio.wait_for(running.send_and_wait(acks, b"{}"), TIMEOUT_S)
+        finally:
+            await running.stop()
+
+    asyncio.run(rotate_under_an_open_connection())
+    new = credential(settings.security, "console").password  # what a restarted console reads
+    assert new != old
+    assert not asyncio.run(authenticates(settings, "console", old))
+    assert asyncio.run(authenticates(settings, "console", new))
+    asyncio.run(_produce(as_principal(settings, "console"), acks))
+    assert kafka.pid() == pid_before is not None

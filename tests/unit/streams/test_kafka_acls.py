@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 
 import faust
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams import topics as t
 from streams.connections import ConnectionSettingsError, faust_broker_kwargs, kafka_client_kwargs
-from streams.kafka_acls import AclScope, Op, Pattern, Resource, grants
+from streams.faust_patches import fingerprint
+from streams.kafka_acls import AIOKAFKA_VERSION, RELIED_ON, AclScope, Op, Pattern, Resource, grants
 from streams.security_settings import PrincipalCredentials, SecuritySettings
 from streams.settings import KafkaSettings
 
@@ -73,3 +76,18 @@ def test_client_options_are_scram_over_tls(tmp_path: Path, monkeypatch: pytest.M
     creds = faust_broker_kwargs(_kafka(tmp_path), "worker")["broker_credentials"]
     assert isinstance(creds, faust.SASLCredentials)
     assert (creds.protocol.value, creds.mechanism.value) == ("SASL_SSL", "SCRAM-SHA-512")
+
+
+@pytest.mark.parametrize("method", sorted(RELIED_ON))
+def test_the_private_aiokafka_code_the_acls_use_is_unchanged(method: tuple[str, str, str]) -> None:
+    assert fingerprint(*method) == RELIED_ON[method], (
+        f"aiokafka changed {'.'.join(method)}: check streams/kafka_acls.py ensure_acls "
+        "(or switch to a public ACL API) before updating its hash")
+
+
+def test_aiokafka_is_pinned_and_still_has_no_public_acl_api() -> None:
+    text = (Path(__file__).resolve().parents[3] / "pyproject.toml").read_text()
+    assert f'"aiokafka=={AIOKAFKA_VERSION}"' in text
+    assert metadata.version("aiokafka") == AIOKAFKA_VERSION
+    public = {name for name in dir(AIOKafkaAdminClient) if "acl" in name.lower()}
+    assert public == set(), f"aiokafka now offers {public}: use it instead of _send_request"
