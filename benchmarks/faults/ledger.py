@@ -9,6 +9,12 @@ holds, and what the pagers received.
   `page_ref` (one per alert and kind/level, stable across retries and
   restarts): a page_ref twice on one channel is a duplicate; every `raised`
   event of the run's patients in Kafka must be paged on both channels.
+  One exception, the webhook's stated contract (docs/notify.md): a page
+  interrupted mid-flight (the notifier killed after the receiver answered,
+  before its dedup row) or retried after a timeout whose request did get
+  through is sent once more with the same Idempotency-Key, which the
+  receiver drops. Such a second copy is counted as `redelivered`; a third
+  copy, or a second one under another key, is a duplicate.
 """
 
 from __future__ import annotations
@@ -135,17 +141,26 @@ class PageWatcher:
         self.client.loop_stop()
 
 
+IDEMPOTENCY_KEY = "idempotency_key"  # the request's header, copied into the page by webhook_pages
+
+
 def webhook_pages(webhook: WebhookReceiver) -> list[tuple[int, dict[str, Any]]]:
-    """Delivered (200) webhook pages: (arrival ms, page)."""
-    return [(hit.arrived_ms, json.loads(hit.body)) for hit in webhook.delivered()]
+    """Delivered (200) webhook pages: (arrival ms, page with its Idempotency-Key header)."""
+    out = []
+    for hit in webhook.delivered():
+        headers = {name.lower(): value for name, value in hit.headers.items()}
+        out.append((hit.arrived_ms, {**json.loads(hit.body),
+                                     IDEMPOTENCY_KEY: headers.get("idempotency-key")}))
+    return out
 
 
 @dataclass(frozen=True)
 class PageCheck:
     expected_raised: int  # `raised` events of the run's patients in Kafka
-    duplicates: dict[str, int]  # channel -> page_refs received more than once
+    duplicates: dict[str, int]  # channel -> page_refs received more than once (see module doc)
     missing: dict[str, int]  # channel -> raised events without a page
     pages: dict[str, int]  # channel -> pages received
+    redelivered: dict[str, int] = field(default_factory=dict)  # webhook: same key, twice
 
 
 def raised_by_bed(alert_records: Iterable[bytes], beds: dict[str, tuple[str, str]]
@@ -168,10 +183,14 @@ def raised_by_bed(alert_records: Iterable[bytes], beds: dict[str, tuple[str, str
 
 def check_pages(expected: Counter[tuple[str, str, str]],
                 channels: dict[str, list[tuple[int, dict[str, Any]]]]) -> PageCheck:
-    duplicates, missing, pages = {}, {}, {}
+    duplicates, missing, pages, redelivered = {}, {}, {}, {}
     for channel, received in channels.items():
-        refs = Counter(p["page_ref"] for _, p in received)
-        duplicates[channel] = sum(1 for n in refs.values() if n > 1)
+        copies: dict[str, list[Any]] = {}
+        for _, p in received:
+            copies.setdefault(p["page_ref"], []).append(p.get(IDEMPOTENCY_KEY))
+        again = [keys for keys in copies.values() if len(keys) > 1]
+        redelivered[channel] = sum(1 for keys in again if is_redelivery(keys))
+        duplicates[channel] = len(again) - redelivered[channel]
         raised: dict[tuple[str, str, str], set[str]] = {}
         for _, p in received:
             if p.get("kind") == "raised":
@@ -179,7 +198,12 @@ def check_pages(expected: Counter[tuple[str, str, str]],
                     p["page_ref"])
         missing[channel] = sum(max(0, n - len(raised.get(key, ()))) for key, n in expected.items())
         pages[channel] = len(received)
-    return PageCheck(sum(expected.values()), duplicates, missing, pages)
+    return PageCheck(sum(expected.values()), duplicates, missing, pages, redelivered)
+
+
+def is_redelivery(keys: list[Any]) -> bool:
+    """Two copies under one Idempotency-Key: the receiver keeps the first."""
+    return len(keys) == 2 and keys[0] is not None and keys[0] == keys[1]
 
 
 def beds_of(fleets: Iterable[Fleet], pseudonymizer: Pseudonymizer) -> dict[str, tuple[str, str]]:

@@ -234,7 +234,8 @@ def run_soak(settings: Settings, config: SoakConfig, workdir: Path | None = None
         delays = alert_delays(fleet, webhook_pages(system.webhook), kills_ms, stream.t0_ms)
         mqtt_delays = alert_delays(fleet, watcher.received(), kills_ms, stream.t0_ms)
         result["pages"] = {"raised_alerts": pages.expected_raised, "pages": pages.pages,
-                           "duplicated": pages.duplicates, "missing": pages.missing}
+                           "duplicated": pages.duplicates, "missing": pages.missing,
+                           "redelivered_same_key": pages.redelivered}
         result["alert_delay"] = {
             "webhook": summary_ms([d["delay_ms"] for d in delays]),
             "webhook_no_fault_between": summary_ms(
