@@ -32,6 +32,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from benchmarks.common.pages import PageLog
 from benchmarks.e2e.wearables import Fleet
 from devices.pseudonym import Pseudonymizer
 from devices.simulator import SimMessage
@@ -99,13 +100,12 @@ def check_readings(settings: Settings, ledger: Ledger, device_regex: str) -> Rea
                     if counts.get(d, 0) != READINGS_PER_MESSAGE * n})
 
 
-class PageWatcher:
+class PageWatcher(PageLog):
     """The ward topics' pages as a persistent MQTT session (it gets what was
     queued while the broker restarted): (arrival ms, page)."""
 
     def __init__(self, connection: MqttConnection, wards: Iterable[str]) -> None:
-        self.pages: list[tuple[int, dict[str, Any]]] = []
-        self.lock = threading.Lock()
+        super().__init__()
         self.topics = [f"care/{w}/alerts" for w in wards]
         self.subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5,
@@ -122,23 +122,6 @@ class PageWatcher:
         self.client.loop_start()
         if not self.subscribed.wait(15):
             raise TimeoutError("page watcher not subscribed")
-
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        arrived = int(time.time() * 1000)
-        try:
-            page = json.loads(msg.payload)
-        except ValueError:
-            return
-        with self.lock:
-            self.pages.append((arrived, page))
-
-    def received(self) -> list[tuple[int, dict[str, Any]]]:
-        with self.lock:
-            return list(self.pages)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 IDEMPOTENCY_KEY = "idempotency_key"  # the request's header, copied into the page by webhook_pages
