@@ -35,15 +35,21 @@ def runq_wait_s(pid: int) -> float | None:
         return None
 
 
-def peak_rss_mb(pid: int) -> float | None:
-    """VmHWM (peak resident set) in MiB, since the process started."""
+def status_mb(pid: int | str, field: str) -> float | None:
+    """A memory line of /proc/<pid>/status (`VmRSS`, `VmHWM`, given in kB) in
+    MiB; `pid` may be "self". None when the process or the line is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         return None
     return None
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """VmHWM (peak resident set) in MiB, since the process started."""
+    return status_mb(pid, "VmHWM")
 
 
 def stack_pids(stack_dir: Path) -> dict[str, int]:

@@ -17,11 +17,11 @@ import gc
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from analytics.alerts import AlertMachine
 from analytics.metrics import metric_for
+from benchmarks.common.procs import status_mb
 from streams.pipeline.inputs import parse_reading_batches
 from streams.pipeline.processor import PatientProcessor, ProcessorConfig
 from streams.pipeline.state import PatientState, checkpoint_records
@@ -32,10 +32,10 @@ VITALS = ("heart_rate", "spo2", "respiratory_rate", "rr_interval", "body_tempera
 
 
 def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    rss = status_mb("self", "VmRSS")
+    if rss is None:
+        raise RuntimeError("no VmRSS in /proc/self/status")
+    return rss
 
 
 def production_processor(settings: Settings) -> PatientProcessor:
