@@ -10,6 +10,7 @@ import json
 import logging
 from pathlib import Path
 
+from benchmarks.common.security import each_mode, parse_modes
 from benchmarks.common.stats import table
 from benchmarks.e2e.publishers import KINDS
 from benchmarks.e2e.ramp import RampConfig, run_ramp
@@ -32,18 +33,34 @@ def main() -> int:
     p.add_argument("--checkpoint-s", type=float, help="worker checkpoint interval")
     p.add_argument("--publisher", choices=KINDS, default="go",
                    help="the wearables: compiled generator (default) or the Python one")
+    p.add_argument("--security", default="on",
+                   help="on, off or on,off (off: the stack's plain listeners, see "
+                        "benchmarks/common/security.py); both in one run")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     steps = tuple(int(s) for s in args.steps.split(",")) if args.steps else DEFAULT_STEPS
     steps = tuple(s for s in steps if s <= args.max_devices) or (args.max_devices,)
     worker_env = (("VITALSTREAM_WORKER__CHECKPOINT_INTERVAL_S", str(args.checkpoint_s)),
                   ) if args.checkpoint_s else ()
-    result = run_ramp(Settings(), RampConfig(steps=steps, step_s=args.step_s,
-                                             stop_when_saturated=not args.keep_going,
-                                             worker_experiment=args.worker_experiment,
-                                             worker_env=worker_env,
-                                             publisher=args.publisher))
-    args.out.write_text(json.dumps(result, indent=1, default=str))
+    runs = {}
+    for mode, settings, overrides in each_mode(Settings(), parse_modes(args.security)):
+        runs[mode] = run_ramp(settings, RampConfig(steps=steps, step_s=args.step_s,
+                                                   stop_when_saturated=not args.keep_going,
+                                                   worker_experiment=args.worker_experiment,
+                                                   worker_env=worker_env,
+                                                   publisher=args.publisher,
+                                                   service_env=tuple(overrides.items())))
+    args.out.write_text(json.dumps(runs if len(runs) > 1 else next(iter(runs.values())),
+                                   indent=1, default=str))
+    for mode, result in runs.items():
+        if len(runs) > 1:
+            print(f"\n== security {mode} ==")
+        print_run(result)
+    print(f"JSON: {args.out}")
+    return 0
+
+
+def print_run(result: dict) -> None:
     rows = []
     for s in result["steps"]:
         cpu = s["cpu"]
@@ -70,8 +87,7 @@ def main() -> int:
     print(table(["process", "cpu s", "cpu % of a core", "runq wait %", "peak RSS MiB"],
                 [(n, v["cpu_s"], v["cpu_pct"], v.get("runq_wait_pct"), v["peak_rss_mb"])
                  for n, v in result.get("processes", {}).items()]))
-    print(f"JSON: {args.out}")
-    return 0
+    print(f"load average at start {result['conditions']['loadavg_start']}")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ class RampConfig:
     worker_experiment: str = ""  # what-if changes (benchmarks.worker.experiment)
     worker_env: tuple[tuple[str, str], ...] = ()
     publisher: str = "go"  # benchmarks/e2e/publishers.py
+    # Env overrides of every service (benchmarks/common/security.py "off").
+    service_env: tuple[tuple[str, str], ...] = ()
 
     def checkpoint_s(self, settings: Settings) -> float:
         """The worker's checkpoint interval: overridden here, or its setting."""
@@ -65,7 +67,7 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
     asyncio.run(create_topics(kafka_client_kwargs(settings.kafka, "admin"), settings.kafka.partitions,
                               benv.topic_prefix(run_id)))
     system = build_system(run_id, fleet, workdir, registry, config.worker_experiment,
-                          dict(config.worker_env))
+                          dict(config.worker_env), dict(config.service_env))
     tracer_ids = {fleet.device(i): i for i in range(1, fleet.max_devices, config.tracer_every)}
     tracer = InfluxTracer(settings.influx, influx.BENCH_DATABASE, tracer_ids, 0.1)
     lateness_ms = settings.worker.allowed_lateness_ms

@@ -50,10 +50,13 @@ class System:
 
 
 def build_system(run_id: str, fleet: Fleet, workdir: Path, registry: Path,
-                 worker_experiment: str = "", worker_env: dict[str, str] | None = None) -> System:
-    """worker_experiment: a what-if of benchmarks.worker.experiment (e.g. "batch1m,zlib")."""
+                 worker_experiment: str = "", worker_env: dict[str, str] | None = None,
+                 service_env: dict[str, str] | None = None) -> System:
+    """worker_experiment: a what-if of benchmarks.worker.experiment (e.g. "batch1m,zlib");
+    service_env: overrides for all three (benchmarks/common/security.py)."""
     common = {
         **benv.base_env(run_id),
+        **(service_env or {}),
         "VITALSTREAM_GATEWAY__REGISTRY_FILE": str(registry),
         "VITALSTREAM_GATEWAY__TOPIC_ROOT": fleet.topic_root,
         "VITALSTREAM_GATEWAY__STATS_INTERVAL_S": "5",

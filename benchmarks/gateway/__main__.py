@@ -8,6 +8,7 @@ import argparse
 import logging
 import os
 
+from benchmarks.common.security import parse_modes
 from benchmarks.gateway.bench import as_json, bench, summary
 from streams.settings import Settings
 
@@ -24,7 +25,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     counts = tuple(int(c) for c in args.gateways.split(","))
-    modes = tuple(args.security.split(","))
+    modes = parse_modes(args.security)
     results = bench(Settings(), args.n, args.devices, counts, modes)
     print(f"gateway throughput, {args.n} messages (json, senml, ble/2a37, ble/2a5f, ble/2a1c) "
           f"from {args.devices} devices, drained from the broker's queue")

@@ -41,6 +41,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.common.kafka import end_offsets, kcat_config
 from benchmarks.common.procs import cpu_s
+from benchmarks.common.security import each_mode
 from devices.registry import write_registry_file
 from devices.simulator.encoders import (
     SimReading,
@@ -314,34 +315,14 @@ def prepare(settings: Settings, devices: int, tmp: Path) -> dict[str, str]:
     }
 
 
-def security_off(settings: Settings) -> tuple[Settings, dict[str, str]]:
-    """The same stack through its plain listeners (stack.kafka_plain_port,
-    stack.mqtt_plain_port): no TLS on either, no SASL on Kafka. Only to measure
-    what security costs, on a stack started with both ports set."""
-    s = settings.stack
-    if s.kafka_plain_port is None or s.mqtt_plain_port is None:
-        raise SystemExit("--security off needs a stack started with "
-                         "VITALSTREAM_STACK__KAFKA_PLAIN_PORT and VITALSTREAM_STACK__MQTT_PLAIN_PORT")
-    bootstrap = f"127.0.0.1:{s.kafka_plain_port}"
-    off = settings.model_copy(update={
-        "kafka": settings.kafka.model_copy(update={"bootstrap": bootstrap,
-                                                   "security_protocol": "PLAINTEXT"}),
-        "mqtt": settings.mqtt.model_copy(update={"port": s.mqtt_plain_port, "tls": False}),
-    })
-    return off, {"VITALSTREAM_KAFKA__BOOTSTRAP": bootstrap,
-                 "VITALSTREAM_KAFKA__SECURITY_PROTOCOL": "PLAINTEXT",
-                 "VITALSTREAM_MQTT__PORT": str(s.mqtt_plain_port), "VITALSTREAM_MQTT__TLS": "false"}
-
-
 def bench(settings: Settings, n: int, devices: int,
           gateway_counts: tuple[int, ...], security: tuple[str, ...] = ("on",)) -> list[Result]:
     """Baseline and gateways for each security mode ("on": TLS and SASL as
-    configured; "off": the plain listeners, see security_off), in one run."""
+    configured; "off": the plain listeners, benchmarks/common/security.py), in one run."""
     now_ms = int(time.time() * 1000)
     messages = make_messages(n, devices, now_ms)
     results = []
-    for mode in security:
-        mode_settings, overrides = security_off(settings) if mode == "off" else (settings, {})
+    for mode, mode_settings, overrides in each_mode(settings, security):
         for r in bench_one(mode_settings, overrides, messages, devices, gateway_counts):
             results.append(r if len(security) == 1 else replace(r, name=f"[{mode}] {r.name}"))
     return results

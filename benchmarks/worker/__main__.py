@@ -14,6 +14,7 @@ from pathlib import Path
 
 from benchmarks.common import influx
 from benchmarks.common.procs import stack_pids
+from benchmarks.common.security import each_mode, parse_modes
 from benchmarks.common.stats import table
 from benchmarks.worker.latency import run_latency
 from benchmarks.worker.throughput import Load, run_load
@@ -32,6 +33,9 @@ def main() -> int:
     p.add_argument("--latency-s", type=int, default=110)
     p.add_argument("--skip-latency", action="store_true")
     p.add_argument("--profile", action="store_true", help="py-spy the worker during each drain")
+    p.add_argument("--security", default="on",
+                   help="on, off or on,off (off: the stack's plain listeners, see "
+                        "benchmarks/common/security.py); both in one run")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
@@ -45,31 +49,36 @@ def main() -> int:
                                     "partitions": settings.kafka.partitions,
                                     "started": time.strftime("%Y-%m-%dT%H:%M:%S")},
                      "throughput": [], "latency": None, "workdir": str(workdir)}
-    for load in loads:
-        r = run_load(settings, load, workdir, profile=args.profile)
-        results["throughput"].append(r)
-        print(f"done {load.name}: worker {r['worker_steady_readings_per_s']:,.0f} readings/s",
-              flush=True)
-    rows = [(r["load"], r["messages"], r["readings"], r["ceiling_readings_per_s"],
+    modes = list(each_mode(settings, parse_modes(args.security)))
+    for mode, mode_settings, overrides in modes:
+        for load in loads:
+            r = run_load(mode_settings, load, workdir, profile=args.profile, extra_env=overrides,
+                         label=f"security-{mode}")
+            r["security"] = mode
+            results["throughput"].append(r)
+            print(f"done [{mode}] {load.name}: worker "
+                  f"{r['worker_steady_readings_per_s']:,.0f} readings/s", flush=True)
+    results["conditions"]["loadavg_end"] = os.getloadavg()
+    rows = [(r["security"], r["load"], r["messages"], r["readings"], r["ceiling_readings_per_s"],
              r["bare_sink_readings_per_s"], r["worker_steady_readings_per_s"],
              r["worker_msgs_per_s"], r["worker_drain_readings_per_s"],
              f"{100 * r['ratio_to_ceiling']:.1f}%",
              "ok" if r["points_in_influx"] == r["readings"] else f"{r['points_in_influx']} pts")
             for r in results["throughput"]]
     print()
-    print(table(["load", "msgs", "readings", "ceiling r/s", "bare sink r/s", "worker r/s",
+    print(table(["security", "load", "msgs", "readings", "ceiling r/s", "bare sink r/s", "worker r/s",
                  "worker msg/s", "drain r/s", "worker/ceiling", "count"], rows))
     for r in results["throughput"]:
         if "profile" in r:
             print(f"\nprofile ({r['load']}, {r['profile'].get('samples')} samples):")
             for name, pct in r["profile"].get("buckets_pct", {}).items():
                 print(f"  {pct:5.1f}%  {name}")
-    if not args.skip_latency:
-        lat = run_latency(settings, workdir, patients=args.latency_patients,
+    for mode, mode_settings, overrides in [] if args.skip_latency else modes:
+        lat = run_latency(mode_settings, workdir, extra_env=overrides, patients=args.latency_patients,
                           duration_s=args.latency_s,
                           extra_pids=stack_pids(settings.stack.dir))
-        results["latency"] = lat
-        print(f"\nlatency: {lat['patients']} patients x 1 msg/s (5 vitals), "
+        results["latency"] = {**(results["latency"] or {}), mode: lat}
+        print(f"\nlatency [{mode}]: {lat['patients']} patients x 1 msg/s (5 vitals), "
               f"{lat['readings_per_s']:,.0f} readings/s for {lat['duration_s']} s")
         print(table(["path", "n", "p50 ms", "p99 ms", "max ms"], [
             ("reading -> InfluxDB point", *lat["reading_to_influx"].values()),

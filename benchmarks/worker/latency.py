@@ -102,8 +102,10 @@ def run_latency(settings: Settings, workdir: Path, *, patients: int = 2000,
                 duration_s: int = 110, low_count: int = 20, tracer_every: int = 40,
                 poll_s: float = 0.1, database: str = influx.BENCH_DATABASE,
                 extra_pids: dict[str, int] | None = None,
-                code_dir: Path | None = None) -> dict[str, Any]:
-    """code_dir: run the worker of another checkout (see whatif.export_tree)."""
+                code_dir: Path | None = None,
+                extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """code_dir: run the worker of another checkout (see whatif.export_tree);
+    extra_env: overrides for the worker (benchmarks/common/security.py)."""
     run_id = benv.new_run_id()
     prefix = benv.topic_prefix(run_id)
     kafka = kafka_client_kwargs(settings.kafka, "admin")
@@ -111,7 +113,8 @@ def run_latency(settings: Settings, workdir: Path, *, patients: int = 2000,
     asyncio.run(create_topics(kafka, settings.kafka.partitions, prefix))
     run_dir = workdir / f"worker-latency-{run_id}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    proc = Proc(["worker", "--loglevel", "info"], benv.worker_env(run_id, run_dir),
+    proc = Proc(["worker", "--loglevel", "info"],
+                {**benv.worker_env(run_id, run_dir), **(extra_env or {})},
                 run_dir / "worker.log", code_dir=code_dir)
     low = set(range(0, patients, max(1, patients // low_count)))
     tracers = {i: fleet.device(i) for i in range(1, patients, tracer_every)}
