@@ -20,6 +20,8 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from devices.simulator import MqttPublisher
+from devices.simulator.messages import SimMessage
 from streams.connections import mqtt_connection
 from streams.ops.mqtt_admin import new_password, revoke_devices
 from streams.ops.stack import NativeStack
@@ -161,6 +163,27 @@ def test_a_device_cannot_publish_on_another_devices_topic(settings: Settings, ru
     assert publish(settings, forged, b'{"genuine": true}') in (0, 16)
     wait_until(lambda: watcher.got(forged), 10, "device B's own message")
     assert watcher.got(forged) == [b'{"genuine": true}']
+
+
+def test_a_forged_publish_is_counted_by_the_device_that_sent_it(settings: Settings,
+                                                                 run_id: str) -> None:
+    """The simulator's device client (devices/simulator) counts the broker's refusal
+    as a failed publish, beside its own message confirmed: nothing is silently lost."""
+    a, b = f"sec-{run_id}-ca", f"sec-{run_id}-cb"
+    user, password = device_identity(settings, a)
+    admin = mqtt_connection(settings.mqtt, "admin")
+    publisher = MqttPublisher(admin.host, admin.port, client_id=f"sec-{run_id}",
+                              tls=admin.tls_context(), credentials={user: password})
+    publisher.open([])
+
+    def message(topic: str) -> SimMessage:
+        return SimMessage(topic=topic, payload=b"{}", event_ts_ms=0, publish_ms=0, device=a,
+                          fmt="json", kind="vitals", readings=0)
+
+    publisher.publish(message(f"devices/{b}/vitals/json"))
+    publisher.publish(message(f"devices/{a}/vitals/json"))
+    stats = publisher.close()
+    assert (stats.confirmed, stats.failed, stats.unconfirmed) == (1, 1, 0)
 
 
 @pytest.mark.parametrize("wide", ["care/#", "devices/#", "#", "$share/g/devices/+/vitals/#"])
