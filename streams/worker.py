@@ -9,7 +9,8 @@ its own over those topics that runs in this process: the alert path never
 waits for InfluxDB, and Kafka is the backlog while InfluxDB is down.
 
 Delivery (docs/architecture.md, "Delivery"):
-- Events are taken with `noack_take` and acknowledged only at a checkpoint
+- Events are taken in batches without Faust acking them (`take_events`,
+  streams/faust_bulk.py, for readings; `noack_take` for the rest) and acknowledged only at a checkpoint
   (streams/pipeline/checkpoint.py, the protocol on its own):
   after the touched patients' state was written to the table (changelog).
   Faust flushes the producer before it commits, so output records and
@@ -41,6 +42,7 @@ from analytics.windows import DEFAULT_SPECS
 from streams import topics
 from streams.app import create_app
 from streams.connections import influx_target, kafka_client_kwargs
+from streams.faust_bulk import take_events
 from streams.pipeline.processor import PatientProcessor, ProcessorConfig
 from streams.settings import Settings
 from streams.sinks.errors import InfluxConfigError
@@ -114,8 +116,8 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
 
     @app.agent(normalized, concurrency=1)
     async def process_readings(stream: faust.StreamT) -> None:
-        async for events in stream.noack_take(  # type: ignore[attr-defined]
-                w.batch_max, within=w.batch_timeout_s):
+        # Not noack_take: its per-event loop was the ceiling (streams/faust_bulk.py).
+        async for events in take_events(stream, w.batch_max, w.batch_timeout_s):
             await runtime.on_readings(stream, events)
 
     @app.agent(acks, concurrency=1)
