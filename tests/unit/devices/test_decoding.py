@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+from analytics.metrics import QualityFlag
 from devices.decoding import DecodeResult, Rejection, ValidationLimits, decode_payload
 from devices.records import Reading, ReadingBatch, RejectReason
+from devices.simulator.encoders import encode_2a1c, encode_2a5f, encode_2a37
 
 NOW_MS = 1_700_000_000_000
 
@@ -186,3 +188,28 @@ def test_duplicate_quality_flags_collapse() -> None:
     )
     (reading,) = decode("json", payload).readings
     assert [str(q) for q in reading.quality] == ["artifact", "low_perfusion"]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "payload", "contact"),
+    [
+        ("ble/2a37", encode_2a37(72, contact=True), True),
+        ("ble/2a37", encode_2a37(72, contact=False), False),
+        ("ble/2a37", bytes.fromhex("00 48"), None),  # contact not supported by the strap
+        ("ble/2a5f", encode_2a5f(97, 72, quality=[QualityFlag.ARTIFACT.value]), True),
+        ("ble/2a5f", encode_2a5f(97, 72, quality=[QualityFlag.CONTACT_LOST.value]), False),
+        ("ble/2a5f", encode_2a5f(97, 72), None),  # no Device and Sensor Status field
+        ("json", native({"metric": "heart_rate", "value": 72}), None),
+        ("ble/2a1c", encode_2a1c(36.6, NOW_MS - 1000), None),
+    ],
+    ids=["2a37-on", "2a37-off", "2a37-unsupported", "2a5f-on", "2a5f-off", "2a5f-unsaid",
+         "json", "2a1c"],
+)
+def test_sensor_contact_is_reported_by_the_formats_that_say_it(
+    fmt: str, payload: bytes, contact: bool | None
+) -> None:
+    """Contact status as the gateway turns it into device status records: from
+    the strap and the oximeter, never invented for a format that cannot say it."""
+    result = decode(fmt, payload)
+    assert result.ok and result.readings
+    assert result.sensor_contact is contact
