@@ -11,7 +11,8 @@ What one MQTT message costs the gateway before aiokafka and paho see it:
 No services: the messages are the simulator's own (`generate_messages`, every
 format it sends: json and senml wearables, BLE heart-rate strap, oximeter
 and thermometer, bedside monitors, nurse observations, status messages),
-decoded against an in-memory registry of its devices. Each message is
+decoded against the gateway's own `DeviceRegistry`, read from a registry
+file that enrolls every simulated device. Each message is
 stamped as received when it was published (`publish_ms`), as the gateway
 would see a device on time.
 
@@ -36,18 +37,20 @@ import json
 import os
 import pstats
 import statistics
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from benchmarks.alerts.cohort import MemoryRegistry
 from benchmarks.common.stats import table
 from devices.decoding import ValidationLimits
 from devices.gateway import Gateway
 from devices.gateway_config import GatewayConfig
 from devices.ingest import Ingestor
 from devices.pseudonym import Pseudonymizer
+from devices.registry import DeviceRegistry, write_registry_file
 from devices.simulator import SimulationConfig, generate_messages, registry_entries
 from devices.simulator.config import VITALS_FORMATS
 
@@ -69,7 +72,10 @@ def simulated(patients: int, duration_s: float, seed: int) -> tuple[list[Message
                            formats=VITALS_FORMATS)
     messages = [Message(m.topic, m.payload, m.publish_ms, m.fmt)
                 for m in generate_messages(sim)]
-    registry = MemoryRegistry(registry_entries(sim), Pseudonymizer(PSEUDONYM_KEY))
+    with tempfile.TemporaryDirectory(prefix="vs-bench-path-") as tmp:
+        path = Path(tmp) / "registry.json"
+        write_registry_file(path, registry_entries(sim))
+        registry = DeviceRegistry(Pseudonymizer(PSEUDONYM_KEY), path)  # read once, here
     return messages, Ingestor(registry, ValidationLimits(), sim.topic_root)
 
 

@@ -23,6 +23,7 @@ in the pack.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Final
@@ -41,6 +42,8 @@ _NUMBER: Final = (int, float)
 _UNIT_MAP: Final[dict[str, str]] = {"%": "/"}
 _MAX_ABS_TIME_S: Final = 1e13  # about 300,000 years; keeps ms arithmetic finite
 _BASE_KEYS: Final = frozenset(("bn", "bt", "bu", "bv", "bs", "bver"))
+_VALUE_KEYS: Final = frozenset(("v", "vs", "vb", "vd"))
+_MEASUREMENT_KEYS: Final = _VALUE_KEYS | {"s", "n", "u", "t"}
 # RFC 8428 §4.5.1: a resolved name is A-Z a-z 0-9 - : . / _ and starts with a letter or digit.
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-:./_]*\Z")
 
@@ -49,6 +52,11 @@ def _number(value: object) -> bool:
     return type(value) in _NUMBER
 
 
+# Memoized: a device repeats its names (bn + n) in every pack, and an unknown
+# full name such as "urn:dev:...:heart_rate" costs two table misses and a
+# case-folded copy before its last segment is tried. Bounded: names are
+# device input.
+@functools.lru_cache(maxsize=16_384)
 def metric_from_name(name: str) -> str:
     """The part of a SenML name that says which vital sign it is."""
     if resolve_metric(name) is not None:
@@ -115,7 +123,7 @@ class SenmlDecoder:
                     raise DecodeError(_MALFORMED, "bv must be a number")
                 base_value = record["bv"]
 
-            if not ({"v", "vs", "vb", "vd", "s", "n", "u", "t"} & record.keys()):
+            if record.keys().isdisjoint(_MEASUREMENT_KEYS):
                 if record.keys() & _BASE_KEYS:
                     continue  # a record of base fields only: nothing to measure
                 rejections.append(Rejection(_MALFORMED, "SenML record has no value", index))
@@ -197,6 +205,6 @@ def _record_error(record: dict[str, object]) -> str | None:
         return "vb must be true or false"
     if "vs" in record and type(record["vs"]) is not str:
         return "vs must be a string"
-    if sum(key in record for key in ("v", "vs", "vb", "vd")) > 1:
+    if len(record.keys() & _VALUE_KEYS) > 1:
         return "a SenML record carries one value (v, vs, vb or vd)"
     return None

@@ -145,6 +145,23 @@ def test_readings_are_valid_wire_records() -> None:
     assert ReadingBatch.model_validate_json(batch.to_bytes()) == batch
 
 
+def test_wire_bytes_of_a_reading_batch() -> None:
+    """The exact bytes on vitals.normalized: compact JSON, fields in model
+    order, absent (None) fields left out, ward included when known."""
+    payload = native({"metric": "heart_rate", "value": 72}, {"metric": "rr_interval", "value": 800})
+    batch = ReadingBatch(pid="p", device="dev-1", ward="W1", source="json", msg_id="m",
+                         received_ms=NOW_MS, readings=decode("json", payload).readings)
+    ts = NOW_MS - 1000
+    assert batch.to_bytes() == (
+        '{"v":1,"pid":"p","device":"dev-1","ward":"W1","source":"json","msg_id":"m",'
+        f'"received_ms":{NOW_MS},"readings":['
+        f'{{"metric":"heart_rate","loinc":"8867-4","unit":"/min","value":72.0,"ts_ms":{ts},'
+        '"quality":[]},'
+        f'{{"metric":"rr_interval","unit":"ms","value":800.0,"ts_ms":{ts},"quality":[]}}]}}'
+    ).encode()
+    assert batch.to_bytes() == batch.model_dump_json(exclude_none=True).encode()
+
+
 @pytest.mark.parametrize(
     "text",
     [
