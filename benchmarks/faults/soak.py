@@ -33,7 +33,7 @@ from benchmarks.faults.system import FaultSystem, read_all
 from devices.pseudonym import Pseudonymizer
 from streams.connections import influx_auth, mqtt_connection
 from streams.influxql import influxql_rows
-from streams.ops.mosquitto import AUTOSAVE_INTERVAL_S
+from streams.ops.mosquitto import AUTOSAVE_WINDOW_S
 from streams.ops.stack import NativeStack
 from streams.settings import Settings
 from streams.topics import VITALS_NORMALIZED, topic_name
@@ -100,7 +100,7 @@ def mosquitto_window(kill: dict[str, Any]) -> tuple[int, int]:
     """(from, to) wall ms of the stated Mosquitto loss (README, delivery
     guarantees): acknowledged since its last autosave before the SIGKILL, or
     published before the gateway's shared subscription was back."""
-    return (kill["kill_ms"] - AUTOSAVE_INTERVAL_S * 1000 - 1000,
+    return (kill["kill_ms"] - AUTOSAVE_WINDOW_S * 1000 - 1000,
             kill["kill_ms"] + int(kill["resubscribed_s"] * 1000) + 500)
 
 
