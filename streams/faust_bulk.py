@@ -17,9 +17,16 @@ one go, waiting up to `within_s` for more while the batch is short
 - an event from an older consumer generation, or one read while flow
   control is suspended (a rebalance), is skipped and acknowledged, as Faust
   does (its partition's new owner reads it again from the committed offset);
+  both are read for each event, as Faust does, since a batch may wait
+  across a rebalance;
 - an event of an acking topic is tracked (added to the consumer's unacked
   set, `on_message_in`), so Faust commits its offset only once it is acked;
 - the stream sensors see it come in.
+
+An error thrown on the channel (`Channel.throw`) is raised as Faust raises
+it: before the events still queued, but after those already taken into the
+batch, which is yielded first; the channel's stop signal (StopAsyncIteration,
+`Actor.cancel`) ends the iteration as it ends Faust's.
 
 It does not acknowledge anything else: like `noack_take`, the caller acks
 each event (`stream.ack`) at its checkpoint. The stream's processors run for
@@ -60,19 +67,23 @@ async def take_events(stream: faust.StreamT, max_events: int,
     on_stream_event_in = s._on_stream_event_in
     processors = s._processors
     while not stream.should_stop:
-        if errors:
-            raise errors.popleft()
-        first = await queue.get()
+        try:
+            first = await queue.get()  # raises an error already thrown, as Faust
+        except StopAsyncIteration:  # the channel's stop signal (Actor.cancel)
+            return
         deadline_s = loop.time() + within_s
         batch: list[Any] = []
         skipped: list[Any] = []
-        generation = app.consumer_generation_id
-        active = flow_control.is_active()
+        error: Exception | None = None
         event = first
         while True:
             if isinstance(event, EventT):
                 message = event.message
-                if not active or message.generation_id != generation:
+                # Read for every event, not once a batch: a batch can wait
+                # `within_s` across a rebalance, and the consumer thread sets
+                # the generation at any time.
+                if (not flow_control.is_active()
+                        or message.generation_id != app.consumer_generation_id):
                     skipped.append(event)
                 else:
                     if message.topic in acking_topics and not message.tracked:
@@ -98,7 +109,16 @@ async def take_events(stream: faust.StreamT, max_events: int,
                 event = await asyncio.wait_for(queue.get(), remaining_s)
             except TimeoutError:
                 break
+            except Exception as exc:  # thrown on the channel to this waiting get
+                # After the events taken before it, as Faust raises it: dropped
+                # here they would stay unacked, stalling commits and revocations.
+                error = exc
+                break
         for event in skipped:  # as Faust acks the events it skips
             await stream.ack(event)
         if batch:
             yield batch
+        if isinstance(error, StopAsyncIteration):
+            return
+        if error is not None:
+            raise error
