@@ -177,7 +177,11 @@ def test_ward_console_live_ack_scoping_and_patient_view(settings, processes, run
     WebDriverWait(browser, 60, poll_frequency=0.05).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, selector))
     shown_ms = time.time() * 1000
-    assert "HIGH" in browser.find_element(By.CSS_SELECTOR, selector).text
+    # The live console re-renders tiles as data arrives: read the text in the same
+    # lookup that finds the element, or a re-render between the two goes stale.
+    assert "HIGH" in browser.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+        selector)
     browser.save_screenshot(str(tmp_path / "overview.png"))
     # The nurse acks as soon as she sees it; the test's own Kafka reads come
     # after, so that on a busy machine they do not eat the escalation window.
