@@ -1,7 +1,8 @@
-"""Percentiles and plain-text tables."""
+"""Percentiles, plain-text tables and the load average the numbers were measured at."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 
@@ -41,3 +42,8 @@ def _fmt(value: object) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 min load averages, as every benchmark prints them next to its numbers."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())

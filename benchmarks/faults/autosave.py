@@ -47,7 +47,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from benchmarks.common.procs import cpu_s
-from benchmarks.common.stats import summary_ms, table
+from benchmarks.common.stats import load_average, summary_ms, table
 from benchmarks.e2e.wearables import Fleet
 from streams.connections import MqttConnection, mqtt_connection
 from streams.ops.mosquitto import MosquittoService
@@ -212,10 +212,6 @@ class SaveWatcher:
             return None
 
 
-def loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def measure(svc: MosquittoService, pub: QoS1Publisher, topic: str, payload: bytes,
             window_s: float) -> dict[str, Any]:
     pid = svc.process.pid()
@@ -279,10 +275,10 @@ def main() -> int:
     message = fleet.message(0, int(time.time() * 1000))
     idle_topic = f"devices/{device}/bench"  # nobody subscribes: not queued
     device_conn = mqtt_connection(settings.mqtt, "device", (device, password))
-    result: dict[str, Any] = {"conditions": {"cpus": os.cpu_count(), "loadavg_start": loadavg(),
+    result: dict[str, Any] = {"conditions": {"cpus": os.cpu_count(), "loadavg_start": load_average(),
                                              "payload_b": len(message.payload),
                                              "window_s": args.window_s}, "rows": []}
-    print(f"loadavg at start: {loadavg()}; payload {len(message.payload)} B; "
+    print(f"loadavg at start: {load_average()}; payload {len(message.payload)} B; "
           f"window {args.window_s:.0f} s per row", flush=True)
     try:
         svc.start()
@@ -304,13 +300,13 @@ def main() -> int:
                 with QoS1Publisher(device_conn, f"{device}-pub") as pub:
                     row = measure(svc, pub, idle_topic, message.payload, args.window_s)
                 row = {"backlog": backlog, "interval_s": interval,
-                       "start_s": round(start_s, 1), "loadavg": loadavg(), **row}
+                       "start_s": round(start_s, 1), "loadavg": load_average(), **row}
                 result["rows"].append(row)
                 print(json.dumps(row), flush=True)
     finally:
         svc.process.stop()
         shutil.rmtree(root, ignore_errors=True)
-    result["conditions"]["loadavg_end"] = loadavg()
+    result["conditions"]["loadavg_end"] = load_average()
     args.out.write_text(json.dumps(result, indent=1))
     print(table(["backlog", "interval s", "db MB", "saves", "save ms (max)", "every s",
                  "saving %", "broker cpu %", "publish/s", "PUBACK p50 ms", "p99", "max",
@@ -321,7 +317,7 @@ def main() -> int:
                   else float("nan"), r["saving_pct"], r["broker_cpu_pct"],
                   r["publish_per_s"], r["puback"]["p50_ms"], r["puback"]["p99_ms"],
                   r["puback"]["max_ms"], r["loadavg"].split()[0]) for r in result["rows"]]))
-    print(f"loadavg at end: {loadavg()}; JSON: {args.out}")
+    print(f"loadavg at end: {load_average()}; JSON: {args.out}")
     return 0
 
 

@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common.stats import table
+from benchmarks.common.stats import load_average, table
 from devices.decoding import ValidationLimits
 from devices.gateway import Gateway
 from devices.gateway_config import GatewayConfig
@@ -166,8 +166,7 @@ def main() -> int:
     print(f"gateway / baseline: {rows[0][1] / rows[1][1]:.1f}x (CPU, best rounds)")
     print()
     print(table(["format", "messages", "gateway CPU µs/msg", "baseline", "ratio"], by_kind))
-    print(f"machine: {os.cpu_count()} CPUs, load average "
-          + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(f"machine: {os.cpu_count()} CPUs, load average {load_average()}")
     if args.profile:
         print(profile(messages, gateway, 25))
     return 0
