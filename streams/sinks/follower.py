@@ -33,7 +33,7 @@ from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
 from devices.records import DeadLetter, DeviceStatusRecord
-from streams.pipeline.inputs import parse_reading_batches
+from streams.pipeline.inputs import Rejection, read_reading_batch
 from streams.records import AlertEventRecord, Scores, WindowFeaturesRecord
 from streams.sinks.influx import InfluxSink
 from streams.sinks.points import (
@@ -61,8 +61,8 @@ def record_lines(kind: str, value: bytes | None) -> list[str] | None:
     """The points of one record; None when the record is not one we read
     (the worker dead-letters bad readings; the outputs are ours)."""
     if kind == "readings":
-        parsed = parse_reading_batches([value or b""], "vitals.normalized")
-        return reading_lines(parsed.batches[0]) if parsed.batches else None
+        batch = read_reading_batch(value or b"")
+        return None if isinstance(batch, Rejection) else reading_lines(batch)
     model, to_line = _MODELS[kind]
     try:
         rec = model.model_validate_json(value or b"")
