@@ -64,6 +64,7 @@ def print_run(result: dict) -> None:
     rows = []
     for s in result["steps"]:
         cpu = s["cpu"]
+        own = s.get("publisher_own") or {}
         rows.append((s["devices"], s["msgs_per_s"], s["readings_per_s"],
                      f"{s['lag_start']}->{s['lag_end']}",
                      s["reading_to_influx"]["p50_ms"], s["reading_to_influx"]["p99_ms"],
@@ -73,16 +74,26 @@ def print_run(result: dict) -> None:
                      cpu["notifier"]["cpu_pct"], cpu["kafka"]["cpu_pct"],
                      cpu["mosquitto"]["cpu_pct"], cpu["influxdb"]["cpu_pct"],
                      (cpu.get("load generator") or cpu["benchmark"])["cpu_pct"],
-                     s["publisher_own_cpu_pct"],
+                     s["publisher_own_cpu_pct"], own.get("steady_cpu_pct"),
+                     own.get("steady_us_per_msg"), own.get("handshake_ms"),
                      "SATURATED" if s["saturated"] else "ok"))
     print(table(["devices", "msg/s", "readings/s", "worker lag", "->influx p50", "p99",
                  "alerts", "->alert p99", "worker%", "worker runq%", "gw%", "notify%", "kafka%", "mqtt%",
-                 "influx%", "loadgen%", "loadgen own%", "state"], rows))
+                 "influx%", "loadgen%", "loadgen own%", "steady%", "steady us/msg",
+                 "handshake ms", "state"], rows))
     print(f"\nwhole run: reading->InfluxDB {result['reading_to_influx']}, reading->alert page "
           f"{result['reading_to_alert']} ({result['alerted_devices']} devices paged); "
           f"count {result.get('count_check')}")
     print(f"publisher: {result['publisher']} (loadgen%: /proc of the generator, or of this "
-          f"process for the Python one; own%: the generator's getrusage)")
+          f"process for the Python one; own%: the generator's getrusage; steady%, us/msg: "
+          f"its getrusage while every active device was connected; handshake ms: its "
+          f"connecting time's CPU less those seconds' messages at the steady cost, per "
+          f"connection)")
+    if own := result.get("publisher_own"):
+        print(f"generator, whole run: steady {own['steady_cpu_pct']} % of a core at "
+              f"{own['steady_msgs_per_s']} msg/s, {own['steady_us_per_msg']} us a message "
+              f"({own['steady_sys_pct_of_cpu']} % of it in the kernel); {own['handshakes']} "
+              f"handshakes, about {own['handshake_ms']} ms each")
     print("(runq%: share of wall time the worker's event loop was runnable but had no CPU)")
     print(table(["process", "cpu s", "cpu % of a core", "runq wait %", "peak RSS MiB"],
                 [(n, v["cpu_s"], v["cpu_pct"], v.get("runq_wait_pct"), v["peak_rss_mb"])

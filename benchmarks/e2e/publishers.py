@@ -55,6 +55,10 @@ class PythonLoad:
     def cpu_s(self) -> float | None:
         return None  # counted in the benchmark process's own CPU
 
+    @property
+    def phases(self) -> None:
+        return None  # no split by phase: the load generator's own report only
+
     def start(self) -> None:
         self.publisher.open([])
         self.thread.start()

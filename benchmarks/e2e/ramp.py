@@ -21,6 +21,7 @@ from benchmarks.common.procs import CpuMeter, stack_pids
 from benchmarks.common.stats import summary_ms
 from benchmarks.common.tracer import InfluxTracer
 from benchmarks.e2e.alerts import AlertListener
+from benchmarks.e2e.loadgen import phase_costs
 from benchmarks.e2e.publishers import open_publisher
 from benchmarks.e2e.services import build_system
 from benchmarks.e2e.wearables import Fleet
@@ -150,6 +151,7 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
     result["publisher_error"] = repr(pub.error) if pub.error else None
     result["publisher_behind_max_ms"] = round(pub.behind_ms_max, 1)
     result["publisher_own_cpu_s"] = pub.cpu_s  # its getrusage (go), or None (python)
+    result["publisher_own"] = phase_costs(None, pub.phases)  # the whole run, by phase
     add_latencies(result, tracer, listener, pub, lateness_ms)
     return result
 
@@ -159,7 +161,7 @@ def run_step(settings: Settings, run_id: str, system: Any, pub: Any, devices: in
     lag0 = lag_of(settings, run_id)
     meter = CpuMeter(pids)
     meter.start()
-    m0, r0, own0 = pub.messages, pub.readings, pub.cpu_s
+    m0, r0, own0, phases0 = pub.messages, pub.readings, pub.cpu_s, pub.phases
     t0_ms = int(time.time() * 1000)
     pub.active = devices
     t0 = time.monotonic()
@@ -183,7 +185,9 @@ def run_step(settings: Settings, run_id: str, system: Any, pub: Any, devices: in
             "cpu": meter.read(),
             # The generator's own getrusage, from its 1 s stats line (go only).
             "publisher_own_cpu_pct": None if own0 is None or own1 is None
-            else round(100 * (own1 - own0) / elapsed, 1)}
+            else round(100 * (own1 - own0) / elapsed, 1),
+            # ... split: with every device connected, and its handshakes (go only).
+            "publisher_own": phase_costs(phases0, pub.phases)}
 
 
 def add_latencies(result: dict[str, Any], tracer: InfluxTracer, listener: AlertListener | None,

@@ -11,7 +11,9 @@
 // Control on stdin, one command a line: "active N" (devices 0..N-1 publish),
 // "stop" (stop publishing, wait for the PUBACKs, disconnect, report).
 // Output on stdout, JSON lines: {"event":"sent",...} for traced devices,
-// {"event":"stats",...} every second, {"event":"final",...} at the end.
+// {"event":"stats",...} every second, {"event":"final",...} at the end. Stats
+// and final carry the CPU split by phase (phases.go): setup while requested
+// devices are still connecting, steady while every active device is connected.
 package main
 
 import (
@@ -28,7 +30,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -61,8 +62,13 @@ type generator struct {
 	out               *bufio.Writer
 	outMu             sync.Mutex
 	active            atomic.Int64
-	connectRequested  int
+	connectRequested  atomic.Int64
 	connectQueue      chan *device
+	sent              atomic.Int64
+	phaseMu           sync.Mutex
+	ph                phases
+	dialsDone         int64 // under phaseMu, as is opened
+	opened            int64
 	failed            atomic.Int64
 	connectErrors     atomic.Int64
 	behindMaxMs       float64
@@ -184,12 +190,43 @@ func (g *generator) read(d *device, r *bufio.Reader) {
 
 func (g *generator) connector() {
 	for d := range g.connectQueue {
-		if err := g.dial(d); err != nil {
+		err := g.dial(d)
+		if err != nil {
 			g.connectErrors.Add(1)
 			g.firstConnectError.CompareAndSwap(nil, err.Error())
 			d.dead.Store(true)
 		}
+		g.phaseMu.Lock()
+		g.dialsDone++
+		if err == nil {
+			g.opened++
+		}
+		g.phaseMu.Unlock()
+		g.updatePhase()
 	}
+}
+
+// updatePhase: setup while a requested connection is not yet open or
+// refused, steady while devices are active and all of them are, else idle.
+func (g *generator) updatePhase() {
+	g.phaseMu.Lock()
+	defer g.phaseMu.Unlock()
+	next := phaseIdle
+	if g.dialsDone < g.connectRequested.Load() {
+		next = phaseSetup
+	} else if g.active.Load() > 0 {
+		next = phaseSteady
+	}
+	if !g.ph.hasStarted || next != g.ph.current {
+		g.ph.move(next, time.Now(), rusage(), g.sent.Load(), g.opened)
+	}
+}
+
+// phaseReport: every phase's CPU, wall time, messages and handshakes so far.
+func (g *generator) phaseReport() (string, map[string]phaseTotals) {
+	g.phaseMu.Lock()
+	defer g.phaseMu.Unlock()
+	return phaseNames[g.ph.current], g.ph.report(time.Now(), rusage(), g.sent.Load(), g.opened)
 }
 
 func (g *generator) send(d *device, tsMs int64, buf []byte) []byte {
@@ -199,6 +236,7 @@ func (g *generator) send(d *device, tsMs int64, buf []byte) []byte {
 	}
 	buf = appendPublish(buf[:0], d.topic, d.packetID, g.payload(make([]byte, 0, 400), d.index, tsMs))
 	d.sent.Add(1)
+	g.sent.Add(1)
 	if _, err := d.conn.Write(buf); err != nil {
 		d.conn.Close() // the reader sees it and counts the unacknowledged as failed
 	}
@@ -216,10 +254,11 @@ func (g *generator) schedule(stop <-chan struct{}) {
 	sec := time.Now().Unix() + 1
 	for {
 		n := int(g.active.Load())
-		for n > g.connectRequested {
-			g.connectQueue <- g.devices[g.connectRequested]
-			g.connectRequested++
+		for k := int(g.connectRequested.Load()); k < n; k++ {
+			g.connectRequested.Store(int64(k + 1)) // before the dial can finish
+			g.connectQueue <- g.devices[k]
 		}
+		g.updatePhase()
 		base := sec * 1000
 		for i := 0; i < n; {
 			select {
@@ -245,7 +284,7 @@ func (g *generator) schedule(stop <-chan struct{}) {
 			}
 		}
 		// Idle connections (not active yet, or between seconds) keep their session alive.
-		for _, d := range g.devices[:g.connectRequested] {
+		for _, d := range g.devices[:g.connectRequested.Load()] {
 			if d.ready.Load() && time.Since(d.lastSend) > 20*time.Second {
 				d.conn.Write(ping)
 				d.lastSend = time.Now()
@@ -267,7 +306,7 @@ func (g *generator) schedule(stop <-chan struct{}) {
 }
 
 func (g *generator) totals() (sent, acked int64, connected int) {
-	for _, d := range g.devices[:g.connectRequested] {
+	for _, d := range g.devices[:g.connectRequested.Load()] {
 		sent += d.sent.Load()
 		acked += d.acked.Load()
 		if d.ready.Load() {
@@ -278,9 +317,8 @@ func (g *generator) totals() (sent, acked int64, connected int) {
 }
 
 func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+	u := rusage()
+	return u.userS + u.sysS
 }
 
 func main() {
@@ -355,14 +393,17 @@ func main() {
 	go func() {
 		for range time.Tick(time.Second) {
 			sent, acked, connected := g.totals()
+			current, report := g.phaseReport()
 			g.emit(map[string]any{"event": "stats", "sent": sent, "acked": acked,
 				"failed": g.failed.Load(), "connected": connected,
-				"connect_errors": g.connectErrors.Load(), "cpu_s": cpuSeconds()})
+				"connect_errors": g.connectErrors.Load(), "cpu_s": cpuSeconds(),
+				"phase": current, "phases": report})
 			g.flush()
 		}
 	}()
 
 	cpuStart := cpuSeconds()
+	g.updatePhase() // idle from here: the phases add up to the final cpu_s
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		fields := strings.Fields(in.Text())
@@ -380,6 +421,8 @@ func main() {
 	}
 	close(stop)
 	<-done
+	g.active.Store(0)
+	g.updatePhase() // waiting for the last PUBACKs and disconnecting: idle
 	deadline := time.Now().Add(time.Duration(*drainS * float64(time.Second)))
 	for time.Now().Before(deadline) {
 		sent, acked, _ := g.totals()
@@ -388,7 +431,7 @@ func main() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for _, d := range g.devices[:g.connectRequested] {
+	for _, d := range g.devices[:g.connectRequested.Load()] {
 		if d.ready.Load() {
 			d.dead.Store(true) // a clean end, not a failure
 			d.conn.Write([]byte{typeDisconnect, 0})
@@ -397,9 +440,10 @@ func main() {
 	}
 	sent, acked, _ := g.totals()
 	failed := g.failed.Load()
+	_, report := g.phaseReport()
 	final := map[string]any{"event": "final", "sent": sent, "confirmed": acked, "failed": failed,
 		"unconfirmed": sent - acked - failed, "connect_errors": g.connectErrors.Load(),
-		"behind_ms_max": g.behindMaxMs, "cpu_s": cpuSeconds() - cpuStart}
+		"behind_ms_max": g.behindMaxMs, "cpu_s": cpuSeconds() - cpuStart, "phases": report}
 	if e := g.firstConnectError.Load(); e != nil {
 		final["first_connect_error"] = e
 	}

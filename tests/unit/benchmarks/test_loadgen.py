@@ -4,6 +4,9 @@ cost of the load, not the load. Needs Go, which `make setup` machines have."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,3 +25,12 @@ def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_payload_is_byte_identical_to_the_python_fleet(binary: Path, device: int, ts_ms: int) -> None:
     fleet = Fleet("run1", 2000)
     assert loadgen.payload(binary, device, ts_ms) == fleet.message(device, ts_ms).payload
+
+
+def test_go_unit_tests_pass() -> None:
+    """benchmarks/loadgen/*_test.go: the CPU split by phase (phases_test.go)."""
+    go = shutil.which("go")
+    assert go is not None, "the load generator needs Go"
+    run = subprocess.run([go, "test", "./..."], cwd=loadgen.SOURCE_DIR, capture_output=True,
+                         text=True, env={**os.environ, "CGO_ENABLED": "0"}, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
