@@ -96,14 +96,14 @@ def phase_costs(before: Phases | None, after: Phases | None) -> dict[str, Any] |
     }
 
 
-def build(out_dir: Path | None = None) -> Path:
+def build(out_dir: Path | None = None, source_dir: Path = SOURCE_DIR) -> Path:
     """`go build` the generator once (Go's build cache makes a rebuild cheap)."""
     go = shutil.which("go")
     if go is None:
         raise RuntimeError("the load generator needs Go (`go` on PATH)")
-    binary = (out_dir or SOURCE_DIR / "bin") / "loadgen"
+    binary = (out_dir or source_dir / "bin") / "loadgen"
     binary.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([go, "build", "-o", str(binary), "."], cwd=SOURCE_DIR, check=True,
+    subprocess.run([go, "build", "-o", str(binary), "."], cwd=source_dir, check=True,
                    capture_output=True, env={**os.environ, "CGO_ENABLED": "0"})
     return binary
 
@@ -128,6 +128,7 @@ class CompiledPublisher:
     low_every: int = 25
     trace_every: int = 50
     drain_s: float = 30.0  # after stop, how long to wait for outstanding PUBACKs
+    extra_args: tuple[str, ...] = ()  # e.g. ("-cpuprofile", FILE)
     on_sent: object = None  # callable (device index, ts_ms), or None
     messages: int = 0
     acked: int = 0
@@ -138,6 +139,8 @@ class CompiledPublisher:
     error: BaseException | None = None
     final: dict | None = None
     phases: Phases | None = None  # the latest report: cumulative, per phase
+    phase: str | None = None  # the phase at the latest report (PHASES)
+    connected: int = 0  # devices connected at the latest report
     _proc: subprocess.Popen[str] | None = None
     _reader: threading.Thread | None = None
     _active: int = 0
@@ -159,7 +162,7 @@ class CompiledPublisher:
         argv = [str(self.binary), "-host", self.host, "-port", str(self.port),
                 "-credentials", str(self.credentials_file), "-topic-root", self.topic_root,
                 "-low-every", str(self.low_every), "-trace-every", str(self.trace_every),
-                "-drain-s", str(self.drain_s)]
+                "-drain-s", str(self.drain_s), *self.extra_args]
         if self.ca_file is not None:
             argv += ["-ca", str(self.ca_file)]
         self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -193,6 +196,8 @@ class CompiledPublisher:
                     self.messages, self.acked = int(event["sent"]), int(event["acked"])
                     self.cpu_s = float(event["cpu_s"])
                     self.connect_errors = int(event["connect_errors"])
+                    self.connected = int(event["connected"])
+                    self.phase = event.get("phase")
                     if "phases" in event:  # a generator before phases.go has none
                         self.phases = parse_phases(event["phases"])
                 elif kind == "final":
