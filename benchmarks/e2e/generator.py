@@ -17,11 +17,8 @@ publisher that only writes them should not exceed.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
-import subprocess
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +27,7 @@ from typing import Any
 from benchmarks.common import env as benv
 from benchmarks.common.procs import CpuMeter, stack_pids
 from benchmarks.common.stats import load_average, table
+from benchmarks.common.tree import export_tree
 from benchmarks.e2e import loadgen
 from benchmarks.e2e.loadgen import CompiledPublisher, phase_costs
 from benchmarks.e2e.publishers import open_publisher
@@ -83,11 +81,7 @@ def measure_go(pub: CompiledPublisher, devices: int, step_s: float,
 
 def baseline_binary(ref: str, workdir: Path) -> Path:
     """The generator of commit `ref`, exported with `git archive` and built."""
-    tree = workdir / f"loadgen-{ref}"
-    archive = subprocess.run(["git", "archive", ref, "benchmarks/loadgen"], check=True,
-                             capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(tree, filter="data")
+    tree = export_tree(ref, workdir, ("benchmarks/loadgen",))
     return loadgen.build(tree / "bin", tree / "benchmarks" / "loadgen")
 
 

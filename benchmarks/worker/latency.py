@@ -104,7 +104,7 @@ def run_latency(settings: Settings, workdir: Path, *, patients: int = 2000,
                 extra_pids: dict[str, int] | None = None,
                 code_dir: Path | None = None,
                 extra_env: dict[str, str] | None = None) -> dict[str, Any]:
-    """code_dir: run the worker of another checkout (see whatif.export_tree);
+    """code_dir: run the worker of another checkout (see benchmarks.common.tree.export_tree);
     extra_env: overrides for the worker (benchmarks/common/security.py)."""
     run_id = benv.new_run_id()
     prefix = benv.topic_prefix(run_id)

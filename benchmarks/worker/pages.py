@@ -20,8 +20,8 @@ from pathlib import Path
 from benchmarks.common import influx
 from benchmarks.common.procs import stack_pids
 from benchmarks.common.stats import table
+from benchmarks.common.tree import export_tree
 from benchmarks.worker.latency import run_latency
-from benchmarks.worker.whatif import export_tree
 from streams.settings import Settings
 
 

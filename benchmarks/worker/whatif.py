@@ -8,16 +8,14 @@ on one machine load rather than from two days."""
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
-import subprocess
-import tarfile
 import tempfile
 from pathlib import Path
 
 from benchmarks.common import influx
 from benchmarks.common.stats import table
+from benchmarks.common.tree import export_tree
 from benchmarks.worker.throughput import Load, run_load
 from streams.settings import Settings
 
@@ -29,16 +27,6 @@ VARIANTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("checkpoint every 5 s", "", CKPT5),
     ("producer batch 1 MiB", "batch1m", {}),
 )
-
-
-def export_tree(ref: str, into: Path) -> Path:
-    """The repository's `streams/`, `analytics/` and `devices/` at `ref`."""
-    tree = into / f"tree-{ref}"
-    archive = subprocess.run(["git", "archive", ref, "streams", "analytics", "devices"],
-                             check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(tree, filter="data")
-    return tree
 
 
 def main() -> int:
