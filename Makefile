@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 VS     := $(BIN)/vitalstream
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-unit lint bench stack-up stack-down clean vendor-uplot
+.PHONY: setup demo test test-unit lint bench stack-up stack-down clean vendor-js
 
 setup: $(VENV)/.installed system-packages kafka-jars
 
@@ -50,9 +50,9 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check analytics devices streams tests benchmarks
 	$(BIN)/mypy
 
-# The console's chart library from npm, pinned and hash-checked, into the package
+# The console's browser libraries (uPlot, idiomorph) from npm, pinned and hash-checked, into the package
 # (committed: no npm and no CDN needed at install or run time).
-vendor-uplot:
+vendor-js:
 	$(PYTHON) -m streams.console.vendor
 
 clean: stack-down

@@ -45,7 +45,8 @@ def overview(member: StaffMember) -> str:
     body = _header(member, '<span class="live" id="live">connecting…</span>') + (
         '<main><div id="tiles" class="tiles" aria-live="polite"></div>'
         '<p id="empty" class="empty" hidden>No patients on your ward yet.</p></main>')
-    return _page("Ward overview", body, scripts=("common.js", "overview.js"))
+    return _page("Ward overview", body, scripts=("vendor/idiomorph/idiomorph.min.js",
+                                                  "common.js", "overview.js"))
 
 
 def patient(member: StaffMember, tile: dict[str, Any] | None) -> str:

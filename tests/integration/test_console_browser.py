@@ -19,7 +19,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -129,6 +131,36 @@ def tile(driver, pid: str):
     return found[0] if found else None
 
 
+def text_of(driver, selector: str) -> str:
+    """The element's text, read in the same lookup that finds it ('' when absent).
+
+    The live console re-renders tiles as data arrives: an element found by one
+    WebDriver call can be gone by the next, so finding and reading are one script."""
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", selector)
+
+
+def press_across_rebuild(driver, pid: str, selector: str) -> None:
+    """Mouse down on the element, wait until the console redraws the patient's
+    tile with new text (its ages move on at least every 5 s), then mouse up
+    where the pointer is: a slow press, as a person's can be."""
+    for attempt in range(5):
+        try:
+            ActionChains(driver).click_and_hold(
+                driver.find_element(By.CSS_SELECTOR, selector)).perform()
+            break
+        except StaleElementReferenceException:
+            if attempt == 4:
+                raise
+    before = tile_text(driver, pid)
+    WebDriverWait(driver, 15, poll_frequency=0.05).until(lambda d: tile_text(d, pid) != before)
+    ActionChains(driver).release().perform()
+
+
+def tile_text(driver, pid: str) -> str:
+    return text_of(driver, f'article.tile[data-pid="{pid}"]')
+
+
 def test_ward_console_live_ack_scoping_and_patient_view(settings, processes, run_id, tmp_path,
                                                         pseudonymizer, browser):
     prefix = f"t{run_id}."
@@ -162,11 +194,11 @@ def test_ward_console_live_ack_scoping_and_patient_view(settings, processes, run
 
     login(browser, base, "nurse.a", "pw-ann-12345")
     wait_until(lambda: tile(browser, pid_a) is not None, 30, "nurse A's tile")
-    first = tile(browser, pid_a)
-    assert "Ada Lovelace" in first.text and "WARD-A · bed 3" in first.text
+    first = tile_text(browser, pid_a)
+    assert "Ada Lovelace" in first and "WARD-A · bed 3" in first
     assert tile(browser, pid_b) is None  # another ward's patient
     hr = f'article.tile[data-pid="{pid_a}"] .vital[data-metric="heart_rate"] dd'
-    wait_until(lambda: browser.find_element(By.CSS_SELECTOR, hr).text.split()[0] in
+    wait_until(lambda: (text_of(browser, hr).split() or [""])[0] in
                {"72", "73", "74", "75", "76"}, 15, "heart rate on the tile")
 
     # Deterioration: a minute of SpO2 80 % for both; the window closes when it goes idle.
@@ -177,16 +209,14 @@ def test_ward_console_live_ack_scoping_and_patient_view(settings, processes, run
     WebDriverWait(browser, 60, poll_frequency=0.05).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, selector))
     shown_ms = time.time() * 1000
-    # The live console re-renders tiles as data arrives: read the text in the same
-    # lookup that finds the element, or a re-render between the two goes stale.
-    assert "HIGH" in browser.execute_script(
-        "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
-        selector)
+    assert "HIGH" in text_of(browser, selector)
     browser.save_screenshot(str(tmp_path / "overview.png"))
     # The nurse acks as soon as she sees it; the test's own Kafka reads come
     # after, so that on a busy machine they do not eat the escalation window.
-    browser.find_element(By.CSS_SELECTOR, f"{selector} button.ack").click()
-    wait_until(lambda: "acked by nurse.a" in tile(browser, pid_a).text, 20, "ack on the tile")
+    # Her press straddles a rebuild of the tile (one comes at least every 5 s):
+    # the button goes down before it and up after, and the ack must still count.
+    press_across_rebuild(browser, pid_a, f"{selector} button.ack")
+    wait_until(lambda: "acked by nurse.a" in tile_text(browser, pid_a), 20, "ack on the tile")
     alerts_topic = prefix + "alerts"
     raised = wait_until(lambda: [(ts, e) for ts, e in topic_records(settings, alerts_topic, since)
                                  if e["pid"] == pid_a and e["kind"] == "raised"], 20, "raised")
@@ -236,7 +266,7 @@ def test_ward_console_live_ack_scoping_and_patient_view(settings, processes, run
     # A manual observation (new confusion) enters the pipeline; NEWS2 rescored.
     browser.find_element(By.CSS_SELECTOR, "#obs-acvpu option[value='C']").click()
     browser.find_element(By.ID, "obs-submit").click()
-    wait_until(lambda: "recorded 1" in browser.find_element(By.ID, "obs-result").text, 15,
+    wait_until(lambda: "recorded 1" in text_of(browser, "#obs-result"), 15,
                "the form's answer")
     scores = wait_until(lambda: [s for _, s in topic_records(settings, prefix + "vitals.scores",
                                                              since)

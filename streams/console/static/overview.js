@@ -6,6 +6,10 @@
   const now = () => Date.now() + skewMs;
   const root = document.getElementById("tiles");
   const live = document.getElementById("live");
+  // Where the nurse's ack of each open alert stands: "sending", "sent" (until
+  // the acknowledged event reaches the tile) or "failed: <status>". Kept here,
+  // not in the button, because the tiles are redrawn from data.
+  const ackState = new Map();  // alert_id -> state
 
   function sparkline(points) {
     const w = 160, h = 32, ns = "http://www.w3.org/2000/svg";
@@ -28,6 +32,7 @@
   function alertRow(a, technical) {
     const open = VS.age(a.raised_ms, now());
     const li = VS.el("li", {class: `alert sev-${a.severity || "none"}${technical ? " technical" : ""}`,
+                            id: a.alert_id ? `alert-${a.alert_id}` : null,
                             "data-alert-id": a.alert_id, "data-rule": a.rule},
       VS.el("span", {class: "sev", text: technical ? "TECHNICAL" : (a.severity || "").toUpperCase().replace("_", "-")}),
       VS.el("span", {class: "rule", text: VS.rule(a.rule) + (a.battery_pct != null ? ` ${Math.round(a.battery_pct)}%` : "")}),
@@ -36,19 +41,31 @@
     if (a.acked_by) {
       li.append(VS.el("span", {class: "acked", text: `acked by ${a.acked_by} ${VS.age(a.acked_ms, now())} ago`}));
     } else if (a.alert_id) {
-      li.append(VS.el("button", {class: "ack", type: "button", text: "Acknowledge",
-                                 onclick: ev => ack(a.alert_id, ev.target)}));
+      const state = ackState.get(a.alert_id);
+      const busy = state === "sending" || state === "sent";
+      li.append(VS.el("button", {class: "ack", type: "button", "data-alert-id": a.alert_id,
+                                 disabled: busy ? "" : null,
+                                 text: state === "sending" ? "acknowledging…" : state || "Acknowledge"}));
     }
     return li;
   }
 
-  async function ack(alertId, button) {
-    button.disabled = true;
-    button.textContent = "acknowledging…";
-    const r = await fetch(`/api/alerts/${encodeURIComponent(alertId)}/ack`, {method: "POST"});
-    button.textContent = r.ok ? "sent" : "failed: " + r.status;
-    if (!r.ok) button.disabled = false;
+  async function ack(alertId) {
+    ackState.set(alertId, "sending");
+    draw();
+    let r = null;
+    try { r = await fetch(`/api/alerts/${encodeURIComponent(alertId)}/ack`, {method: "POST"}); }
+    catch (e) { r = null; }
+    ackState.set(alertId, r && r.ok ? "sent" : "failed: " + (r ? r.status : "no answer"));
+    draw();
   }
+
+  // One listener for every tile's buttons: the alert comes from the button
+  // clicked, so a button reused by a redraw can never ack another alert.
+  root.addEventListener("click", ev => {
+    const button = ev.target.closest("button.ack");
+    if (button && !button.disabled) ack(button.dataset.alertId);
+  });
 
   function render(t) {
     const n = t.news2 || {};
@@ -67,7 +84,7 @@
     const alerts = VS.el("ul", {class: "alerts"});
     for (const a of t.alerts || []) alerts.append(alertRow(a, false));
     for (const a of t.technical || []) alerts.append(alertRow(a, true));
-    return VS.el("article", {class: `tile ${band.cls}`, "data-pid": t.pid, "data-ward": t.ward, "data-bed": t.bed},
+    return VS.el("article", {class: `tile ${band.cls}`, id: `tile-${t.pid}`, "data-pid": t.pid, "data-ward": t.ward, "data-bed": t.bed},
       VS.el("header", {},
         VS.el("a", {class: "name", href: `/patients/${encodeURIComponent(t.pid)}`, text: t.display_name || "(no name)"}),
         VS.el("span", {class: "bed", text: `${t.ward || "?"} · bed ${t.bed || "?"}`})),
@@ -83,7 +100,13 @@
   function draw() {
     const sorted = [...tiles.values()].sort((a, b) => b.acuity - a.acuity ||
       String(a.ward).localeCompare(String(b.ward)) || String(a.bed).localeCompare(String(b.bed), undefined, {numeric: true}));
-    root.replaceChildren(...sorted.map(render));
+    // Updated in place, not replaced: a nurse's press on "Acknowledge" that
+    // straddled a redraw would otherwise go down on one button and up on its
+    // replacement, the browser would send no click, and the ack would be lost
+    // without a word. Tiles and alerts are matched by their ids.
+    Idiomorph.morph(root, sorted.map(render), {morphStyle: "innerHTML"});
+    const shown = new Set([...root.querySelectorAll("button.ack")].map(b => b.dataset.alertId));
+    for (const id of ackState.keys()) if (!shown.has(id)) ackState.delete(id);
     document.getElementById("empty").hidden = sorted.length > 0;
   }
 
