@@ -32,6 +32,7 @@ the data returns). Pure: time is passed in.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
@@ -106,6 +107,10 @@ class DeviceWatch:
     metric_gap_ms: dict[str, float] = field(default_factory=dict)  # usual arrival gap
     poor_metrics: list[str] = field(default_factory=list)
     evaluated: dict[str, float] = field(default_factory=dict)  # signals last evaluated
+    # Derived, not checkpointed: until this arrival time no condition can appear
+    # or clear by the clock alone (the earliest deadline when `evaluated` was
+    # taken, earlier still if an arrival since moved one). None: evaluate.
+    steady_until_ms: float | None = None
 
     def _device(self, device: str, now_ms: int) -> DeviceState:
         state = self.devices.get(device)
@@ -117,29 +122,56 @@ class DeviceWatch:
 
     # -- inputs ---------------------------------------------------------------
     def on_readings(self, device: str, metrics: Iterable[str],
-                    quality: Iterable[Iterable[str]], now_ms: int) -> None:
-        """One arrival of readings from `device` (canonical metric names, their flags)."""
-        names = list(metrics)
-        flags = [set(q) for q in quality]
+                    quality: Iterable[Iterable[str]], now_ms: int,
+                    settings: TechnicalSettings | None = None) -> bool:
+        """One arrival of readings from `device` (canonical metric names, their flags).
+
+        Returns whether the signals may now differ from `evaluated`. False only
+        with `settings` (the deadlines depend on them), no deadline passed since
+        `evaluated` was taken, and nothing this arrival touched able to change a
+        signal: a device already talking, every metric's cadence known and not
+        silent, contact as before. Evaluating would then find the same signals,
+        which is what a steady stream of readings does on every message."""
+        names, flags = set(metrics), list(quality)
+        dev = self.devices.get(device)
+        # A signal the clock set (offline by silence, no data) has its deadline
+        # behind it, so `steady_until_ms` is past too: only inputs need checking.
+        steady = (settings is not None and dev is not None and dev.online is not False
+                  and self.steady_until_ms is not None and now_ms < self.steady_until_ms)
         dev = self._device(device, now_ms)
         if dev.online is False:
             dev.online = None  # data again: it is back
-        for metric in set(names):
+        for metric in names:
             if metric not in CONTINUOUS_METRICS:
                 continue
             last = self.metric_arrival_ms.get(metric)
+            usual = self.metric_gap_ms.get(metric)
+            steady = steady and usual is not None  # else its no_data signal appears
             if last is not None and now_ms > last:
-                gap, usual = now_ms - last, self.metric_gap_ms.get(metric)
+                gap = now_ms - last
                 if usual is None:
                     self.metric_gap_ms[metric] = float(gap)
                 elif gap < 10 * usual:
                     self.metric_gap_ms[metric] = 0.8 * usual + 0.2 * gap
             self.metric_arrival_ms[metric] = now_ms
         if flags:
-            dev.contact_lost = all(QualityFlag.CONTACT_LOST.value in f for f in flags)
+            contact_lost = all(QualityFlag.CONTACT_LOST.value in f for f in flags)
+            steady = steady and contact_lost == dev.contact_lost
+            dev.contact_lost = contact_lost
+        until_ms = self.steady_until_ms
+        if not steady or settings is None or until_ms is None:
+            self.steady_until_ms = None
+            return True
+        # A shorter usual gap (device or metric) brings its deadline forward, but
+        # never to before now + the shorter timeout: mostly nothing to compute.
+        if now_ms + min(settings.offline_after_ms, settings.no_data_after_ms) < until_ms:
+            self.steady_until_ms = min(until_ms, self._deadline_ms(
+                settings, [device], names & self.metric_gap_ms.keys()))
+        return False
 
     def on_status(self, device: str, *, online: bool, battery_pct: float | None,
                   on_body: bool | None, now_ms: int) -> None:
+        self.steady_until_ms = None
         dev = self._device(device, now_ms)
         dev.online = online
         if battery_pct is not None:
@@ -151,6 +183,7 @@ class DeviceWatch:
 
     def on_windows(self, windows: Iterable[object], share: float) -> None:
         """Closed 1-minute windows: which metrics were mostly flagged."""
+        self.steady_until_ms = None  # signal_poor may change
         poor = set(self.poor_metrics)
         for w in windows:
             metric = w.metric  # type: ignore[attr-defined]
@@ -188,16 +221,28 @@ class DeviceWatch:
 
     def next_deadline_ms(self, settings: TechnicalSettings) -> int | None:
         """The earliest time a timeout-based condition can appear with no new input."""
-        deadlines: list[float] = []
-        for dev in self.devices.values():
+        deadline = self._deadline_ms(settings, self.devices, self.metric_arrival_ms)
+        return None if deadline == math.inf else int(deadline)
+
+    def note_evaluated(self, signals: Mapping[str, float], settings: TechnicalSettings) -> None:
+        """The alarms saw `signals`: steady until the next deadline."""
+        self.evaluated = dict(signals)
+        self.steady_until_ms = self._deadline_ms(settings, self.devices, self.metric_arrival_ms)
+
+    def _deadline_ms(self, settings: TechnicalSettings, devices: Iterable[str],
+                     metrics: Iterable[str]) -> float:
+        """The earliest deadline of these devices and metrics (inf: none)."""
+        deadline = math.inf
+        for name in devices:
+            dev = self.devices[name]
             after = dev.silent_after_ms(settings)
             if after is not None and dev.online is not False:
-                deadlines.append(dev.last_ms + after)
-        for metric, last_ms in self.metric_arrival_ms.items():
+                deadline = min(deadline, dev.last_ms + after)
+        for metric in metrics:
             after = self._silent_after_ms(metric, settings)
             if after is not None:
-                deadlines.append(last_ms + after)
-        return int(min(deadlines)) if deadlines else None
+                deadline = min(deadline, self.metric_arrival_ms[metric] + after)
+        return deadline
 
     def _silent_after_ms(self, metric: str, settings: TechnicalSettings) -> float | None:
         """How long `metric` may be silent; None while its cadence is unknown.

@@ -81,6 +81,7 @@ class PatientState:
     anomaly: AnomalyScorer = field(default_factory=AnomalyScorer)
     alerts: dict[str, Any] = field(default_factory=dict)  # AlertMachine.patient_to_dict
     technical: dict[str, Any] = field(default_factory=dict)  # the technical alarms' machine
+    technical_busy: bool | None = None  # derived from `technical`; None: not yet known
     watch: DeviceWatch = field(default_factory=DeviceWatch)  # devices' last word (fast part)
     ward: str | None = None
     last_news2_total: int | None = None

@@ -7,9 +7,10 @@ after the rule's delay, escalate when unacknowledged, acknowledge, resolve
 when data returns. Its state lives in `PatientState.technical` as the
 physiological machine's lives in `PatientState.alerts`.
 
-Evaluated only when something can change: when the signals differ from the
-last evaluation, or an alert is pending or active (delays, escalation), so a
-steady stream of readings costs a dict comparison per message.
+Evaluated only when something can change: when the devices' watch says an
+arrival may have changed a signal or a deadline has passed, or an alert is
+pending or active (delays, escalation). A steady stream of readings costs
+the watch's bookkeeping and a cached flag per message, not the 15 signals.
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ class TechnicalAlarms:
     # -- inputs ---------------------------------------------------------------
     def on_readings(self, state: PatientState, device: str,
                     readings: list[Mapping[str, Any]], now_ms: int) -> list[AlertEvent]:
-        state.watch.on_readings(device, [r["metric"] for r in readings],
-                                [r.get("quality") or () for r in readings], now_ms)
+        if not state.watch.on_readings(device, [r["metric"] for r in readings],
+                                       [r.get("quality") or () for r in readings], now_ms,
+                                       self.settings) and not self._busy(state):
+            return []  # the same signals as last evaluated, and no delay or escalation runs
         return self.evaluate(state, now_ms)
 
     def on_status(self, state: PatientState, status: Mapping[str, Any],
@@ -79,16 +82,27 @@ class TechnicalAlarms:
 
     # -- evaluation -------------------------------------------------------------
     def _busy(self, state: PatientState) -> bool:
-        rules = state.technical.get("rules", {}) if state.technical else {}
-        # Pending (a delay runs) or active and unacknowledged (may escalate); an
-        # acknowledged alarm resolves on data, which needs no clock.
-        return any(r.get("phase") == "pending" or r.get("silenced_until_ms") is not None
-                   or (r.get("phase") == "active" and not r.get("acked"))
-                   for r in rules.values())
+        """Pending (a delay runs), silenced, or active and unacknowledged (may
+        escalate); an acknowledged alarm resolves on data, which needs no clock.
+        Cached per patient: it changes only when `state.technical` is replaced."""
+        if state.technical_busy is None:
+            rules = state.technical.get("rules", {}) if state.technical else {}
+            state.technical_busy = any(
+                r.get("phase") == "pending" or r.get("silenced_until_ms") is not None
+                or (r.get("phase") == "active" and not r.get("acked")) for r in rules.values())
+        return state.technical_busy
+
+    def _save(self, state: PatientState) -> None:
+        state.technical = self.machine.patient_to_dict(state.pid)
+        state.technical_busy = None
+        del self.machine.states[state.pid]
 
     def needs_tick(self, state: PatientState, now_ms: int) -> bool:
         if self._busy(state):
             return True
+        steady_until_ms = state.watch.steady_until_ms
+        if steady_until_ms is not None and now_ms < steady_until_ms:
+            return False  # no deadline has passed since the signals were evaluated
         deadline = state.watch.next_deadline_ms(self.settings)
         # Past a deadline the condition may have appeared, unless it was evaluated already.
         return deadline is not None and now_ms >= deadline and (
@@ -96,10 +110,12 @@ class TechnicalAlarms:
 
     def evaluate(self, state: PatientState, now_ms: int) -> list[AlertEvent]:
         signals = state.watch.signals(now_ms, self.settings)
-        if not signals or (not state.watch.changed_since_evaluated(signals)
-                           and not self._busy(state)):
+        if not signals:
             return []
-        state.watch.evaluated = signals
+        changed = state.watch.changed_since_evaluated(signals)
+        state.watch.note_evaluated(signals, self.settings)
+        if not changed and not self._busy(state):
+            return []
         if state.technical:
             self.machine.load_patient(state.pid, state.technical)
         else:
@@ -107,8 +123,7 @@ class TechnicalAlarms:
         events = self.machine.observe(state.pid, now_ms, signals)
         events += self.machine.tick(now_ms)  # escalations (this patient only)
         if state.pid in self.machine.states:
-            state.technical = self.machine.patient_to_dict(state.pid)
-            del self.machine.states[state.pid]
+            self._save(state)
         state.changed()
         return events
 
@@ -120,7 +135,6 @@ class TechnicalAlarms:
         for rule, active_id in self.machine.active(state.pid).items():
             if active_id == alert_id:
                 events += self.machine.ack(state.pid, rule, ts_ms, alert_id=alert_id, by=by)
-        state.technical = self.machine.patient_to_dict(state.pid)
-        del self.machine.states[state.pid]
+        self._save(state)
         state.changed()
         return events
