@@ -174,6 +174,7 @@ class Gateways:
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.env, self.log_dir = env, log_dir
         self._log_from: dict[str, int] = {}  # slot -> its log's size when last started
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}  # slot -> its last start
 
     def _argv(self, slot: str, *extra: str) -> list[str]:
         return [*VITALSTREAM, "--log-level", "info", "gateway", "--client-id", slot, *extra]
@@ -186,6 +187,7 @@ class Gateways:
             log = open(path, "ab")  # noqa: SIM115 - closed at exit
             procs.append(subprocess.Popen(self._argv(slot), env=self.env, stdout=log,
                                           stderr=subprocess.STDOUT))
+            self._procs[slot] = procs[-1]
         return procs
 
     def connect_once(self, slots: tuple[str, ...]) -> None:
@@ -205,11 +207,19 @@ class Gateways:
 
     def wait_running(self, slots: tuple[str, ...], timeout_s: float = 60) -> None:
         """Until each gateway started last logs "gateway running" (the log is
-        appended to: an earlier start's line does not count)."""
+        appended to: an earlier start's line does not count). A gateway that
+        exits first (a bad venv, a refused identity) is reported at once, with
+        its exit code and last log lines, not waited out."""
         deadline = time.monotonic() + timeout_s
         for slot in slots:
             log = self.log_dir / f"{slot}.log"
-            while "gateway running" not in self._log_since_start(log, slot):
+            while "gateway running" not in (text := self._log_since_start(log, slot)):
+                proc = self._procs.get(slot)
+                if proc is not None and proc.poll() is not None:
+                    tail = " | ".join(text.strip().splitlines()[-3:])
+                    raise RuntimeError(
+                        f"{slot} exited with code {proc.returncode} before it was running"
+                        f" (log {log}: {tail or 'empty'})")
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{slot} did not start")
                 time.sleep(0.05)

@@ -26,6 +26,9 @@ FAKE_GATEWAY = textwrap.dedent("""
     if os.environ["FAKE_MODE"] == "ready":
         Path(os.environ["FAKE_MARKER"]).touch()  # the session's SUBSCRIBE
         print("INFO gateway running client_id=x", flush=True)
+    elif os.environ["FAKE_MODE"] == "crash":  # e.g. a venv missing a dependency
+        print("ModuleNotFoundError: No module named 'orjson'", flush=True)
+        sys.exit(1)
     signal.sigwait({signal.SIGTERM})
 """)
 
@@ -57,5 +60,17 @@ def test_running_means_this_start_not_an_earlier_one(gateways: bench.Gateways) -
     try:
         with pytest.raises(RuntimeError, match="did not start"):
             gateways.wait_running(SLOT, timeout_s=1)
+    finally:
+        gateways.stop(procs)
+
+
+def test_a_gateway_that_dies_at_start_is_reported_not_waited_out(
+        gateways: bench.Gateways) -> None:
+    gateways.env["FAKE_MODE"] = "crash"
+    procs = gateways.start(SLOT)
+    try:
+        # Without the check this waits the whole timeout and says only "did not start".
+        with pytest.raises(RuntimeError, match=r"exited with code 1 .*No module named 'orjson'"):
+            gateways.wait_running(SLOT, timeout_s=20)
     finally:
         gateways.stop(procs)
