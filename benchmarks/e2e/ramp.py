@@ -27,6 +27,7 @@ from benchmarks.e2e.services import build_system
 from benchmarks.e2e.wearables import Fleet
 from benchmarks.worker.latency import wait_minute_phase
 from streams.connections import kafka_client_kwargs, mqtt_connection
+from streams.ops.mqtt_admin import retire_fleet
 from streams.settings import Settings
 from streams.topics import VITALS_NORMALIZED, topic_name
 
@@ -146,6 +147,7 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
         if listener is not None:
             listener.close()
         system.stop()
+        result["fleet_retired_s"] = retire(settings, fleet)
         asyncio.run(delete_topics(kafka_client_kwargs(settings.kafka, "admin"), benv.topic_prefix(run_id),
                                   benv.worker_app_id(run_id) + "-"))
     result["publisher_error"] = repr(pub.error) if pub.error else None
@@ -154,6 +156,18 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
     result["publisher_own"] = phase_costs(None, pub.phases)  # the whole run, by phase
     add_latencies(result, tracer, listener, pub, lateness_ms)
     return result
+
+
+def retire(settings: Settings, fleet: Fleet) -> float | None:
+    """Remove this run's device identities and passwords (each run enrols a
+    fresh fleet); returns the seconds it took, or None if it failed (logged)."""
+    t0 = time.monotonic()
+    try:
+        retire_fleet(settings, [fleet.device(i) for i in range(fleet.max_devices)])
+    except Exception as exc:  # the run's figures stand; the leftover identities are named
+        log.warning("could not retire the fleet %s*: %r", fleet.device_prefix, exc)
+        return None
+    return round(time.monotonic() - t0, 1)
 
 
 def run_step(settings: Settings, run_id: str, system: Any, pub: Any, devices: int,

@@ -22,6 +22,7 @@ import json
 import re
 import secrets
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streams.notify.settings import template_filter
@@ -211,7 +212,7 @@ def fleet_credentials(settings: Settings, devices: Iterable[str]) -> dict[str, s
     from streams.connections import mqtt_connection
 
     m = settings.mqtt
-    path = settings.security.credentials_dir / "mqtt-simulated-devices.json"
+    path = _fleet_store(settings)
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     wanted = list(dict.fromkeys(devices))
     with DynsecControl(mqtt_connection(m, "admin")) as ctl:
@@ -226,6 +227,33 @@ def fleet_credentials(settings: Settings, devices: Iterable[str]) -> dict[str, s
     if missing:
         write_owner_only(path, json.dumps(stored).encode())
     return {d: stored[d] for d in wanted}
+
+
+def _fleet_store(settings: Settings) -> Path:
+    """The simulated devices' own secret store: device id -> its MQTT password."""
+    return settings.security.credentials_dir / "mqtt-simulated-devices.json"
+
+
+def retire_fleet(settings: Settings, devices: Iterable[str]) -> int:
+    """Undo `fleet_credentials` for these devices: delete their identities on
+    the broker and their passwords from the store. Returns how many the
+    broker still knew.
+
+    A benchmark enrols a fresh fleet per run; left behind, every identity
+    makes each later dynamic-security command slower (the broker rewrites its
+    whole JSON file per command) and keeps a live password on disk.
+    """
+    from streams.connections import mqtt_connection
+
+    gone = set(devices)
+    existed = revoke_devices(mqtt_connection(settings.mqtt, "admin"), sorted(gone))
+    path = _fleet_store(settings)
+    if path.exists():
+        stored: dict[str, str] = json.loads(path.read_text())
+        kept = {d: pw for d, pw in stored.items() if d not in gone}
+        if len(kept) != len(stored):
+            write_owner_only(path, json.dumps(kept).encode())
+    return existed
 
 
 def fleet_publisher(settings: Settings, config: SimulationConfig, **options: Any

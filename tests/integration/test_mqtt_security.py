@@ -6,6 +6,7 @@ Against the stack's real Mosquitto: TLS, dynamic security identities, ACLs.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import ssl
@@ -23,7 +24,7 @@ from paho.mqtt.properties import Properties
 from devices.simulator import MqttPublisher
 from devices.simulator.messages import SimMessage
 from streams.connections import mqtt_connection
-from streams.ops.mqtt_admin import new_password, revoke_devices
+from streams.ops.mqtt_admin import fleet_credentials, new_password, retire_fleet, revoke_devices
 from streams.ops.stack import NativeStack
 from streams.settings import Settings
 from tests.integration.conftest import (
@@ -218,6 +219,27 @@ def test_a_revoked_device_is_cut_off_and_refused_at_its_next_connect(
     wait_until(lambda: not live.client.is_connected(), 10, "the broker to disconnect it")
     assert connect_refused(settings, identity)
     assert revoked_s < 5, f"revoking one device took {revoked_s:.1f}s"
+
+
+def test_a_retired_benchmark_fleet_leaves_no_identity_or_password_behind(
+        settings: Settings, run_id: str, closing: list[Listener]) -> None:
+    fleet = [f"sec-{run_id}-fleet{i}" for i in range(3)]
+    kept = f"sec-{run_id}-kept"
+    passwords = fleet_credentials(settings, [*fleet, kept])
+    store = settings.security.credentials_dir / "mqtt-simulated-devices.json"
+
+    assert retire_fleet(settings, fleet) == 3
+    assert retire_fleet(settings, fleet) == 0  # again: nothing left to delete
+
+    stored = json.loads(store.read_text())
+    assert [d for d in fleet if d in stored] == [], "the retired passwords are still on disk"
+    for device in fleet:
+        assert connect_refused(settings, (device, passwords[device]))
+    # Another fleet's device keeps its identity and its stored password.
+    assert stored[kept] == passwords[kept]
+    closing.append(Listener(mqtt_client(settings, "device", (kept, passwords[kept])), settings, []))
+    assert closing[-1].client.is_connected()
+    retire_fleet(settings, [kept])
 
 
 def test_a_nurse_reads_and_acks_only_their_own_ward(settings: Settings, run_id: str,
