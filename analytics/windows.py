@@ -346,6 +346,45 @@ Arrival = tuple[
 ]
 
 
+@dataclass(frozen=True, slots=True)
+class StagedArrival:
+    """One arrival placed and its closing windows planned (`stage`); the
+    features are computed later, for many patients at once (`finish_staged`)."""
+
+    windows: PatientWindows
+    plan: ClosePlan | None
+    late_index: np.ndarray
+    dropped_index: np.ndarray
+    flagged_count: int
+
+
+def stage(pw: PatientWindows, metrics: str | Sequence[str] | np.ndarray,
+          values: np.ndarray | Sequence[float], ts_ms: np.ndarray | Sequence[int],
+          quality: np.ndarray | Sequence[int] | None = None, *, now_ms: int,
+          defer: DeferredWindows | None = None, defer_tag: Hashable = None) -> StagedArrival:
+    """The first half of `PatientWindows.add`: place the readings, move the
+    watermark and the closed marks, gather what closes (`defer`: see `add`).
+    Until its `finish_staged`, nothing else may touch this patient's windows."""
+    late, dropped, flagged = pw._ingest(metrics, values, ts_ms, quality, now_ms)
+    plan = pw._plan()
+    if defer is not None:
+        plan = defer.take(defer_tag, plan)
+    return StagedArrival(pw, plan, late, dropped, flagged)
+
+
+def finish_staged(staged: Sequence[StagedArrival], now_ms: int) -> list[WindowResult]:
+    """The second half: the closed windows' features of every staged arrival
+    in one vectorized pass (one patient at most once), results in order."""
+    plans = [s.plan for s in staged]
+    # Most arrivals close nothing: no config to merge then (one add per device message).
+    closed = (features_for_plans(plans, _merged_config([(s.windows,) for s in staged]))
+              if any(p is not None for p in plans) else [[] for _ in plans])
+    return [WindowResult(c, s.late_index, s.dropped_index, s.flagged_count,
+                         s.windows.watermark_ms,
+                         amend_due(s.windows, now_ms) if s.windows.late else [])
+            for s, c in zip(staged, closed, strict=True)]
+
+
 def add_batch(arrivals: Sequence[Arrival], *, now_ms: int, defer: DeferredWindows | None = None,
               defer_tags: Sequence[Hashable] | None = None) -> list[WindowResult]:
     """`PatientWindows.add` for many patients: features in one vectorized pass.
@@ -357,17 +396,10 @@ def add_batch(arrivals: Sequence[Arrival], *, now_ms: int, defer: DeferredWindow
     """
     if len({id(a[0]) for a in arrivals}) != len(arrivals):
         raise InputError("a patient appears twice in one add_batch call")
-    ingested = [pw._ingest(m, v, t, q, now_ms) for pw, m, v, t, q in arrivals]
-    plans = [a[0]._plan() for a in arrivals]
-    if defer is not None:
-        tags = list(defer_tags) if defer_tags is not None else list(range(len(plans)))
-        plans = [defer.take(tag, p) for tag, p in zip(tags, plans, strict=True)]
-    # Most arrivals close nothing: no config to merge then (one add per device message).
-    closed = (features_for_plans(plans, _merged_config(arrivals))
-              if any(p is not None for p in plans) else [[] for _ in plans])
-    return [WindowResult(c, late, dropped, nflag, a[0].watermark_ms,
-                         amend_due(a[0], now_ms) if a[0].late else [])
-            for a, c, (late, dropped, nflag) in zip(arrivals, closed, ingested, strict=False)]
+    tags = list(defer_tags) if defer_tags is not None else list(range(len(arrivals)))
+    staged = [stage(pw, m, v, t, q, now_ms=now_ms, defer=defer, defer_tag=tag)
+              for (pw, m, v, t, q), tag in zip(arrivals, tags, strict=True)]
+    return finish_staged(staged, now_ms)
 
 
 def advance_batch(states: Sequence[PatientWindows], now_ms: int) -> list[WindowResult]:
@@ -390,6 +422,6 @@ def _merged_config(arrivals) -> dict[str, MetricFeatureConfig]:
 
 __all__ = [
     "DEFAULT_SPECS", "HOPPING_5M", "HRV_FEATURES", "TUMBLING_1M", "PatientWindows",
-    "add_batch", "advance_batch",
+    "StagedArrival", "add_batch", "advance_batch", "finish_staged", "stage",
     "WindowResult", "WindowSpec", "window_ranges",
 ]

@@ -18,7 +18,7 @@ import logging
 import time
 import weakref
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import faust
@@ -168,17 +168,20 @@ class WorkerRuntime:
             # Windows that feed no alert (the 5-minute ones) wait until this
             # batch's alerts are out (see _page_now), then go in one computation.
             defer = self.processor.deferral()
-            for source, batch in zip(parsed.sources, parsed.batches, strict=True):
+            # The 1-minute windows closing in this batch are computed together
+            # (process_many); each record's alerts still go out as it is finished.
+            records = list(zip(parsed.sources, parsed.batches, strict=True))
+            for source, batch, produced in self.processor.process_many(
+                    records, self._state_for(events), now_ms, defer):
                 try:
-                    self.pid_event[batch["pid"]] = events[source]
-                    state = self.state(batch["pid"])
-                    produced = self.processor.process_batch(state, batch, now_ms, defer)
+                    if isinstance(produced, Exception):
+                        raise produced
                     if produced.alerts:
                         await self._page_now(produced)
                     out.extend(produced)
                 except Exception as exc:  # a bug of ours: this record, never the partition
-                    log.exception("reading batch failed, dead-lettered offset=%d",
-                                  events[source].message.offset)
+                    log.error("reading batch failed, dead-lettered offset=%d",
+                              events[source].message.offset, exc_info=exc)
                     dead.append(dead_record(
                         RejectReason.INTERNAL, f"worker failed ({type(exc).__name__})",
                         "vitals.normalized", events[source].value, now_ms))
@@ -198,6 +201,16 @@ class WorkerRuntime:
             self.pending.extend((stream, e) for e in events)
             if self._checkpoint_due():
                 await self._checkpoint()
+
+    def _state_for(self, events: list[faust.EventT]
+                   ) -> Callable[[int, Mapping[str, Any]], PatientState]:
+        """For `process_many`: the patient state of a record (tag: its index
+        in `events`), after noting that event as the patient's last (the
+        partition its table reads and writes go to)."""
+        def state_of(source: int, batch: Mapping[str, Any]) -> PatientState:
+            self.pid_event[batch["pid"]] = events[source]
+            return self.state(batch["pid"])
+        return state_of
 
     async def on_acks(self, stream: faust.StreamT, events: list[faust.EventT]) -> None:
         async with self.lock:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from analytics.alert_rules import SEVERITIES, collect_signals
 from analytics.alerts import AlertEvent, AlertMachine
@@ -27,8 +27,12 @@ from analytics.windows import (
     DEFAULT_IDLE_TIMEOUT_MS,
     DEFAULT_MAX_LEAD_MS,
     DEFAULT_SPECS,
+    StagedArrival,
+    WindowResult,
     WindowSpec,
+    finish_staged,
 )
+from analytics.windows import stage as stage_arrival
 from streams.pipeline.late import score_amended
 from streams.pipeline.state import PatientState
 from streams.pipeline.technical import TechnicalAlarms
@@ -39,6 +43,7 @@ log = logging.getLogger(__name__)
 MANUAL_METRICS = frozenset(m for m, spec in METRICS.items() if spec.manual)
 NEWS2_FROM_WINDOWS = frozenset(NEWS2_PARAMETERS) - MANUAL_METRICS
 SCORE_WINDOW = "1m"  # NEWS2, anomaly and rules use the 1-minute tumbling window
+T = TypeVar("T")
 
 
 @dataclass
@@ -78,6 +83,34 @@ def _finite(value: float | int | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
+@dataclass
+class StagedBatch:
+    """One record between `PatientProcessor.stage` and `finish`."""
+
+    state: PatientState
+    batch: Mapping[str, Any]
+    manual: list[Mapping[str, Any]]
+    continuous: list[Mapping[str, Any]]
+    arrival: StagedArrival | None  # the continuous readings in the windows
+    duplicate: bool = False
+
+
+def distinct_patients(items: Sequence[T], pid_of: Callable[[T], str]) -> Iterator[list[T]]:
+    """Consecutive runs of `items` in which no patient appears twice: a
+    patient's next record must see everything its previous one did."""
+    group: list[T] = []
+    seen: set[str] = set()
+    for item in items:
+        pid = pid_of(item)
+        if pid in seen:
+            yield group
+            group, seen = [], set()
+        group.append(item)
+        seen.add(pid)
+    if group:
+        yield group
+
+
 class PatientProcessor:
     """Stateless service over `PatientState`s: one instance per worker."""
 
@@ -97,13 +130,47 @@ class PatientProcessor:
 
         `defer` (from `deferral()`): windows that feed no score or alert are
         left there; `deferred_features` makes their records later."""
-        out = Outputs()
+        staged = self.stage(state, batch, now_ms, defer)
+        return self.finish(staged, self.window_results([staged], now_ms)[0], now_ms)
+
+    def process_many(self, records: Sequence[tuple[T, Mapping[str, Any]]],
+                     state_of: Callable[[T, Mapping[str, Any]], PatientState], now_ms: int,
+                     defer: DeferredWindows | None = None
+                     ) -> Iterator[tuple[T, Mapping[str, Any], Outputs | Exception]]:
+        """`process_batch` for a consumed batch of (tag, record): the same
+        outputs and state, but the closing windows of many patients computed
+        in one vectorized pass (at a minute boundary every patient's 1-minute
+        windows close within the same second).
+
+        `state_of(tag, record)` gives the record's patient state. Yields
+        (tag, record, its Outputs or the exception it raised) in record
+        order, each as soon as it is ready, so the caller can page at once. A
+        record that fails costs only itself, as with `process_batch`.
+        """
+        for group in distinct_patients(records, lambda r: str(r[1]["pid"])):
+            staged: list[StagedBatch | Exception] = []
+            for tag, batch in group:
+                try:
+                    staged.append(self.stage(state_of(tag, batch), batch, now_ms, defer))
+                except Exception as exc:  # a bug of ours: this record only
+                    staged.append(exc)
+            results = iter(self._window_results_or_errors(
+                [s for s in staged if isinstance(s, StagedBatch)], now_ms))
+            for (tag, batch), s in zip(group, staged, strict=True):
+                yield tag, batch, s if isinstance(s, Exception) else self._finish_or_error(
+                    s, next(results), now_ms)
+
+    def stage(self, state: PatientState, batch: Mapping[str, Any], now_ms: int,
+              defer: DeferredWindows | None = None) -> StagedBatch:
+        """The first half of `process_batch`: the duplicate check, the ward, a
+        nurse's entries, and the readings placed in the windows; the closing
+        windows are gathered, not yet computed."""
         readings = batch["readings"]
         msg_id = batch.get("msg_id")
         if msg_id is not None and readings and not state.first_sight(
                 msg_id, int(readings[0]["ts_ms"])):
-            out.duplicate_messages = 1  # an MQTT redelivery: already counted
-            return out
+            # An MQTT redelivery: already counted.
+            return StagedBatch(state, batch, [], [], None, duplicate=True)
         if batch.get("ward") and batch["ward"] != state.ward:
             state.ward = batch["ward"]
             state.changed()
@@ -112,25 +179,67 @@ class PatientProcessor:
         for r in manual:
             state.news2.update(r["metric"], float(r["value"]), int(r["ts_ms"]))
             state.changed()
+        arrival = None
         if continuous:
             # Plain lists: a device message holds a handful of readings, and
             # PatientWindows takes small arrivals without numpy (cheaper).
-            times_ms = [int(r["ts_ms"]) for r in continuous]
-            result = state.windows.add(
-                [r["metric"] for r in continuous],
-                [float(r["value"]) for r in continuous],
-                times_ms,
+            arrival = stage_arrival(
+                state.windows, [r["metric"] for r in continuous],
+                [float(r["value"]) for r in continuous], [int(r["ts_ms"]) for r in continuous],
                 [1 if r.get("quality") else 0 for r in continuous],
-                now_ms=now_ms, defer=defer, defer_tag=state.pid,
-            )
-            state.mark_added(times_ms)  # (dropped readings too: at worst a needless write)
+                now_ms=now_ms, defer=defer, defer_tag=state.pid)
+        return StagedBatch(state, batch, manual, continuous, arrival)
+
+    @staticmethod
+    def window_results(staged: Sequence[StagedBatch], now_ms: int) -> list[WindowResult | None]:
+        """The closed windows' features of every staged record in one pass
+        (None for a record with no continuous readings). One patient at most once."""
+        arrivals = [s.arrival for s in staged if s.arrival is not None]
+        results = iter(finish_staged(arrivals, now_ms))
+        return [None if s.arrival is None else next(results) for s in staged]
+
+    def _window_results_or_errors(self, staged: Sequence[StagedBatch], now_ms: int
+                                  ) -> list[WindowResult | None | Exception]:
+        """`window_results`, and if that pass fails, each record's on its own:
+        the failure then belongs to the record that causes it, not its neighbours."""
+        try:
+            return list(self.window_results(staged, now_ms))
+        except Exception:
+            out: list[WindowResult | None | Exception] = []
+            for s in staged:
+                try:
+                    out.append(self.window_results([s], now_ms)[0])
+                except Exception as exc:
+                    out.append(exc)
+            return out
+
+    def _finish_or_error(self, staged: StagedBatch, result: WindowResult | None | Exception,
+                         now_ms: int) -> Outputs | Exception:
+        if isinstance(result, Exception):
+            return result
+        try:
+            return self.finish(staged, result, now_ms)
+        except Exception as exc:  # a bug of ours: this record only
+            return exc
+
+    def finish(self, staged: StagedBatch, result: WindowResult | None, now_ms: int) -> Outputs:
+        """The second half of `process_batch`: scores, alerts and technical
+        alarms from the record's closed and amended windows."""
+        out = Outputs()
+        state, continuous, manual = staged.state, staged.continuous, staged.manual
+        if staged.duplicate:
+            out.duplicate_messages = 1
+            return out
+        if continuous:
+            assert result is not None
+            state.mark_added([int(r["ts_ms"]) for r in continuous])  # (dropped ones too)
             out.late_readings = result.late_count
             quality = {q for r in continuous for q in r.get("quality") or ()}
             out.extend(self._on_closed(state, result.closed, quality))
             out.extend(self._on_amended(state, result.amended, now_ms))
             out.alerts += self._alert_records(
-                state, self.technical.on_readings(state, str(batch.get("device", "")), continuous,
-                                                 now_ms))
+                state, self.technical.on_readings(state, str(staged.batch.get("device", "")),
+                                                 continuous, now_ms))
         if manual and any(r["metric"] in NEWS2_PARAMETERS or r["metric"] == SCALE2_METRIC
                           for r in manual):
             # A nurse's entry (e.g. new confusion) must re-score at once, not at the next window.
