@@ -19,7 +19,6 @@ from analytics.alerts import DEFAULT_RULES, AlertMachine
 from benchmarks.common.load import Fleet, record
 from streams.pipeline.processor import PatientProcessor, ProcessorConfig
 
-
 MODES = ("inline", "deferred", "batched")
 
 
