@@ -172,6 +172,11 @@ class WorkerSettings(BaseModel):
     # Points and alerts do not wait for it; a crash re-reads up to this much.
     checkpoint_interval_s: float = Field(default=5.0, gt=0)
     tick_interval_s: float = Field(default=1.0, gt=0)
+    # The memory bound: patient states held in memory (about 0.12-0.30 MiB each,
+    # docs/benchmarks.md). Above it the least recently touched clean states
+    # leave at each tick and are read back from the table at their next event,
+    # which costs CPU; size it above the patients one worker serves.
+    max_cached_patients: int = Field(default=10_000, ge=1)
     stats_interval_s: float = 30.0
     rules_file: Path | None = Field(default=None, description="JSON {\"rules\": [...]}; "
                                     "default: analytics.alert_rules.DEFAULT_RULES")

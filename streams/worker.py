@@ -104,6 +104,7 @@ def build_worker_app(settings: Settings, *, store: str | None = None,
         {"features": topic(topics.VITALS_FEATURES), "scores": topic(topics.VITALS_SCORES),
          "alerts": topic(topics.ALERTS)},
         topic(topics.VITALS_DEADLETTER), w.checkpoint_interval_s,
+        max_cached=w.max_cached_patients,
     )
     follower = PointsFollower(
         sink, {kind: topics.topic_name(name, prefix) for kind, name in (

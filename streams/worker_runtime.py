@@ -37,7 +37,8 @@ from streams.pipeline.inputs import (
 )
 from streams.pipeline.processor import Outputs, PatientProcessor
 from streams.pipeline.state import PatientState, checkpoint_records, load_state
-from streams.records import AlertAck
+from streams.records import AlertAck, WindowFeaturesRecord
+from streams.settings import WorkerSettings
 from streams.sinks.follower import PointsFollower
 from streams.sinks.influx import InfluxSink
 
@@ -52,6 +53,11 @@ _SENDER_LOOP_TURNS = 4
 # tick walked all of them (issue 12).
 CACHE_IDLE_MS = 15 * 60_000
 EVICT_EVERY_MS = 60_000
+# Deferred window features (the 5-minute ones) are computed at the latest
+# this long after the first of them closed (or at the next checkpoint).
+DEFER_MAX_MS = 3_000
+# The cache's hard bound (see WorkerSettings.max_cached_patients).
+MAX_CACHED_PATIENTS: int = WorkerSettings.model_fields["max_cached_patients"].default
 
 
 class WorkerRuntime:
@@ -59,7 +65,8 @@ class WorkerRuntime:
 
     def __init__(self, processor: PatientProcessor, table: Any, sink: InfluxSink,
                  outputs: dict[str, faust.TopicT], deadletter: faust.TopicT,
-                 checkpoint_interval_s: float, cache_idle_ms: int = CACHE_IDLE_MS) -> None:
+                 checkpoint_interval_s: float, cache_idle_ms: int = CACHE_IDLE_MS,
+                 max_cached: int = MAX_CACHED_PATIENTS) -> None:
         self.processor = processor
         self.table = table
         self.sink = sink
@@ -67,6 +74,10 @@ class WorkerRuntime:
         self.deadletter = deadletter
         self.cache: dict[str, PatientState] = {}
         self.cache_idle_ms = cache_idle_ms
+        # Closed windows that feed no alert, computed later in one pass (_deferred_due).
+        self.deferred = processor.deferral()
+        self.deferred_since_ms: int | None = None  # when the oldest of them was taken
+        self.max_cached = max_cached
         self.touched_ms: dict[str, int] = {}  # pid -> wall clock of its last event
         self._evicted_at_ms = 0
         self.lock = asyncio.Lock()
@@ -133,6 +144,9 @@ class WorkerRuntime:
         await self.checkpoints.forget()
         self.cache.clear()
         self.touched_ms.clear()
+        # Unacknowledged: their events are replayed, here or by the new owner.
+        self.deferred = self.processor.deferral()
+        self.deferred_since_ms = None
 
     def evict_idle(self, now_ms: int) -> int:
         """Drop the idle patients' states from the cache; returns how many.
@@ -142,15 +156,36 @@ class WorkerRuntime:
         committing = self.checkpoints.committing
         if committing is not None and not committing.done():
             return 0
-        idle = [pid for pid, state in self.cache.items()
-                if now_ms - self.touched_ms.get(pid, 0) >= self.cache_idle_ms
-                and pid not in self.dirty and not self.processor.needs_tick(state, now_ms)]
-        for pid in idle:
+        idle = [pid for pid in self._evictable(now_ms)
+                if now_ms - self.touched_ms.get(pid, 0) >= self.cache_idle_ms]
+        self._evict(idle)
+        return len(idle)
+
+    def evict_over_bound(self, now_ms: int) -> int:
+        """Bring the cache down to `max_cached` patients, least recently
+        touched first, under `evict_idle`'s rules; returns how many left.
+        Patients with unsaved changes stay until their checkpoint, so the
+        cache can exceed the bound by the patients one checkpoint interval touches."""
+        excess = len(self.cache) - self.max_cached
+        if excess <= 0:
+            return 0
+        committing = self.checkpoints.committing
+        if committing is not None and not committing.done():
+            return 0
+        oldest = sorted(self._evictable(now_ms), key=lambda pid: self.touched_ms.get(pid, 0))
+        self._evict(oldest[:excess])
+        return min(excess, len(oldest))
+
+    def _evictable(self, now_ms: int) -> list[str]:
+        return [pid for pid, state in self.cache.items()
+                if pid not in self.dirty and not self.processor.needs_tick(state, now_ms)]
+
+    def _evict(self, pids: list[str]) -> None:
+        for pid in pids:
             del self.cache[pid]
             self.touched_ms.pop(pid, None)
             self.pid_event.pop(pid, None)
-        self.counters["evicted"] += len(idle)
-        return len(idle)
+        self.counters["evicted"] += len(pids)
 
     # -- processing -----------------------------------------------------------
     async def on_readings(self, stream: faust.StreamT, events: list[faust.EventT]) -> None:
@@ -165,14 +200,13 @@ class WorkerRuntime:
             out = Outputs()
             dead = list(parsed.dead_letters)
             readings = 0
-            # Windows that feed no alert (the 5-minute ones) wait until this
-            # batch's alerts are out (see _page_now), then go in one computation.
-            defer = self.processor.deferral()
             # The 1-minute windows closing in this batch are computed together
             # (process_many); each record's alerts still go out as it is finished.
+            # Windows that feed no alert (the 5-minute ones) wait in `deferred`
+            # until the minute's closes are over (_deferred_due).
             records = list(zip(parsed.sources, parsed.batches, strict=True))
             for source, batch, produced in self.processor.process_many(
-                    records, self._state_for(events), now_ms, defer):
+                    records, self._state_for(events), now_ms, self.deferred):
                 try:
                     if isinstance(produced, Exception):
                         raise produced
@@ -188,11 +222,10 @@ class WorkerRuntime:
                     continue
                 readings += len(batch["readings"])
                 self.dirty.add(batch["pid"])
-            try:
-                out.features += self.processor.deferred_features(defer)
-            except Exception:  # a bug of ours: say so and count it, never stop the stream
-                log.exception("deferred window features failed")
-                self.counters["feature_failures"] += 1
+            if self.deferred.plans and self.deferred_since_ms is None:
+                self.deferred_since_ms = now_ms
+            if self._deferred_due(now_ms, closing=bool(out.scores)):
+                out.features += self._deferred_features()
             self.counters["readings"] += readings
             self.counters["late_readings"] += out.late_readings
             self.counters["duplicate_messages"] += out.duplicate_messages
@@ -271,6 +304,9 @@ class WorkerRuntime:
         async with self.lock:
             now_ms = int(time.time() * 1000)
             out = Outputs()
+            if self.deferred.plans and self.deferred_since_ms is not None and (
+                    now_ms - self.deferred_since_ms >= DEFER_MAX_MS):
+                out.features += self._deferred_features()  # a quiet stream
             for pid, state in self.cache.items():
                 if not self.processor.needs_tick(state, now_ms):
                     continue
@@ -285,6 +321,7 @@ class WorkerRuntime:
             if now_ms - self._evicted_at_ms >= EVICT_EVERY_MS:
                 self._evicted_at_ms = now_ms
                 self.evict_idle(now_ms)
+            self.evict_over_bound(now_ms)
 
     async def _dead_letter(self, dead: list[DeadLetter]) -> None:
         for record in dead:
@@ -318,8 +355,33 @@ class WorkerRuntime:
         self.counters["scores"] += len(out.scores)
         self.counters["alert_events"] += len(out.alerts)
 
+    # -- deferred windows ----------------------------------------------------------
+    def _deferred_due(self, now_ms: int, closing: bool) -> bool:
+        """Whether the deferred windows' features should be computed now: once
+        a batch closes no scoring window (a minute boundary's closes span many
+        batches, and each page waiting behind them would wait for the 5-minute
+        features of every batch before it), or once held DEFER_MAX_MS."""
+        if not self.deferred.plans:
+            return False
+        held_ms = now_ms - (self.deferred_since_ms if self.deferred_since_ms is not None else now_ms)
+        return not closing or held_ms >= DEFER_MAX_MS
+
+    def _deferred_features(self) -> list[WindowFeaturesRecord]:
+        self.deferred_since_ms = None
+        try:
+            return self.processor.deferred_features(self.deferred)
+        except Exception:  # a bug of ours: say so and count it, never stop the stream
+            log.exception("deferred window features failed")
+            self.counters["feature_failures"] += 1
+            self.deferred = self.processor.deferral()
+            return []
+
     # -- checkpoints (streams/pipeline/checkpoint.py) ---------------------------
     async def _checkpoint(self) -> None:
+        # The deferred features go out before the events that closed their
+        # windows are acknowledged: a crash replays those events, never loses them.
+        if self.deferred.plans:
+            await self._emit(Outputs(features=self._deferred_features()))
         await self.checkpoints.checkpoint()
 
     def _write_state(self, event: faust.EventT, records: StateRecords) -> None:

@@ -228,3 +228,35 @@ def test_idle_clean_patients_leave_the_cache_and_come_back_from_the_table():
     # Its next event reads it back, as it was.
     runtime.pid_event["p1"] = Event()
     assert runtime.state("p1").windows.max_ts_ms == state.windows.max_ts_ms
+
+
+def test_the_cache_is_held_to_its_bound_least_recently_touched_first():
+    """Issue 14: the worker's memory is bounded, not only its idle patients."""
+    from streams.worker_runtime import WorkerRuntime
+
+    class Event:
+        pass
+
+    proc, table, state = checkpointed(range(0, 30))
+    runtime = WorkerRuntime(proc, table, sink=None, outputs={}, deadletter=None,  # type: ignore[arg-type]
+                            checkpoint_interval_s=5, max_cached=3)
+    order = ["p1", "busy", "changed", "recent", "newest"]
+    for i, pid in enumerate(order):
+        runtime.pid_event[pid] = Event()
+        runtime.state(pid)
+        runtime.touched_ms[pid] = 1_000 + i  # touched in this order, none idle yet
+    runtime.dirty.add("changed")  # changes not yet in a checkpoint
+    proc.needs_tick = lambda s, now: s.pid == "busy"  # e.g. an alert that may escalate
+    now_ms = 2_000
+
+    assert runtime.evict_idle(now_ms) == 0  # nobody is idle: the idle rule alone keeps all 5
+    assert runtime.evict_over_bound(now_ms) == 2
+    # The two oldest that may leave: never the busy or the changed one.
+    assert set(runtime.cache) == {"busy", "changed", "newest"}
+    assert runtime.evict_over_bound(now_ms) == 0
+    # Its next event reads an evicted patient back, as it was.
+    runtime.pid_event["p1"] = Event()
+    assert runtime.state("p1").windows.max_ts_ms == state.windows.max_ts_ms
+    # Over the bound with nothing evictable: it stays over until the checkpoint.
+    runtime.dirty.update(runtime.cache)
+    assert runtime.evict_over_bound(now_ms) == 0 and len(runtime.cache) == 4
