@@ -74,6 +74,10 @@ async def test_readings_become_points_features_scores_and_an_alert(worker):
             if runtime.counters["readings"] >= 600:
                 break
             await asyncio.sleep(0.05)
+        # The 5-minute features wait for a batch that closes no scoring window
+        # (here every batch closes one), DEFER_MAX_MS, or the next checkpoint.
+        async with runtime.lock:
+            await runtime._checkpoint()
     # The points follower (streams/sinks/follower.py) makes the points from
     # these records in Kafka; here from the records themselves.
     points = [p for v in sent["vitals.features"] for p in record_lines("features", v) or []]
