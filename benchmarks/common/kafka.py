@@ -4,6 +4,7 @@ consumer (the ceiling), consumer-group lag."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -120,6 +121,51 @@ async def group_lag(kafka: dict[str, Any], group: str, topic: str, partitions: i
     finally:
         await consumer.stop()
         await admin.close()
+
+
+class GroupLagProbe:
+    """`group_lag`, read often (through every step of a ramp) over clients
+    kept open on a loop of its own: a fresh TLS + SCRAM client pair per
+    reading would add its handshakes' CPU to the machine under test."""
+
+    def __init__(self, kafka: dict[str, Any], group: str, topic: str, partitions: int) -> None:
+        self.kafka, self.group, self.partitions = kafka, group, partitions
+        self.parts = [TopicPartition(topic, p) for p in range(partitions)]
+        self.loop = asyncio.new_event_loop()
+        self.admin: AIOKafkaAdminClient | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+
+    def read(self) -> int | None:
+        return self.loop.run_until_complete(self._read())
+
+    async def _read(self) -> int | None:
+        try:
+            if self.admin is None or self.consumer is None:
+                self.admin = AIOKafkaAdminClient(**self.kafka, request_timeout_ms=10_000)
+                self.consumer = AIOKafkaConsumer(**self.kafka, group_id=None,
+                                                 enable_auto_commit=False)
+                await self.admin.start()
+                await self.consumer.start()
+            committed = await self.admin.list_consumer_group_offsets(self.group)
+            ends = await self.consumer.end_offsets(self.parts)
+            return sum(ends[tp] - (meta.offset if (meta := committed.get(tp)) is not None
+                                   and meta.offset >= 0 else 0) for tp in self.parts)
+        except Exception:  # noqa: BLE001 - advisory, or Kafka restarting: no answer is None
+            await self._stop()
+            return None
+
+    async def _stop(self) -> None:
+        consumer, admin, self.consumer, self.admin = self.consumer, self.admin, None, None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                await admin.close()
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self._stop())
+        self.loop.close()
 
 
 async def end_offsets(kafka: dict[str, Any], topic: str) -> dict[TopicPartition, int]:

@@ -23,7 +23,7 @@ def main() -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.e2e")
     p.add_argument("--max-devices", type=int, default=2000)
     p.add_argument("--steps", help="comma-separated device counts (default 250,500,1000,1500,2000)")
-    p.add_argument("--step-s", type=float, default=25.0, help="seconds each step is held")
+    p.add_argument("--step-s", type=float, default=RampConfig.step_s, help="seconds each step is held")
     p.add_argument("--keep-going", action="store_true",
                    help="run every step even after the worker fell behind")
     p.add_argument("--out", type=Path, default=Path("benchmarks-e2e.json"))

@@ -10,13 +10,14 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import env as benv
 from benchmarks.common import influx
-from benchmarks.common.kafka import create_topics, delete_topics, group_lag
+from benchmarks.common.kafka import GroupLagProbe, create_topics, delete_topics
 from benchmarks.common.procs import CpuMeter, stack_pids
 from benchmarks.common.stats import summary_ms
 from benchmarks.common.tracer import InfluxTracer
@@ -37,7 +38,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RampConfig:
     steps: tuple[int, ...] = (250, 500, 1000, 1500, 2000)
-    step_s: float = 25.0
+    # A whole minute: each third of a step then holds a commit's trough even
+    # when a minute boundary's burst falls in it (falls_behind).
+    step_s: float = 60.0
     tracer_every: int = 50
     drain_timeout_s: float = 150.0
     stop_when_saturated: bool = True
@@ -53,10 +56,11 @@ class RampConfig:
         return float(override) if override else settings.worker.checkpoint_interval_s
 
 
-def lag_of(settings: Settings, run_id: str) -> int | None:
+def lag_probe(settings: Settings, run_id: str) -> GroupLagProbe:
+    """The worker group's committed lag on `vitals.normalized`, in messages."""
     topic = topic_name(VITALS_NORMALIZED, benv.topic_prefix(run_id))
-    return asyncio.run(group_lag(kafka_client_kwargs(settings.kafka, "admin"),
-                                 benv.worker_app_id(run_id), topic, settings.kafka.partitions))
+    return GroupLagProbe(kafka_client_kwargs(settings.kafka, "admin"), benv.worker_app_id(run_id),
+                         topic, settings.kafka.partitions)
 
 
 def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None) -> dict[str, Any]:
@@ -86,6 +90,7 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
         config.tracer_every)
     result["publisher"] = config.publisher
     poller = threading.Thread(target=tracer.run, daemon=True)
+    lag = lag_probe(settings, run_id)
     stats: Any = None
     try:
         result["ready_s"] = system.start()
@@ -103,11 +108,12 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
         whole = CpuMeter(pids)
         whole.start()
         for devices in config.steps:
-            step = run_step(settings, run_id, system, pub, devices, config.step_s, pids,
+            step = run_step(lag.read, system, pub, devices, config.step_s, pids,
                             checkpoint_s=config.checkpoint_s(settings))
             result["steps"].append(step)
-            log.warning("step devices=%d msgs/s=%.0f lag %s -> %s saturated=%s", devices,
-                        step["msgs_per_s"], step["lag_start"], step["lag_end"], step["saturated"])
+            log.warning("step devices=%d msgs/s=%.0f lag %s -> %s troughs %s saturated=%s",
+                        devices, step["msgs_per_s"], step["lag_start"], step["lag_end"],
+                        step["lag_troughs"], step["saturated"])
             if step["saturated"] and config.stop_when_saturated:
                 break
             if pub.error is not None or system.dead():
@@ -144,6 +150,7 @@ def run_ramp(settings: Settings, config: RampConfig, workdir: Path | None = None
             with contextlib.suppress(Exception):  # already failing: stop the devices
                 pub.close()
         tracer.stop.set()
+        lag.close()
         if listener is not None:
             listener.close()
         system.stop()
@@ -170,32 +177,68 @@ def retire(settings: Settings, fleet: Fleet) -> float | None:
     return round(time.monotonic() - t0, 1)
 
 
-def run_step(settings: Settings, run_id: str, system: Any, pub: Any, devices: int,
+LAG_SAMPLE_S = 2.0  # committed lag sampled this often through a step
+
+
+def troughs(samples: list[tuple[float, int]]) -> tuple[int, int] | None:
+    """The lowest committed lag in the first and in the last third of a step."""
+    third = len(samples) // 3
+    if third == 0:
+        return None
+    return min(lag for _, lag in samples[:third]), min(lag for _, lag in samples[-third:])
+
+
+def falls_behind(samples: list[tuple[float, int]], msgs_per_s: float, normal_s: float) -> bool:
+    """Whether the worker fell behind during a step.
+
+    Committed offsets trail the worker by up to a checkpoint interval and
+    jump at each commit, and a minute boundary adds a burst of a few seconds
+    that the worker then works off, so the lag at one instant (the step's
+    end) says little. Its troughs, just after a commit, say how far behind
+    the worker really is: it falls behind when the last third's trough is
+    above `normal_s` worth of messages and has grown by more than that since
+    the first third's.
+    """
+    lows = troughs(samples)
+    if lows is None:
+        return False
+    allowed = normal_s * msgs_per_s
+    first, last = lows
+    return last > allowed and last - first > allowed
+
+
+def run_step(lag_of: Callable[[], int | None], system: Any, pub: Any, devices: int,
              hold_s: float, pids: dict[str, int], checkpoint_s: float) -> dict[str, Any]:
-    lag0 = lag_of(settings, run_id)
+    lag0 = lag_of()
     meter = CpuMeter(pids)
     meter.start()
     m0, r0, own0, phases0 = pub.messages, pub.readings, pub.cpu_s, pub.phases
     t0_ms = int(time.time() * 1000)
     pub.active = devices
     t0 = time.monotonic()
+    samples: list[tuple[float, int]] = []  # (s into the step, committed lag)
+    next_sample = t0
     while time.monotonic() - t0 < hold_s and pub.error is None and not system.dead():
-        time.sleep(0.5)
+        if time.monotonic() >= next_sample:
+            next_sample += LAG_SAMPLE_S
+            lag_now = lag_of()
+            if lag_now is not None:
+                samples.append((round(time.monotonic() - t0, 1), lag_now))
+        time.sleep(0.2)
     elapsed = time.monotonic() - t0
-    lag1 = lag_of(settings, run_id)
+    lag1 = lag_of()
     msgs_per_s = (pub.messages - m0) / elapsed
     own1 = pub.cpu_s
-    grew = None if lag0 is None or lag1 is None else lag1 - lag0
     # Offsets are committed after the worker's checkpoint (every
     # checkpoint_interval_s) on Faust's 1 s commit timer: that much lag, and a
     # second more, is normal for a worker that keeps up.
     normal_s = checkpoint_s + 2
-    saturated = bool(grew is not None and lag1 is not None
-                     and grew > normal_s * msgs_per_s and lag1 > (normal_s + 2) * msgs_per_s)
+    saturated = falls_behind(samples, msgs_per_s, normal_s)
     return {"devices": devices, "hold_s": round(elapsed, 1), "t0_ms": t0_ms,
             "t1_ms": int(time.time() * 1000), "msgs_per_s": round(msgs_per_s, 1),
             "readings_per_s": round((pub.readings - r0) / elapsed, 1),
-            "lag_start": lag0, "lag_end": lag1, "saturated": saturated,
+            "lag_start": lag0, "lag_end": lag1, "lag_samples": samples,
+            "lag_troughs": troughs(samples), "saturated": saturated,
             "cpu": meter.read(),
             # The generator's own getrusage, from its 1 s stats line (go only).
             "publisher_own_cpu_pct": None if own0 is None or own1 is None
