@@ -153,8 +153,7 @@ class WorkerRuntime:
         Only when no commit is in flight (the table must already hold what a
         later read gets back) and never a patient with unsaved changes or
         work for the clock (window to close, alert to escalate, device watch)."""
-        committing = self.checkpoints.committing
-        if committing is not None and not committing.done():
+        if self._commit_in_flight():
             return 0
         idle = [pid for pid in self._evictable(now_ms)
                 if now_ms - self.touched_ms.get(pid, 0) >= self.cache_idle_ms]
@@ -169,12 +168,16 @@ class WorkerRuntime:
         excess = len(self.cache) - self.max_cached
         if excess <= 0:
             return 0
-        committing = self.checkpoints.committing
-        if committing is not None and not committing.done():
+        if self._commit_in_flight():
             return 0
         oldest = sorted(self._evictable(now_ms), key=lambda pid: self.touched_ms.get(pid, 0))
         self._evict(oldest[:excess])
         return min(excess, len(oldest))
+
+    def _commit_in_flight(self) -> bool:
+        """The table may not yet hold what a later read of an evicted patient gets back."""
+        committing = self.checkpoints.committing
+        return committing is not None and not committing.done()
 
     def _evictable(self, now_ms: int) -> list[str]:
         return [pid for pid, state in self.cache.items()
@@ -304,9 +307,8 @@ class WorkerRuntime:
         async with self.lock:
             now_ms = int(time.time() * 1000)
             out = Outputs()
-            if self.deferred.plans and self.deferred_since_ms is not None and (
-                    now_ms - self.deferred_since_ms >= DEFER_MAX_MS):
-                out.features += self._deferred_features()  # a quiet stream
+            if self._deferred_due(now_ms, closing=True):  # held DEFER_MAX_MS: a quiet stream
+                out.features += self._deferred_features()
             for pid, state in self.cache.items():
                 if not self.processor.needs_tick(state, now_ms):
                     continue

@@ -203,16 +203,22 @@ def test_the_worker_starts_a_patient_fresh_when_its_state_cannot_be_read(caplog)
     assert "starting fresh" in caplog.text and "p1" in caplog.text  # a pseudonym, never a patient id
 
 
-def test_idle_clean_patients_leave_the_cache_and_come_back_from_the_table():
-    """Issue 12: the worker's cache held every patient ever seen."""
+class Event:  # the runtime only makes it Faust's current event (a weak reference)
+    pass
+
+
+def checkpointed_runtime(**options):
+    """A worker runtime over the table of `checkpointed`, patient p1 in it."""
     from streams.worker_runtime import WorkerRuntime
 
-    class Event:
-        pass
-
     proc, table, state = checkpointed(range(0, 30))
-    runtime = WorkerRuntime(proc, table, sink=None, outputs={}, deadletter=None,  # type: ignore[arg-type]
-                            checkpoint_interval_s=5, cache_idle_ms=60_000)
+    return proc, state, WorkerRuntime(proc, table, sink=None, outputs={}, deadletter=None,  # type: ignore[arg-type]
+                                      checkpoint_interval_s=5, **options)
+
+
+def test_idle_clean_patients_leave_the_cache_and_come_back_from_the_table():
+    """Issue 12: the worker's cache held every patient ever seen."""
+    proc, state, runtime = checkpointed_runtime(cache_idle_ms=60_000)
     for pid in ("p1", "busy", "changed"):
         runtime.pid_event[pid] = Event()
     loaded = runtime.state("p1")
@@ -232,14 +238,7 @@ def test_idle_clean_patients_leave_the_cache_and_come_back_from_the_table():
 
 def test_the_cache_is_held_to_its_bound_least_recently_touched_first():
     """Issue 14: the worker's memory is bounded, not only its idle patients."""
-    from streams.worker_runtime import WorkerRuntime
-
-    class Event:
-        pass
-
-    proc, table, state = checkpointed(range(0, 30))
-    runtime = WorkerRuntime(proc, table, sink=None, outputs={}, deadletter=None,  # type: ignore[arg-type]
-                            checkpoint_interval_s=5, max_cached=3)
+    proc, state, runtime = checkpointed_runtime(max_cached=3)
     order = ["p1", "busy", "changed", "recent", "newest"]
     for i, pid in enumerate(order):
         runtime.pid_event[pid] = Event()
